@@ -1,0 +1,372 @@
+//! The configuration document, as the user writes it (serde types only; nothing here is compiled).
+//!
+//! Envoy passes the plugin configuration as a JSON `StringValue`; [`parse`] turns it into a [`Config`] and
+//! collects *every* shape error with its field path instead of stopping at the first. Semantic validation and
+//! compilation into matchers happen in [`crate::engine`]; these types only describe the document.
+//!
+//! Every struct rejects unknown fields, so a typo (`strip_basepath`) is an error, never silently ignored.
+//! Lists of independent items ([`Lenient`]) are parsed item by item so that one bad rule does not hide the
+//! errors of the others.
+
+mod lenient;
+
+pub use lenient::Lenient;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigErrors, ErrorKind};
+
+/// Default name of the request header that carries the selected upstream cluster to Envoy's router
+/// (`route: { cluster_header: x-routewise-cluster }`).
+pub const DEFAULT_CLUSTER_HEADER: &str = "x-routewise-cluster";
+
+/// The whole plugin configuration.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Request header through which the filter tells Envoy's router which cluster to use. Any copy sent by
+    /// the client is removed. Default `x-routewise-cluster`.
+    #[serde(default = "default_cluster_header")]
+    pub cluster_header: String,
+    /// Layer 1: domains, selected by the request's Host (D1-D3).
+    pub domains: Vec<Lenient<DomainConfig>>,
+    /// The APIs that rules and mappings point at; each holds its stages and routes (layer 3).
+    #[serde(default)]
+    pub apis: Vec<Lenient<ApiConfig>>,
+    /// Consumers identified by authentication plugins (`key-auth`), with their own plugins (G1).
+    #[serde(default)]
+    pub consumers: Vec<Lenient<ConsumerConfig>>,
+}
+
+fn default_cluster_header() -> String {
+    DEFAULT_CLUSTER_HEADER.to_string()
+}
+
+/// A custom domain name (layer 1) with its routing rules and API mappings (layer 2).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// `api.example.com` (exact), `*.example.com` (any subdomain, at any depth), or `*` (any host). A port
+    /// (`api.example.com:8443`) makes the port part of the match (D2).
+    pub name: String,
+    /// How rules and mappings combine (R8). Default `API_MAPPING_ONLY`, as in API Gateway.
+    #[serde(default)]
+    pub routing_mode: RoutingMode,
+    /// Routing rules, evaluated by ascending priority (R1-R7).
+    #[serde(default)]
+    pub routing_rules: Vec<Lenient<RoutingRuleConfig>>,
+    /// API mappings, longest base path first (R9).
+    #[serde(default)]
+    pub api_mappings: Vec<Lenient<ApiMappingConfig>>,
+    /// Status of the local reply when no rule or mapping selects an API (R10). Default 403.
+    #[serde(default = "default_no_match_status")]
+    pub no_match_status: u16,
+}
+
+fn default_no_match_status() -> u16 {
+    403
+}
+
+/// R8: how routing rules and API mappings combine within a domain.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoutingMode {
+    /// Only API mappings; routing rules are a config error.
+    #[default]
+    ApiMappingOnly,
+    /// Routing rules first, then API mappings.
+    RoutingRuleThenApiMapping,
+    /// Only routing rules; API mappings are a config error.
+    RoutingRuleOnly,
+}
+
+/// A routing rule (R1): conditions, a priority, and the API to invoke.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRuleConfig {
+    /// Rule id, shown in logs and filter state. Derived from the rule's content when absent (never from its
+    /// position in the file).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// 1..=1,000,000, unique within the domain; lower is evaluated first.
+    pub priority: i64,
+    /// All conditions must hold; none at all makes a catch-all rule.
+    #[serde(default)]
+    pub conditions: ConditionsConfig,
+    /// What to do when the rule matches.
+    pub action: ActionConfig,
+}
+
+/// R2: up to two header conditions and one base-path condition, ANDed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionsConfig {
+    /// Header conditions (at most two; they may name the same header).
+    #[serde(default)]
+    pub headers: Vec<HeaderConditionConfig>,
+    /// Leading path segment(s) without a leading slash: `products`, `orders/v2` (R6).
+    #[serde(default)]
+    pub base_path: Option<String>,
+}
+
+/// R3: a header whose value must match a glob.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderConditionConfig {
+    /// Header name, case-insensitive.
+    pub header: String,
+    /// `v`, `v*`, `*v`, `*v*` or `*`; case-sensitive, matched against the whole value.
+    pub value_glob: String,
+}
+
+/// The action of a routing rule.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    /// Invoke an API stage.
+    pub invoke_api: InvokeApiConfig,
+}
+
+/// The API stage a rule or mapping selects.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeApiConfig {
+    /// Id of an entry of `apis`.
+    pub api: String,
+    /// Name of a stage of that API.
+    pub stage: String,
+    /// Remove the matched base path before forwarding (R7). Default false.
+    #[serde(default)]
+    pub strip_base_path: bool,
+}
+
+/// An API mapping (R9): a base path on the domain mapped to an API stage. Mapped base paths are stripped.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiMappingConfig {
+    /// Mapping id; derived from the base path when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `orders`, `orders/v2`, or empty for the `(none)` mapping that catches everything else.
+    #[serde(default)]
+    pub base_path: String,
+    /// Id of an entry of `apis`.
+    pub api: String,
+    /// Name of a stage of that API.
+    pub stage: String,
+}
+
+/// An API (layer 3): its stages, optional services, and the routes inside it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Unique id, referenced by rules and mappings.
+    pub id: String,
+    /// How routes are selected (P5, P6). Default `specificity`.
+    #[serde(default)]
+    pub router: RouterKind,
+    /// Stages by name (`prod`, `beta`), each with variables and a default integration.
+    pub stages: BTreeMap<String, StageConfig>,
+    /// Hosts inherited by routes that set none (P7).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Plugins applied to every route of the API (G1; lowest precedence).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, serde_json::Value>,
+    /// APISIX-style services: shared hosts, plugins and integration for the routes that name them.
+    #[serde(default)]
+    pub services: Vec<Lenient<ServiceConfig>>,
+    /// Routes. When absent or empty, the API has one implicit `$default` route.
+    #[serde(default)]
+    pub routes: Vec<Lenient<RouteConfig>>,
+}
+
+/// P5/P6: route selection strategy of an API.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RouterKind {
+    /// Deterministic, content-based order (P5). Never decided by file order.
+    #[default]
+    Specificity,
+    /// APISIX `radixtree_uri` compatibility (P6).
+    ApisixRadixtreeUri,
+    /// APISIX `radixtree_host_uri` compatibility (P6).
+    ApisixRadixtreeHostUri,
+}
+
+/// A stage of an API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Stage variables (passed to Lambda as `stageVariables`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Integration of routes that set none themselves (nor through their service).
+    #[serde(default)]
+    pub integration: Option<IntegrationConfig>,
+}
+
+/// An APISIX-style service inside an API (P7).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Unique id within the API.
+    pub id: String,
+    /// Hosts inherited by the service's routes that set none.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Plugins for the service's routes (lower precedence than route and consumer plugins).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, serde_json::Value>,
+    /// Integration of the service's routes that set none.
+    #[serde(default)]
+    pub integration: Option<IntegrationConfig>,
+}
+
+/// A route (P1-P4).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique id within the API; derived from the route's content when absent (P4).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// API Gateway route key: `GET /pets/{id}`, `ANY /{proxy+}`, `$default`. Exclusive with `paths` and
+    /// `methods`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Paths (P2): `/a/b`, `/a/*`, `/a*`, `/pets/{id}`, `/{proxy+}`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// HTTP methods; none means any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Hosts (exact or `*.suffix`); absent = inherit from the service or API (P7).
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// APISIX lua-resty-expr conditions (P1), e.g. `[["http_x_env", "==", "prod"]]`.
+    #[serde(default)]
+    pub vars: Option<serde_json::Value>,
+    /// Client addresses or CIDR ranges allowed (IPv4/IPv6).
+    #[serde(default)]
+    pub remote_addrs: Vec<String>,
+    /// Higher first among otherwise equal candidates. Default 0.
+    #[serde(default)]
+    pub priority: i64,
+    /// Id of a service of this API.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Where matched requests go; defaults to the service's, then the stage's.
+    #[serde(default)]
+    pub integration: Option<IntegrationConfig>,
+    /// Route plugins (G1).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, serde_json::Value>,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IntegrationConfig {
+    /// Forward to an Envoy cluster.
+    Http {
+        /// Name of the Envoy cluster.
+        cluster: String,
+    },
+    /// AWS Lambda proxy integration through an Envoy cluster running Envoy's `aws_lambda` filter.
+    Lambda(LambdaIntegrationConfig),
+}
+
+/// AWS Lambda proxy integration settings (spec lambda.md).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaIntegrationConfig {
+    /// Envoy cluster whose `aws_lambda` upstream filter signs and invokes the function.
+    pub cluster: String,
+    /// `"1.0"` (REST API events) or `"2.0"` (HTTP API events). Default `"2.0"`.
+    #[serde(default = "default_payload_format")]
+    pub payload_format_version: String,
+    /// Largest request body sent to the function (L4); larger gets 413. Default 6 MB.
+    #[serde(default = "default_lambda_limit")]
+    pub max_request_body_bytes: u64,
+    /// Largest function response unwrapped (U16); larger gets 502. Default 6 MB.
+    #[serde(default = "default_lambda_limit")]
+    pub max_response_body_bytes: u64,
+}
+
+fn default_payload_format() -> String {
+    "2.0".to_string()
+}
+
+fn default_lambda_limit() -> u64 {
+    6 * 1024 * 1024
+}
+
+/// A consumer (G1, G2).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Consumer name, exposed in filter state after authentication.
+    pub username: String,
+    /// Consumer plugins (highest precedence), including credentials such as `key-auth`.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, serde_json::Value>,
+}
+
+/// Parses the plugin configuration, collecting every shape error with its field path.
+///
+/// A document that is not JSON at all yields one error at path `` (the document). Otherwise each lenient
+/// list item is parsed on its own, and the config is returned only when no item failed.
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let config: Config = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut errors = ConfigErrors::default();
+            let path = lenient::display_path(e.path());
+            errors.push(path, ErrorKind::Shape(lenient::clean_message(e.inner())));
+            return Err(errors);
+        }
+    };
+    let mut errors = ConfigErrors::default();
+    config.collect_shape_errors(&mut errors);
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+impl Config {
+    /// Records the errors held by lenient items, prefixed with their paths.
+    fn collect_shape_errors(&self, errors: &mut ConfigErrors) {
+        for (i, d) in self.domains.iter().enumerate() {
+            let path = format!("domains[{i}]");
+            if let Some(d) = d.report(&path, errors) {
+                for (j, r) in d.routing_rules.iter().enumerate() {
+                    r.report(&format!("{path}.routing_rules[{j}]"), errors);
+                }
+                for (j, m) in d.api_mappings.iter().enumerate() {
+                    m.report(&format!("{path}.api_mappings[{j}]"), errors);
+                }
+            }
+        }
+        for (i, a) in self.apis.iter().enumerate() {
+            let path = format!("apis[{i}]");
+            if let Some(a) = a.report(&path, errors) {
+                for (j, s) in a.services.iter().enumerate() {
+                    s.report(&format!("{path}.services[{j}]"), errors);
+                }
+                for (j, r) in a.routes.iter().enumerate() {
+                    r.report(&format!("{path}.routes[{j}]"), errors);
+                }
+            }
+        }
+        for (i, c) in self.consumers.iter().enumerate() {
+            c.report(&format!("consumers[{i}]"), errors);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Configuration errors: every problem found in a config, each with the field path it concerns.
+//!
+//! Like globset's and matchit's errors, an error carries a *kind* with data rather than a pre-formatted
+//! string, so tests assert on the kind and tools can react to it; `Display` gives one line per error in the
+//! form `{path}: {message}`, lowercase, without a trailing period.
+
+use std::fmt;
+
+/// One problem in a configuration, located by its field path (`domains[0].routing_rules[2].priority`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Field path in the user's document, dotted and indexed: `apis[1].routes[0].key`.
+    pub path: String,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, kind: ErrorKind) -> Self {
+        ConfigError { path: path.into(), kind }
+    }
+}
+
+/// What is wrong with a config field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The document (or a part of it) does not have the expected shape: wrong type, unknown field, missing
+    /// field. The message is serde's.
+    Shape(String),
+    /// A number outside its allowed range.
+    OutOfRange {
+        /// The value given.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// Two things that must be unique are not; `other` is the path of the first one.
+    Duplicate {
+        /// What is duplicated, in the user's spelling (`priority 10`, `id "a"`).
+        what: String,
+        /// Path of the first definition.
+        other: String,
+    },
+    /// A value that is malformed for its field (`*` in the middle of a glob, a base path starting with `/`).
+    Invalid {
+        /// The value given.
+        value: String,
+        /// Why it is invalid, and the fix when known.
+        reason: String,
+    },
+    /// A reference to something that does not exist (an API, a stage, a service, a cluster).
+    UnknownReference {
+        /// What kind of thing (`api`, `stage`, `service`).
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// Too many of something (`at most 2 header conditions`).
+    TooMany {
+        /// What there are too many of.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+        /// How many were given.
+        given: usize,
+    },
+    /// A field that is not allowed in this context (routing rules in `API_MAPPING_ONLY` mode).
+    NotAllowed {
+        /// Why.
+        reason: String,
+    },
+    /// Two routes claim the same thing; both are named in the user's spelling (P3).
+    Conflict {
+        /// The first party's description (`` `GET /pets/{id}` ``).
+        this: String,
+        /// The other party's path and description.
+        other: String,
+    },
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Shape(msg) => write!(f, "{msg}"),
+            ErrorKind::OutOfRange { value, min, max } => write!(f, "{value} is outside {min}..={max}"),
+            ErrorKind::Duplicate { what, other } => write!(f, "{what} is already used by {other}"),
+            ErrorKind::Invalid { value, reason } => write!(f, "`{value}` is invalid: {reason}"),
+            ErrorKind::UnknownReference { what, name } => write!(f, "unknown {what} `{name}`"),
+            ErrorKind::TooMany { what, max, given } => write!(f, "at most {max} {what} allowed, {given} given"),
+            ErrorKind::NotAllowed { reason } => write!(f, "{reason}"),
+            ErrorKind::Conflict { this, other } => write!(f, "{this} conflicts with {other}"),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}: {}", self.path, self.kind)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// All the errors of one config, in document order. `Display` prints one per line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// Records an error.
+    pub fn push(&mut self, path: impl Into<String>, kind: ErrorKind) {
+        self.0.push(ConfigError::new(path, kind));
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The errors, in the order they were found.
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
