@@ -18,7 +18,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error at `path`.
     pub fn new(path: impl Into<String>, kind: ErrorKind) -> Self {
-        ConfigError { path: path.into(), kind }
+        ConfigError {
+            path: path.into(),
+            kind,
+        }
     }
 }
 
@@ -90,7 +93,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Duplicate { what, other } => write!(f, "{what} is already used by {other}"),
             ErrorKind::Invalid { value, reason } => write!(f, "`{value}` is invalid: {reason}"),
             ErrorKind::UnknownReference { what, name } => write!(f, "unknown {what} `{name}`"),
-            ErrorKind::TooMany { what, max, given } => write!(f, "at most {max} {what} allowed, {given} given"),
+            ErrorKind::TooMany { what, max, given } => {
+                write!(f, "at most {max} {what} allowed, {given} given")
+            }
             ErrorKind::NotAllowed { reason } => write!(f, "{reason}"),
             ErrorKind::Conflict { this, other } => write!(f, "{this} conflicts with {other}"),
         }

@@ -35,7 +35,11 @@ impl<T> Lenient<T> {
         match self {
             Lenient::Ok(t) => Some(t),
             Lenient::Err { path, message, .. } => {
-                let full = if path.is_empty() { prefix.to_string() } else { format!("{prefix}.{path}") };
+                let full = if path.is_empty() {
+                    prefix.to_string()
+                } else {
+                    format!("{prefix}.{path}")
+                };
                 errors.push(full, ErrorKind::Shape(message.clone()));
                 None
             }

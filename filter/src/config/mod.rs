@@ -319,7 +319,8 @@ pub struct ConsumerConfig {
 /// A document that is not JSON at all yields one error at path `` (the document). Otherwise each lenient
 /// list item is parsed on its own, and the config is returned only when no item failed.
 pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    let config: Config = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)) {
+    let config: Config = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+    {
         Ok(c) => c,
         Err(e) => {
             let mut errors = ConfigErrors::default();

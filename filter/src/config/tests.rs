@@ -17,7 +17,13 @@ fn errors_of_independent_items_are_all_reported_with_paths() {
     ]}]}"#;
     let errors = parse(text).expect_err("two bad rules");
     let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(paths, ["domains[0].routing_rules[0].priority", "domains[0].routing_rules[1].action.invoke_api.strip_basepath"]);
+    assert_eq!(
+        paths,
+        [
+            "domains[0].routing_rules[0].priority",
+            "domains[0].routing_rules[1].action.invoke_api.strip_basepath"
+        ]
+    );
     let shown = errors.to_string();
     assert!(shown.contains("unknown field `strip_basepath`"), "{shown}");
     assert!(!shown.contains("line"), "positions are dropped: {shown}");
