@@ -81,10 +81,13 @@ fn assert_local_reply(resp: &Response, status: u16, message: &str) {
     );
 }
 
-/// The lines of Envoy's log that concern the Wasm filter (its own log lines, load errors).
+/// The lines of Envoy's log that concern the Wasm filter: the `wasm` logger (the filter's own lines and load
+/// errors), warnings and errors, and continuation lines of multi-line messages.
 fn wasm_lines(log: &str) -> String {
     log.lines()
-        .filter(|l| l.contains("wasm") || !l.starts_with('['))
+        .filter(|l| {
+            !l.starts_with('[') || ["][wasm] ", "][warning]", "][error]", "][critical]"].iter().any(|k| l.contains(k))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
