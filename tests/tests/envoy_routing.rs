@@ -86,7 +86,10 @@ fn assert_local_reply(resp: &Response, status: u16, message: &str) {
 fn wasm_lines(log: &str) -> String {
     log.lines()
         .filter(|l| {
-            !l.starts_with('[') || ["][wasm] ", "][warning]", "][error]", "][critical]"].iter().any(|k| l.contains(k))
+            !l.starts_with('[')
+                || ["][wasm] ", "][warning]", "][error]", "][critical]"]
+                    .iter()
+                    .any(|k| l.contains(k))
         })
         .collect::<Vec<_>>()
         .join("\n")
