@@ -371,6 +371,30 @@ impl Envoy {
         }
     }
 
+    /// Waits until admin `/stats` has every line of `want` (deadline-bounded); returns the stats text.
+    pub fn wait_stats(&self, want: &[&str]) -> String {
+        let deadline = Instant::now() + LOG_DEADLINE;
+        loop {
+            let stats = Request::get("/stats")
+                .send(self.admin_port)
+                .map(|r| r.text())
+                .unwrap_or_default();
+            if want.iter().all(|w| stats.lines().any(|l| l == *w)) {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "admin /stats lacks some of {want:?}; its routewise lines:\n{}",
+                stats
+                    .lines()
+                    .filter(|l| l.contains("routewise"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until Envoy's log contains `needle` (deadline-bounded); returns the whole log.
     pub fn wait_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + LOG_DEADLINE;

@@ -783,3 +783,51 @@ fn r12_every_config_error_is_reported_with_its_path() {
         wasm_lines(log)
     );
 }
+
+/// proxy-wasm-host.md §3.4: the filter's counters are Envoy stats: `wasmcustom.<name>` on admin `/stats`,
+/// and the name without the namespace (sanitised, no `envoy_` prefix) on `/stats/prometheus`.
+#[test]
+fn metrics_are_envoy_stats_under_wasmcustom() {
+    let up = EchoUpstream::start("up");
+    let cfg = config(
+        json!([{
+            "name": "api.example.com",
+            "routing_mode": "ROUTING_RULE_ONLY",
+            "routing_rules": [rule("r", 1, header("x-ok", "1"), "a")],
+        }]),
+        json!([api("a", "up", json!([]))]),
+    );
+    let envoy = Envoy::start(&cfg, &[&up]);
+    for _ in 0..2 {
+        assert_forwarded(
+            &envoy,
+            &get_with(&envoy, "api.example.com", "/m", &[("x-ok", "1")]),
+            &up,
+            "/m",
+        );
+    }
+    assert_local_reply(&get(&envoy, "api.example.com", "/m"), 403, "Forbidden");
+    assert_local_reply(&get(&envoy, "nowhere.test", "/m"), 404, "Not Found");
+
+    let stats = envoy.wait_stats(&[
+        "wasmcustom.routewise.requests.forwarded: 2",
+        "wasmcustom.routewise.requests.no_api: 1",
+        "wasmcustom.routewise.requests.no_domain: 1",
+    ]);
+    assert!(!stats.contains("envoy_routewise"), "{stats}");
+    let prometheus = Request::get("/stats/prometheus")
+        .send(envoy.admin_port())
+        .expect("prometheus stats")
+        .text();
+    assert!(
+        prometheus
+            .lines()
+            .any(|l| l.starts_with("routewise_requests_forwarded") && l.ends_with(" 2")),
+        "{}",
+        prometheus
+            .lines()
+            .filter(|l| l.contains("routewise"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
