@@ -76,6 +76,24 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
+    /// Something required in this context is absent (a route with no path, a route with no integration
+    /// for some stage).
+    Missing {
+        /// What is missing (`integration`, `path`).
+        what: &'static str,
+        /// How to provide it.
+        hint: String,
+    },
+    /// P3: two routes of an API have the same route key (method + normalised path) and the same host, vars
+    /// and address filters, so the second could never be selected for it.
+    DuplicateRouteKey {
+        /// The key, as written by the second route (`ANY /{proxy+}`).
+        key: String,
+        /// The first route: its id, or its path in the config when the id is derived.
+        first: String,
+        /// The second route, named the same way.
+        second: String,
+    },
     /// Two routes claim the same thing; both are named in the user's spelling (P3).
     Conflict {
         /// The first party's description (`` `GET /pets/{id}` ``).
@@ -97,6 +115,10 @@ impl fmt::Display for ErrorKind {
                 write!(f, "at most {max} {what} allowed, {given} given")
             }
             ErrorKind::NotAllowed { reason } => write!(f, "{reason}"),
+            ErrorKind::Missing { what, hint } => write!(f, "no {what}: {hint}"),
+            ErrorKind::DuplicateRouteKey { key, first, second } => {
+                write!(f, "route key {key} is defined twice: routes {first} and {second}")
+            }
             ErrorKind::Conflict { this, other } => write!(f, "{this} conflicts with {other}"),
         }
     }

@@ -16,11 +16,16 @@
 )]
 
 pub mod config;
+pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod ids;
 pub mod lambda;
 pub mod matchers;
+pub mod names;
+pub mod request;
 pub mod routing;
+pub mod trace;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;

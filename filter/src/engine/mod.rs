@@ -1,0 +1,336 @@
+//! The routing engine: a configuration validated once into indexed matchers ([`Engine::from_json`]), then
+//! asked per request for a [`Decision`] ([`Engine::evaluate`]).
+//!
+//! ```
+//! use routewise::engine::Engine;
+//! use routewise::decision::Decision;
+//! use routewise::request::RequestView;
+//!
+//! let engine = Engine::from_json(r#"{
+//!   "domains": [{"name": "api.example.com", "api_mappings": [{"base_path": "pets", "api": "pets", "stage": "prod"}]}],
+//!   "apis": [{"id": "pets",
+//!             "stages": {"prod": {"integration": {"type": "http", "cluster": "pets_v1"}}},
+//!             "routes": [{"key": "GET /{id}"}]}]
+//! }"#).expect("valid config");
+//! let headers = vec![];
+//! let req = RequestView { method: "GET", authority: "api.example.com", path: "/pets/7?x=1",
+//!                         headers: &headers, remote_addr: None };
+//! let Decision::Forward(f) = engine.evaluate(&req) else { panic!("routed") };
+//! assert_eq!(f.cluster, "pets_v1");
+//! assert_eq!(f.path.as_deref(), Some("/7?x=1"));          // R9: the mapped base path is stripped
+//! assert_eq!(f.path_params, [("id", "7".to_string())]);
+//! ```
+//!
+//! # Rule selection
+//!
+//! 1. **Domain** (D1-D3): exact host, else the longest wildcard suffix, else `*`; none → 404.
+//! 2. **Rule or mapping** (R1-R10): rules by ascending priority, first match wins (header globs R3-R5, base
+//!    path on segment boundaries R6); then, per routing mode (R8), the mapping with the longest base path
+//!    (R9). `strip_base_path` (R7) and mapped base paths (R9) are removed from the forwarded path and from
+//!    the path routes match on. Nothing selected → `no_match_status` (403).
+//! 3. **Route** (P1-P5): host groups in specificity order, then path class and literal length, priority,
+//!    method restriction, route id; the first whose methods, vars and remote addresses pass wins. None →
+//!    404. The integration is the route's, else its service's, else the stage's.
+//!
+//! Nothing is parsed per request: every lookup is a hash map, a trie walk or a globset query built at
+//! configure time, and a decision borrows its strings from the engine.
+
+mod build;
+
+use std::collections::BTreeMap;
+
+use crate::config::{self, Config};
+use crate::decision::{CounterSlots, Decision, Forward, Integration, LocalReply, Selected};
+use crate::error::ConfigErrors;
+use crate::matchers::host::HostIndex;
+use crate::matchers::path::{path_after_base, strip_base_path};
+use crate::names::outcome;
+use crate::request::{RequestCtx, RequestView};
+use crate::routing::domain::Domain;
+use crate::routing::routes::RouteTable;
+use crate::trace::{NoTrace, Trace, TraceEvent};
+
+/// A validated, compiled configuration. Immutable and shareable (`Arc<Engine>`) across streams.
+#[derive(Debug)]
+pub struct Engine {
+    cluster_header: Box<str>,
+    domain_index: HostIndex<u32>,
+    domains: Vec<Domain>,
+    apis: Vec<Api>,
+    rule_count: usize,
+    mapping_count: usize,
+    route_count: usize,
+}
+
+/// A compiled API.
+#[derive(Debug)]
+pub struct Api {
+    /// Id.
+    pub id: Box<str>,
+    /// Stages, by name order.
+    pub stages: Vec<Stage>,
+    /// Routes (one implicit `$default` route when the config has none).
+    pub routes: RouteTable,
+}
+
+/// A compiled stage.
+#[derive(Debug)]
+pub struct Stage {
+    /// Name.
+    pub name: Box<str>,
+    /// Stage variables.
+    pub variables: BTreeMap<String, String>,
+    /// Default integration of the API's routes.
+    pub integration: Option<Integration>,
+}
+
+impl Engine {
+    /// Parses, validates and compiles a JSON configuration, reporting every error with its field path:
+    /// the shape errors of individual items together with the semantic errors of the others.
+    pub fn from_json(text: &str) -> Result<Engine, ConfigErrors> {
+        match config::parse(text) {
+            Ok(config) => Engine::from_config(&config),
+            // Item-level shape errors leave the document readable ([`config::Lenient`] keeps the bad items);
+            // validate the rest too so that one run lists everything. A document-level error stands alone.
+            Err(shape) => match serde_json::from_str::<Config>(text) {
+                Ok(config) => Engine::from_config(&config),
+                Err(_) => Err(shape),
+            },
+        }
+    }
+
+    /// Validates and compiles a parsed configuration (R12, P2-P4, P7), reporting every error.
+    pub fn from_config(config: &Config) -> Result<Engine, ConfigErrors> {
+        build::build(config)
+    }
+
+    /// Routes a request.
+    #[inline]
+    pub fn evaluate<'e>(&'e self, req: &RequestView<'_>) -> Decision<'e> {
+        self.evaluate_traced(req, &mut NoTrace)
+    }
+
+    /// Routes a request, reporting every candidate considered to `trace` (E1).
+    pub fn evaluate_traced<'e, T: Trace>(&'e self, req: &RequestView<'_>, trace: &mut T) -> Decision<'e> {
+        let ctx = RequestCtx::new(req);
+        // D1-D3.
+        let Some(domain) = self
+            .domain_index
+            .first_match(&ctx.host, ctx.port)
+            .and_then(|i| self.domains.get(i as usize))
+        else {
+            if T::ENABLED {
+                trace.event(TraceEvent::Domain { name: None });
+            }
+            return Decision::LocalReply(LocalReply::no_domain());
+        };
+        if T::ENABLED {
+            trace.event(TraceEvent::Domain {
+                name: Some(&domain.name),
+            });
+        }
+        let mut selected = Selected {
+            domain: Some(&domain.name),
+            ..Selected::default()
+        };
+        // R1-R10.
+        let Some(sel) = domain.select(&ctx, trace) else {
+            return Decision::LocalReply(LocalReply {
+                status: domain.no_match_status,
+                body: &domain.no_match_body,
+                reason: outcome::NO_API,
+                context: selected,
+            });
+        };
+        selected.rule_id = sel.rule.map(|r| &*r.id);
+        selected.mapping_id = sel.mapping.map(|m| &*m.id);
+        let Some(api) = self.apis.get(sel.target.api as usize) else {
+            return Decision::LocalReply(LocalReply::internal_error(selected));
+        };
+        selected.api = Some(&api.id);
+        let Some(stage) = api.stages.get(sel.target.stage as usize) else {
+            return Decision::LocalReply(LocalReply::internal_error(selected));
+        };
+        selected.stage = Some(&stage.name);
+        // R7, R9: routes see the path without the stripped base path.
+        let stripping = sel.target.strip_base_path && !sel.strip.is_empty();
+        let uri = if stripping {
+            path_after_base(ctx.path, sel.strip)
+        } else {
+            ctx.path
+        };
+        // P1-P5.
+        let Some(m) = api.routes.select(&ctx, uri, trace) else {
+            return Decision::LocalReply(LocalReply {
+                status: 404,
+                body: crate::names::body::NOT_FOUND,
+                reason: outcome::NO_ROUTE,
+                context: selected,
+            });
+        };
+        let Some(integration) = m.route.integration.as_ref().or(stage.integration.as_ref()) else {
+            // Validation guarantees an integration for every route and stage.
+            return Decision::LocalReply(LocalReply::internal_error(selected));
+        };
+        Decision::Forward(Forward {
+            cluster: integration.cluster(),
+            path: stripping.then(|| strip_base_path(req.path, sel.strip)),
+            domain: &domain.name,
+            rule_id: selected.rule_id,
+            mapping_id: selected.mapping_id,
+            api: &api.id,
+            stage: &stage.name,
+            route_id: &m.route.id,
+            route_key: &m.path.key,
+            path_params: m.path.pattern.captures(uri),
+            integration,
+            stage_variables: &stage.variables,
+            counters: CounterSlots {
+                rule: sel.rule.map(|r| r.slot),
+                mapping: sel.mapping.map(|m| m.slot),
+                route: m.route.slot,
+            },
+        })
+    }
+
+    /// The request header that carries the selected cluster (lowercase).
+    pub fn cluster_header(&self) -> &str {
+        &self.cluster_header
+    }
+
+    /// Number of rule counter slots ([`CounterSlots::rule`] is below it).
+    pub fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// Number of mapping counter slots.
+    pub fn mapping_count(&self) -> usize {
+        self.mapping_count
+    }
+
+    /// Number of route counter slots.
+    pub fn route_count(&self) -> usize {
+        self.route_count
+    }
+
+    /// The compiled domains (for explain and lint).
+    pub fn domains(&self) -> &[Domain] {
+        &self.domains
+    }
+
+    /// The compiled APIs (for explain and lint).
+    pub fn apis(&self) -> &[Api] {
+        &self.apis
+    }
+
+    /// One line describing the indexes built, for the configure-time log.
+    pub fn summary(&self) -> String {
+        let mut rules = (0, 0, [0usize; 5]);
+        for d in &self.domains {
+            let (a, b, h) = d.rules.stats();
+            rules.0 += a;
+            rules.1 += b;
+            for (x, y) in rules.2.iter_mut().zip(h) {
+                *x += y;
+            }
+        }
+        let mut routes = (0, [0usize; 4]);
+        for a in &self.apis {
+            let (g, s) = a.routes.stats();
+            routes.0 += g;
+            for (x, y) in routes.1.iter_mut().zip(s) {
+                *x += y;
+            }
+        }
+        let [he, hp, hs, hc, ha] = rules.2;
+        let [pe, pp, pt, pd] = routes.1;
+        format!(
+            "{} domains, {} rules (index: {} catch-all, {} base path, header {} exact / {} prefix / {} suffix / \
+             {} globset / {} any), {} mappings, {} apis, {} routes ({} host groups; paths {} exact / {} prefix / \
+             {} template / {} default)",
+            self.domains.len(),
+            self.rule_count,
+            rules.0,
+            rules.1,
+            he,
+            hp,
+            hs,
+            hc,
+            ha,
+            self.mapping_count,
+            self.apis.len(),
+            self.route_count,
+            routes.0,
+            pe,
+            pp,
+            pt,
+            pd
+        )
+    }
+
+    /// Checks the compiled structures (every rule, mapping and route indexed exactly once, ranks sorted,
+    /// counter slots dense and unique). For tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut rule_slots = vec![false; self.rule_count];
+        let mut mapping_slots = vec![false; self.mapping_count];
+        let mut route_slots = vec![false; self.route_count];
+        let claim = |slots: &mut Vec<bool>, i: u32, what: &str| -> Result<(), String> {
+            match slots.get_mut(i as usize) {
+                Some(s) if !*s => {
+                    *s = true;
+                    Ok(())
+                }
+                _ => Err(format!("{what} slot {i} is out of range or used twice")),
+            }
+        };
+        for d in &self.domains {
+            d.rules
+                .check_invariants()
+                .map_err(|e| format!("domain {}: {e}", d.name))?;
+            d.mappings
+                .check_invariants()
+                .map_err(|e| format!("domain {}: {e}", d.name))?;
+            for r in d.rules.rules() {
+                claim(&mut rule_slots, r.slot, "rule")?;
+                self.check_target(&r.target)?;
+            }
+            for m in d.mappings.mappings() {
+                claim(&mut mapping_slots, m.slot, "mapping")?;
+                self.check_target(&m.target)?;
+            }
+        }
+        for a in &self.apis {
+            a.routes
+                .check_invariants()
+                .map_err(|e| format!("api {}: {e}", a.id))?;
+            for r in a.routes.routes() {
+                claim(&mut route_slots, r.slot, "route")?;
+                if r.integration.is_none() && a.stages.iter().any(|s| s.integration.is_none()) {
+                    return Err(format!(
+                        "route {} of api {} has no integration for some stage",
+                        r.id, a.id
+                    ));
+                }
+            }
+        }
+        if rule_slots
+            .iter()
+            .chain(&mapping_slots)
+            .chain(&route_slots)
+            .any(|s| !s)
+        {
+            return Err("a counter slot is unused".into());
+        }
+        Ok(())
+    }
+
+    fn check_target(&self, t: &crate::routing::rules::Target) -> Result<(), String> {
+        match self.apis.get(t.api as usize) {
+            Some(a) if (t.stage as usize) < a.stages.len() => Ok(()),
+            _ => Err(format!("target {t:?} points nowhere")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

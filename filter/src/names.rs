@@ -1,0 +1,177 @@
+//! Every name the filter shows to Envoy in one place: headers it reads and writes, filter-state properties
+//! (R11), metric names (Envoy prints them as `wasmcustom.<name>`), outcomes and local-reply bodies.
+
+/// Request headers the adapter reads.
+pub mod header {
+    /// HTTP/2 pseudo-header with the method.
+    pub const METHOD: &str = ":method";
+    /// HTTP/2 pseudo-header with the authority.
+    pub const AUTHORITY: &str = ":authority";
+    /// Fallback for the authority.
+    pub const HOST: &str = "host";
+    /// HTTP/2 pseudo-header with the path and query.
+    pub const PATH: &str = ":path";
+    /// Content type of local replies.
+    pub const CONTENT_TYPE: &str = "content-type";
+    /// Value of [`CONTENT_TYPE`] for local replies.
+    pub const JSON: &str = "application/json";
+    /// The default cluster header (`cluster_header` in the config).
+    pub const DEFAULT_CLUSTER: &str = crate::config::DEFAULT_CLUSTER_HEADER;
+}
+
+/// Filter-state keys, set with `set_property` as single-segment paths; Envoy stores them as `wasm.<key>`,
+/// printed in access logs with `%FILTER_STATE(wasm.routewise.rule_id:PLAIN)%` (proxy-wasm-host.md §3.1).
+pub mod property {
+    /// Domain name that matched (D*).
+    pub const DOMAIN: &str = "routewise.domain";
+    /// Routing rule id, or [`NONE`] (R11, API Gateway's `routingRuleIdMatched`).
+    pub const RULE_ID: &str = "routewise.rule_id";
+    /// API mapping id, or [`NONE`] (R11, API Gateway's `basePathMatched`).
+    pub const MAPPING_ID: &str = "routewise.mapping_id";
+    /// API id.
+    pub const API: &str = "routewise.api";
+    /// Stage name.
+    pub const STAGE: &str = "routewise.stage";
+    /// Route id (P4).
+    pub const ROUTE_ID: &str = "routewise.route_id";
+    /// Route key of the matched path (`GET /pets/{id}`).
+    pub const ROUTE_KEY: &str = "routewise.route_key";
+    /// Path parameters as a compact JSON object.
+    pub const PATH_PARAMS: &str = "routewise.path_params";
+    /// One of [`super::outcome`].
+    pub const OUTCOME: &str = "routewise.outcome";
+    /// Value of an id property when nothing was used.
+    pub const NONE: &str = "-";
+    /// Envoy attribute with the client address (`ip:port`).
+    pub const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
+}
+
+/// How a request ended, as filter state and in `routewise.requests.<outcome>`.
+pub mod outcome {
+    /// Sent to a cluster.
+    pub const FORWARDED: &str = "forwarded";
+    /// No domain matched the host (D3).
+    pub const NO_DOMAIN: &str = "no_domain";
+    /// No rule or mapping selected an API (R10).
+    pub const NO_API: &str = "no_api";
+    /// No route of the API matched (P8).
+    pub const NO_ROUTE: &str = "no_route";
+    /// A host call failed; answered 500.
+    pub const INTERNAL_ERROR: &str = "internal_error";
+    /// Every outcome, in counter-slot order.
+    pub const ALL: [&str; 5] = [FORWARDED, NO_DOMAIN, NO_API, NO_ROUTE, INTERNAL_ERROR];
+}
+
+/// Local-reply bodies.
+pub mod body {
+    /// D3, P8.
+    pub const NOT_FOUND: &str = r#"{"message":"Not Found"}"#;
+    /// R10 (API Gateway's documented answer).
+    pub const FORBIDDEN: &str = r#"{"message":"Forbidden"}"#;
+    /// A failure inside the filter.
+    pub const INTERNAL_ERROR: &str = r#"{"message":"Internal Server Error"}"#;
+}
+
+/// Envoy foreign function that makes the router re-resolve the route after the cluster header changed
+/// (Envoy ≥ 1.33; proxy-wasm-host.md §3.2).
+pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
+
+/// Metric names. Ids are sanitised to `[A-Za-z0-9_-]` so a name is always one stat path segment.
+pub mod metric {
+    /// `routewise.requests.<outcome>`.
+    pub fn requests(outcome: &str) -> String {
+        format!("routewise.requests.{}", sanitize(outcome))
+    }
+
+    /// `routewise.rule.<rule_id>.hits`.
+    pub fn rule_hits(rule_id: &str) -> String {
+        format!("routewise.rule.{}.hits", sanitize(rule_id))
+    }
+
+    /// `routewise.route.<api>.<route_id>.hits`.
+    pub fn route_hits(api: &str, route_id: &str) -> String {
+        format!("routewise.route.{}.{}.hits", sanitize(api), sanitize(route_id))
+    }
+
+    /// `routewise.mapping.<mapping_id>.hits`.
+    pub fn mapping_hits(mapping_id: &str) -> String {
+        format!("routewise.mapping.{}.hits", sanitize(mapping_id))
+    }
+
+    /// Replaces every character outside `[A-Za-z0-9_-]` with `_` (an empty id becomes `_`).
+    pub fn sanitize(id: &str) -> String {
+        if id.is_empty() {
+            return "_".into();
+        }
+        id.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+/// Standard reason phrase of an HTTP status, for the configurable R10 reply (`{"message":"<phrase>"}`).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_are_sanitised() {
+        assert_eq!(metric::rule_hits("a.b/c d"), "routewise.rule.a_b_c_d.hits");
+        assert_eq!(
+            metric::route_hits("pets", "GET /x"),
+            "routewise.route.pets.GET__x.hits"
+        );
+        assert_eq!(
+            metric::mapping_hits("orders/v2"),
+            "routewise.mapping.orders_v2.hits"
+        );
+        assert_eq!(metric::mapping_hits(""), "routewise.mapping._.hits");
+        assert_eq!(metric::requests(outcome::NO_API), "routewise.requests.no_api");
+    }
+}
