@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wasmtime::{Store, StoreLimitsBuilder, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc, Val, ValType, WasmParams, WasmResults};
 
 use crate::error::Error;
 use crate::http::{Headers, Response};
@@ -281,6 +281,7 @@ impl SimBuilder {
             declined_calls: HashSet::new(),
             next_source_port: 40000,
             log_mark: 0,
+            instance,
         };
         // Reactor start (cpp-host `WasmBase::startVm`): `_initialize` then `main`; `_start` only without them.
         if initialize.is_some() {
@@ -346,6 +347,7 @@ pub struct Sim {
     declined_calls: HashSet<u32>,
     pub(crate) next_source_port: u16,
     pub(crate) log_mark: usize,
+    instance: Instance,
 }
 
 impl Sim {
@@ -358,15 +360,31 @@ impl Sim {
         f: Option<TypedFunc<P, R>>,
         params: P,
     ) -> Result<Option<R>, Error> {
+        let Some(f) = f else {
+            return match &self.failed {
+                Some(m) => Err(Error::VmFailed(m.clone())),
+                None => Ok(None),
+            };
+        };
+        self.guarded(name, ctx, |store| f.call(store, params)).map(Some)
+    }
+
+    /// Runs one guest call with the time limit, mapping a trap to [`Error::Trap`] (with the guest's last
+    /// CRITICAL log line, i.e. the Rust SDK's panic message) and failing the VM.
+    fn guarded<T>(
+        &mut self,
+        name: &str,
+        ctx: u32,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, Error> {
         if let Some(m) = &self.failed {
             return Err(Error::VmFailed(m.clone()));
         }
-        let Some(f) = f else { return Ok(None) };
         self.store.data_mut().ctx.effective = ctx;
         self.store.set_epoch_deadline(self.time_limit_ticks);
         let logs_before = self.store.data().log.entries.len();
-        match f.call(&mut self.store, params) {
-            Ok(r) => Ok(Some(r)),
+        match call(&mut self.store) {
+            Ok(r) => Ok(r),
             Err(e) => {
                 let interrupted = matches!(
                     e.downcast_ref::<wasmtime::Trap>(),
@@ -380,11 +398,12 @@ impl Sim {
                 } else {
                     e.root_cause().to_string()
                 };
-                let panic = self.store.data().log.entries[logs_before..]
-                    .iter()
-                    .rev()
-                    .find(|l| l.level == LogLevel::Critical)
-                    .map(|l| l.message.clone());
+                let panic = self.store.data().log.entries.get(logs_before..).and_then(|new| {
+                    new.iter()
+                        .rev()
+                        .find(|l| l.level == LogLevel::Critical)
+                        .map(|l| l.message.clone())
+                });
                 let err = Error::Trap {
                     callback: name.to_string(),
                     message,
@@ -394,6 +413,43 @@ impl Sim {
                 Err(err)
             }
         }
+    }
+
+    /// Low-level: calls any export with i32/i64 arguments as context `context_id`, then runs deferred
+    /// actions. For inline-WAT tests of single host calls; filters are driven with [`Sim::send`].
+    pub fn call_export(&mut self, name: &str, context_id: u32, args: &[i64]) -> Result<Vec<i64>, Error> {
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| Error::Usage(format!("the module exports no function `{name}`")))?;
+        let ty = func.ty(&self.store);
+        let params: Vec<Val> = ty
+            .params()
+            .zip(args.iter().chain(std::iter::repeat(&0)))
+            .map(|(t, a)| {
+                if matches!(t, ValType::I64) {
+                    Val::I64(*a)
+                } else {
+                    Val::I32(*a as i32)
+                }
+            })
+            .collect();
+        let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
+        self.guarded(name, context_id, |store| func.call(store, &params, &mut results))?;
+        self.run_deferred()?;
+        self.settle()?;
+        Ok(results
+            .iter()
+            .map(|v| v.i64().or(v.i32().map(i64::from)).unwrap_or(0))
+            .collect())
+    }
+
+    /// Low-level: a copy of guest memory (`None` when out of bounds).
+    pub fn read_memory(&mut self, ptr: u32, len: u32) -> Option<Vec<u8>> {
+        let mem = self.store.data().memory?;
+        mem.data(&self.store)
+            .get(ptr as usize..ptr as usize + len as usize)
+            .map(<[u8]>::to_vec)
     }
 
     /// Runs the actions Envoy defers until a VM call returns (continue, close, local reply).

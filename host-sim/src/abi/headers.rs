@@ -53,7 +53,7 @@ fn in_log_phase(st: &mut HostState) -> bool {
 }
 
 /// Applies `f` to a mutable map (Envoy `getMap`), or returns BAD_ARGUMENT when it is not available.
-fn with_mut_map(st: &mut HostState, ty: i32, f: impl FnOnce(&mut Headers)) -> Status {
+fn with_mut_map(st: &mut HostState, ty: i32, modifies: bool, f: impl FnOnce(&mut Headers)) -> Status {
     let Some(s) = st.stream() else {
         return Status::BadArgument;
     };
@@ -80,7 +80,7 @@ fn with_mut_map(st: &mut HostState, ty: i32, f: impl FnOnce(&mut Headers)) -> St
         }
     } else if h.headers_avail {
         f(&mut h.headers);
-        if dir == Dir::Request {
+        if dir == Dir::Request && modifies {
             s.route_cache_clears += 1;
         }
     } else {
@@ -120,7 +120,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             }
             // Envoy reads it through the mutable `getMap`, so it is BAD_ARGUMENT wherever mutation would be.
             let mut size = None;
-            let status = with_mut_map(st, ty, |h| size = Some(h.byte_size()));
+            let status = with_mut_map(st, ty, false, |h| size = Some(h.byte_size()));
             let Some(size) = size else { return ok(status) };
             ok(memory::write_u32(mem, ret, size as u32).map_or_else(Into::into, |_| Status::Ok))
         },
@@ -133,7 +133,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 Ok(m) => m.unwrap_or_default(),
                 Err(s) => return ok(s),
             };
-            ok(memory::copy_out(&mut caller, &map.to_pairs(), ptr_ptr, size_ptr)?)
+            // An empty or unavailable map is handed over as (0, 0), which the SDKs read as empty.
+            let bytes = if map.is_empty() {
+                Vec::new()
+            } else {
+                map.to_pairs()
+            };
+            ok(memory::copy_out(&mut caller, &bytes, ptr_ptr, size_ptr)?)
         },
     )?;
     linker.func_wrap(
@@ -148,7 +154,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 return ok(Status::BadArgument);
             };
             let new = Headers::from_guest_pairs(pairs);
-            ok(with_mut_map(caller.data_mut(), ty, |h| *h = new))
+            ok(with_mut_map(caller.data_mut(), ty, true, |h| *h = new))
         },
     )?;
     linker.func_wrap(
@@ -195,7 +201,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 (Ok(k), Ok(v)) => (k, v),
                 (Err(s), _) | (_, Err(s)) => return ok(s),
             };
-            ok(with_mut_map(caller.data_mut(), ty, |h| h.add(&key, &value)))
+            ok(with_mut_map(caller.data_mut(), ty, true, |h| h.add(&key, &value)))
         },
     )?;
     linker.func_wrap(
@@ -215,7 +221,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 (Ok(k), Ok(v)) => (k, v),
                 (Err(s), _) | (_, Err(s)) => return ok(s),
             };
-            ok(with_mut_map(caller.data_mut(), ty, |h| h.set(&key, &value)))
+            ok(with_mut_map(caller.data_mut(), ty, true, |h| h.set(&key, &value)))
         },
     )?;
     linker.func_wrap(
@@ -226,7 +232,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 Ok(k) => k,
                 Err(s) => return ok(s),
             };
-            ok(with_mut_map(caller.data_mut(), ty, |h| h.remove(&key)))
+            ok(with_mut_map(caller.data_mut(), ty, true, |h| h.remove(&key)))
         },
     )?;
     Ok(())
