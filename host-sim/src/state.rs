@@ -186,8 +186,6 @@ pub(crate) struct StreamData {
     pub source_port: u16,
     pub start_time_ns: u64,
     pub access_log_phase: bool,
-    /// The request headers as the router got them (what `on_log` reads).
-    pub final_request_headers: Option<Headers>,
     pub local_reply: bool,
     pub reset: bool,
     /// The response is finished (or the stream reset): log/done/delete are next.

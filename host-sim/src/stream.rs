@@ -166,7 +166,6 @@ impl Sim {
                 source_port: port,
                 start_time_ns,
                 access_log_phase: false,
-                final_request_headers: None,
                 local_reply: false,
                 reset: false,
                 finished: false,
@@ -605,13 +604,9 @@ impl Sim {
     }
 
     fn pass_headers(&mut self, id: u32, dir: Dir, eos: bool) {
-        let Some(s) = self.stream_mut(id) else { return };
-        let h = s.half(dir);
+        let Some(h) = self.half(id, dir) else { return };
         h.out_headers = Some(h.headers.clone());
         h.out_complete |= eos;
-        if dir == Dir::Request {
-            s.final_request_headers = Some(s.request.headers.clone());
-        }
     }
 
     fn pass_data(&mut self, id: u32, dir: Dir, body: Vec<u8>, eos: bool) {

@@ -36,7 +36,7 @@ fn const_map(st: &mut HostState, ty: i32) -> Result<Option<Headers>, Status> {
     let Some(s) = st.stream() else { return Ok(None) };
     let log = s.access_log_phase;
     Ok(match ty {
-        0 if log => s.final_request_headers.clone(),
+        0 if log => Some(s.request.headers.clone()),
         0 => s.request.headers_avail.then(|| s.request.headers.clone()),
         1 if log => None,
         1 => s.request.trailers.clone().filter(|_| s.request.trailers_avail),
