@@ -145,6 +145,20 @@ pub fn render_bootstrap(
     out
 }
 
+/// The lines of an Envoy log that matter when something fails: the `wasm` logger (the filter's own lines and
+/// load errors), warnings, errors, and continuation lines of multi-line messages (the filter's error list).
+pub fn log_excerpt(log: &str) -> String {
+    log.lines()
+        .filter(|l| {
+            !l.starts_with('[')
+                || ["][wasm] ", "][warning]", "][error]", "][critical]"]
+                    .iter()
+                    .any(|k| l.contains(k))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A per-Envoy directory holding the rendered bootstrap (removed on drop).
 struct WorkDir(PathBuf);
 
@@ -238,8 +252,9 @@ impl Envoy {
         match Envoy::try_start(config, upstreams) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
-                "Envoy did not start (exit code {:?}). Its log:\n{}",
-                refused.exit_code, refused.log
+                "Envoy did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                refused.exit_code,
+                log_excerpt(&refused.log)
             ),
         }
     }
@@ -280,7 +295,10 @@ impl Envoy {
             if Instant::now() > deadline {
                 let log =
                     String::from_utf8_lossy(&container.stderr_to_vec().unwrap_or_default()).into_owned();
-                panic!("Envoy not ready after {READY_DEADLINE:?}. Its log:\n{log}");
+                panic!(
+                    "Envoy not ready after {READY_DEADLINE:?}. Its log:\n{}",
+                    log_excerpt(&log)
+                );
             }
             thread::sleep(Duration::from_millis(100));
         }
@@ -299,7 +317,7 @@ impl Envoy {
         match Envoy::try_start(config, &[]) {
             Ok(envoy) => panic!(
                 "Envoy started with a config the filter should reject. Log:\n{}",
-                envoy.log()
+                log_excerpt(&envoy.log())
             ),
             Err(refused) => refused,
         }
@@ -324,7 +342,7 @@ impl Envoy {
                 "request {} {} failed: {e}\nEnvoy log:\n{}",
                 req.method,
                 req.path,
-                self.log()
+                log_excerpt(&self.log())
             )
         });
         resp.headers.push(("x-test-log-tag".to_string(), tag));
@@ -403,7 +421,11 @@ impl Envoy {
             if log.contains(needle) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "no {needle:?} in Envoy's log:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in Envoy's log:\n{}",
+                log_excerpt(&log)
+            );
             thread::sleep(Duration::from_millis(100));
         }
     }

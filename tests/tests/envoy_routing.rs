@@ -5,6 +5,7 @@
 //! Needs a Docker engine and the image (`scripts/setup`); the module is built on first use (see
 //! `routewise_tests::envoy::routewise_wasm`). Nothing here is skipped when Docker is missing: it fails.
 
+use routewise_tests::envoy::log_excerpt as wasm_lines;
 use routewise_tests::{EchoUpstream, Envoy, RecordedRequest, Request, Response};
 use serde_json::{json, Value};
 
@@ -79,20 +80,6 @@ fn assert_local_reply(resp: &Response, status: u16, message: &str) {
         "content-type {:?}",
         resp.header("content-type")
     );
-}
-
-/// The lines of Envoy's log that concern the Wasm filter: the `wasm` logger (the filter's own lines and load
-/// errors), warnings and errors, and continuation lines of multi-line messages.
-fn wasm_lines(log: &str) -> String {
-    log.lines()
-        .filter(|l| {
-            !l.starts_with('[')
-                || ["][wasm] ", "][warning]", "][error]", "][critical]"]
-                    .iter()
-                    .any(|k| l.contains(k))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn get(envoy: &Envoy, host: &str, path: &str) -> Response {
