@@ -13,6 +13,9 @@ use crate::state::*;
 /// Default wall-clock start: 2025-01-01T00:00:00Z (time only moves when a test advances it).
 pub const DEFAULT_START_TIME_SECS: u64 = 1_735_689_600;
 
+/// `proxy_on_http_call_response(context_id, token, headers, body_size, trailers)`.
+type HttpCallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 /// The exports host-sim calls, looked up once per VM.
 #[derive(Default)]
 pub(crate) struct Callbacks {
@@ -30,7 +33,7 @@ pub(crate) struct Callbacks {
     pub response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     pub response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
     pub response_trailers: Option<TypedFunc<(i32, i32), i32>>,
-    pub http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    pub http_call_response: Option<HttpCallResponseFn>,
 }
 
 /// Options of a simulated VM; build one with [`Plugin::sim`].

@@ -21,7 +21,7 @@ fn kind_of(id: u32) -> Option<MetricKind> {
     }
 }
 
-fn value_mut<'a>(st: &'a mut HostState, id: u32) -> Option<&'a mut MetricValue> {
+fn value_mut(st: &mut HostState, id: u32) -> Option<&mut MetricValue> {
     let name = st.metrics.ids.get(&id)?;
     st.metrics.stats.get_mut(name).map(|(_, v)| v)
 }
