@@ -40,11 +40,46 @@ fn main() -> ExitCode {
         }
     };
     match serde_json::to_string_pretty(&result) {
-        Ok(s) => println!("{s}"),
+        Ok(text) => println!("{}", collapse_scalar_arrays(&text)),
         Err(e) => {
             eprintln!("cannot print the result: {e}");
             return ExitCode::from(2);
         }
     }
     ExitCode::from(result.exit_code() as u8)
+}
+
+/// Pretty JSON with arrays of scalars (header pairs, log lines) on one line each.
+fn collapse_scalar_arrays(pretty: &str) -> String {
+    let lines: Vec<&str> = pretty.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim_end().ends_with('[') {
+            let mut j = i + 1;
+            let mut items = Vec::new();
+            while j < lines.len() && !lines[j].trim_start().starts_with(']') {
+                let t = lines[j].trim();
+                if t.ends_with('[') || t.ends_with('{') || t.starts_with('}') {
+                    break;
+                }
+                items.push(t);
+                j += 1;
+            }
+            if j < lines.len() && lines[j].trim_start().starts_with(']') {
+                out.push(format!(
+                    "{}{}{}",
+                    line.trim_end(),
+                    items.join(" "),
+                    lines[j].trim_start()
+                ));
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(line.to_string());
+        i += 1;
+    }
+    out.join("\n")
 }
