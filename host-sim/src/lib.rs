@@ -1,6 +1,4 @@
-//! host-sim: a faithful proxy-wasm host (ABI v0.2.1) under wasmtime that plays Envoy for tests.
-//! (Crate docs: see README.md.)
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod abi;

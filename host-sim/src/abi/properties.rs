@@ -12,7 +12,7 @@
 //! query,time,size}`, `response.{code,code_details,headers,trailers,flags,size}`, `source.{address,port}`,
 //! `destination.{address,port}`, `connection.{id,mtls,requested_server_name}`,
 //! `upstream.{address,port}` (once the upstream was called), `plugin_name`, `plugin_root_id`,
-//! `plugin_vm_id`. The connection is 127.0.0.1:<port> -> 127.0.0.1:10000 over HTTP/1.1, upstream
+//! `plugin_vm_id`. The connection is `127.0.0.1:<port>` -> `127.0.0.1:10000` over HTTP/1.1, upstream
 //! 127.0.0.1:8080.
 
 use wasmtime::{Caller, Linker};
