@@ -16,6 +16,12 @@ use crate::state::{HttpCallReply, MetricValue};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
+    /// A name for the case (not used by host-sim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Expectations for whoever replays the case (not used by host-sim; e.g. the Envoy harness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<serde_json::Value>,
     /// The module; default the workspace's release build (see [`default_routewise_wasm`]). A relative
     /// path is looked up from the current directory, then from the case file's directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
