@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         }
     };
     match serde_json::to_string_pretty(&result) {
-        Ok(text) => println!("{}", collapse_scalar_arrays(&text)),
+        Ok(text) => {
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", collapse_scalar_arrays(&text));
+        }
         Err(e) => {
             eprintln!("cannot print the result: {e}");
             return ExitCode::from(2);
