@@ -78,7 +78,7 @@ impl std::fmt::Display for DroppedHeader {
 
 /// U9: why a (lower-cased) field line must be dropped, or `None` when it is forwarded.
 pub(crate) fn drop_reason(name: &str, value: &str) -> Option<DropReason> {
-    let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+    let bad = |s: &str| memchr::memchr3(b'\r', b'\n', 0, s.as_bytes()).is_some();
     if bad(name) || bad(value) {
         Some(DropReason::ControlCharacter)
     } else if name.starts_with(':') {

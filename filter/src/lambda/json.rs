@@ -83,19 +83,76 @@ pub(crate) enum Json<'a> {
     Other(&'a str),
 }
 
+/// A JSON value's text (a string with its quotes), as picked from a document, plus what the scan learned,
+/// so that a megabyte body is not scanned again for `\` or for control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Raw<'a> {
+    /// The value's text: valid JSON, except that a string with `checked == false` may still hold a raw
+    /// control character (escapes inside strings are not yet decoded).
+    pub(crate) text: &'a str,
+    /// A string with at least one escape sequence (always false for other values).
+    pub(crate) escaped: bool,
+    /// Raw control characters were looked for (and not found). False only for the lazy member of
+    /// [`pick`]; [`Json::of`] and [`Raw::validate`] check it then.
+    pub(crate) checked: bool,
+}
+
+/// serde_json's words for a raw control character in a string, without a position.
+pub(crate) const CONTROL_CHARACTER: &str = "control character (\\u0000-\\u001F) found while parsing a string";
+
+impl<'a> Raw<'a> {
+    /// A value captured by serde_json (fully validated).
+    pub(crate) fn of(raw: &'a RawValue) -> Raw<'a> {
+        let text = raw.get();
+        Raw {
+            text,
+            escaped: text.starts_with('"') && memchr::memchr(b'\\', text.as_bytes()).is_some(),
+            checked: true,
+        }
+    }
+
+    /// The characters of a string without escapes, not checked for control characters: only for a
+    /// consumer that refuses them itself (a base64 decoder).
+    pub(crate) fn unescaped_unchecked(&self) -> Option<&'a str> {
+        let inner = self.text.strip_prefix('"')?.strip_suffix('"')?;
+        (!self.escaped).then_some(inner)
+    }
+
+    /// `Err` when the value holds a raw control character that was not yet looked for.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !self.checked && super::scan::has_control(self.text.as_bytes()) {
+            Err(CONTROL_CHARACTER.to_string())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 impl<'a> Json<'a> {
     /// Classifies a raw value; a string with escapes is decoded. That can fail although the document
-    /// parsed: skipping a value does not check its escapes (`"\ud800"`, a lone surrogate).
-    pub(crate) fn of(raw: &'a RawValue) -> Result<Json<'a>, serde_json::Error> {
-        let text = raw.get();
+    /// parsed: skipping a value does not check its escapes (`"\ud800"`, a lone surrogate), nor, for the
+    /// lazy member, control characters. The error is serde_json's message.
+    pub(crate) fn of(raw: Raw<'a>) -> Result<Json<'a>, String> {
+        let text = raw.text;
         Ok(match text.as_bytes().first() {
             Some(b'n') => Json::Null,
-            Some(b'"') => match string_contents(text) {
-                Some(s) => Json::Str(Cow::Borrowed(s)),
-                None => Json::Str(Cow::Owned(serde_json::from_str::<String>(text)?)),
-            },
+            Some(b'"') if !raw.escaped => {
+                raw.validate()?;
+                Json::Str(Cow::Borrowed(
+                    text.get(1..text.len().saturating_sub(1)).unwrap_or_default(),
+                ))
+            }
+            // serde_json refuses raw control characters while decoding.
+            Some(b'"') => Json::Str(Cow::Owned(
+                serde_json::from_str::<String>(text).map_err(|e| e.to_string())?,
+            )),
             _ => Json::Other(text),
         })
+    }
+
+    /// [`Json::of`] a value captured by serde_json.
+    pub(crate) fn of_raw_value(raw: &'a RawValue) -> Result<Json<'a>, String> {
+        Json::of(Raw::of(raw))
     }
 
     /// The text a header value or body takes from this value: strings verbatim, others as compact JSON,
@@ -107,13 +164,6 @@ impl<'a> Json<'a> {
             Json::Other(t) => Cow::Owned(compact(t)),
         }
     }
-}
-
-/// The characters between the quotes of a JSON string literal when it holds no escape sequence (the
-/// common case), so that they can be used without copying.
-pub(crate) fn string_contents(text: &str) -> Option<&str> {
-    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.as_bytes().contains(&b'\\')).then_some(inner)
 }
 
 /// An object's members in document order, keys decoded, values raw. Parsing it fails when the text is not
@@ -166,18 +216,32 @@ impl<'de> DeserializeSeed<'de> for CowKey {
 /// The top-level members the caller asks for (by name, exact case), raw; duplicate keys keep the last
 /// value (U3); other keys are skipped without being kept. `Ok(None)` when the document is valid JSON but
 /// not an object.
-pub(crate) struct Picked<'a, const N: usize>(pub(crate) Option<[Option<&'a RawValue>; N]>);
-
-/// Parses `text` and picks the members named in `names`.
+///
+/// The fast scanner ([`super::scan`]) handles ordinary objects; anything it does not accept goes to
+/// serde_json, which decides and words the error.
 pub(crate) fn pick<'a, const N: usize>(
     text: &'a str,
     names: &'static [&'static str; N],
-) -> Result<Option<[Option<&'a RawValue>; N]>, serde_json::Error> {
+    lazy: Option<usize>,
+) -> Result<Option<[Option<Raw<'a>>; N]>, serde_json::Error> {
+    match super::scan::pick_object(text, names, lazy) {
+        Some(found) => Ok(Some(found)),
+        None => pick_with_serde(text, names),
+    }
+}
+
+/// [`pick`] by serde_json alone (the reference the fast scanner is tested against).
+pub(crate) fn pick_with_serde<'a, const N: usize>(
+    text: &'a str,
+    names: &'static [&'static str; N],
+) -> Result<Option<[Option<Raw<'a>>; N]>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let picked = PickSeed { names }.deserialize(&mut de)?;
     de.end()?;
-    Ok(picked.0)
+    Ok(picked.0.map(|found| found.map(|f| f.map(Raw::of))))
 }
+
+struct Picked<'a, const N: usize>(Option<[Option<&'a RawValue>; N]>);
 
 struct PickSeed<const N: usize> {
     names: &'static [&'static str; N],
@@ -282,26 +346,33 @@ mod tests {
 
     #[test]
     fn u3_pick_keeps_the_last_duplicate() {
-        let got = pick(r#"{"a":1,"b":2,"a":3}"#, &["a", "b"]).unwrap().unwrap();
-        assert_eq!(got[0].map(RawValue::get), Some("3"));
-        assert_eq!(got[1].map(RawValue::get), Some("2"));
+        let got = pick(r#"{"a":1,"b":2,"a":3}"#, &["a", "b"], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got[0].map(|r| r.text), Some("3"));
+        assert_eq!(got[1].map(|r| r.text), Some("2"));
+        let slow = pick_with_serde(r#"{"a":1,"b":2,"a":3}"#, &["a", "b"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, slow);
     }
 
     #[test]
     fn pick_matches_escaped_keys_and_reports_non_objects() {
-        let got = pick(r#"{"\u0061":1}"#, &["a"]).unwrap().unwrap();
-        assert_eq!(got[0].map(RawValue::get), Some("1"));
+        let got = pick(r#"{"\u0061":1}"#, &["a"], None).unwrap().unwrap();
+        assert_eq!(got[0].map(|r| r.text), Some("1"));
         for text in ["[1,{}]", "\"s\"", "1", "-1", "1.5", "true", "null"] {
-            assert!(pick(text, &["a"]).unwrap().is_none(), "{text}");
+            assert!(pick(text, &["a"], None).unwrap().is_none(), "{text}");
         }
-        assert!(pick("{", &["a"]).is_err());
-        assert!(pick("{} x", &["a"]).is_err());
+        assert!(pick("{", &["a"], None).is_err());
+        assert!(pick("{} x", &["a"], None).is_err());
     }
 
     #[test]
     fn json_of_classifies_and_decodes() {
         let raw = |t: &str| {
-            serde_json::from_str::<&RawValue>(t).and_then(|r| Ok(Json::of(r)?.into_text().into_owned()))
+            let r = serde_json::from_str::<&RawValue>(t).map_err(|e| e.to_string())?;
+            Ok::<_, String>(Json::of_raw_value(r)?.into_text().into_owned())
         };
         assert_eq!(raw(r#""a\nb""#).unwrap(), "a\nb");
         assert_eq!(raw(r#""plain""#).unwrap(), "plain");
@@ -309,5 +380,19 @@ mod tests {
         assert_eq!(raw(r#"{ "a" : [1, 2] }"#).unwrap(), r#"{"a":[1,2]}"#);
         // A lone surrogate passes the skipping scan but not decoding.
         assert!(raw(r#""\ud800""#).is_err());
+        // The lazy member of the fast scanner is checked here.
+        let lazy = Raw {
+            text: "\"a\u{1}b\"",
+            escaped: false,
+            checked: false,
+        };
+        assert_eq!(Json::of(lazy), Err(CONTROL_CHARACTER.to_string()));
+        assert_eq!(lazy.validate(), Err(CONTROL_CHARACTER.to_string()));
+        assert_eq!(lazy.unescaped_unchecked(), Some("a\u{1}b"));
+        let checked = Raw {
+            checked: true,
+            ..lazy
+        };
+        assert_eq!(checked.validate(), Ok(()));
     }
 }

@@ -71,6 +71,7 @@ pub mod event;
 pub mod headers;
 mod json;
 mod query;
+mod scan;
 pub mod unwrap;
 
 pub use event::{

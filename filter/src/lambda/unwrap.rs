@@ -47,7 +47,7 @@ use super::headers::{
     drop_reason, for_log, safe_header_value, DroppedHeader, AMZ_FUNCTION_ERROR, FORWARDED_INVOKE_HEADERS,
     FUNCTION_ERROR, MAX_RESPONSE_HEADER_BYTES, STATUSCODE, STATUSREASON,
 };
-use super::json::{self, Json, Members};
+use super::json::{self, Json, Members, Raw};
 use super::PayloadFormat;
 
 /// Body of every answer the filter makes for a failed invocation (U1, U2, U15, U16), as API Gateway.
@@ -295,7 +295,7 @@ fn push_invoke_headers(out: &mut Unwrapped, upstream_headers: &[(String, String)
 /// U1: the string `Reason` of a JSON object body, if any.
 fn throttle_reason(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
-    let [reason] = json::pick(text, &["Reason"]).ok()??;
+    let [reason] = json::pick(text, &["Reason"], None).ok()??;
     match Json::of(reason?).ok()? {
         Json::Str(s) => Some(s.into_owned()),
         _ => None,
@@ -311,6 +311,8 @@ const KEYS: [&str; 6] = [
     "body",
     "isBase64Encoded",
 ];
+/// Index of `body` in [`KEYS`]: the member whose string is validated while it is consumed.
+const BODY: usize = 4;
 
 /// U3-U14 on a body within the limit. `Err` carries the U15 reason; `out` may then be half-filled.
 fn unwrap_payload(
@@ -324,11 +326,20 @@ fn unwrap_payload(
             e.valid_up_to()
         )
     })?;
-    let picked = json::pick(text, &KEYS).map_err(|e| format!("payload is not valid JSON: {e}"))?;
+    // The body string is checked for control characters while it is copied or decoded (write_body).
+    let picked =
+        json::pick(text, &KEYS, Some(BODY)).map_err(|e| format!("payload is not valid JSON: {e}"))?;
     let fields = match (format, picked) {
         (PayloadFormat::V2, Some(fields @ [Some(_), ..])) => fields,
-        (PayloadFormat::V2, _) => {
-            // U14: valid JSON, not an object with statusCode: the output is the body.
+        (PayloadFormat::V2, picked) => {
+            // U14: valid JSON, not an object with statusCode: the output is the body. Valid includes the
+            // body member not yet checked for control characters.
+            if let Some(fields) = picked {
+                for raw in fields.iter().flatten() {
+                    raw.validate()
+                        .map_err(|e| format!("payload is not valid JSON: {e}"))?;
+                }
+            }
             out.status = 200;
             out.outcome = Outcome::Inferred;
             out.body.extend_from_slice(resp.body);
@@ -348,12 +359,12 @@ fn unwrap_payload(
     out.outcome = Outcome::Proxied;
 
     let single = header_map(headers, "headers", |name, raw| {
-        Ok(Some(vec![Json::of(raw)
+        Ok(Some(vec![Json::of_raw_value(raw)
             .map_err(|e| invalid("headers", name, &e))?
             .into_text()]))
     })?;
     let multi = header_map(multi_value_headers, "multiValueHeaders", |name, raw| {
-        match Json::of(raw).map_err(|e| invalid("multiValueHeaders", name, &e))? {
+        match Json::of_raw_value(raw).map_err(|e| invalid("multiValueHeaders", name, &e))? {
             // U6: a null value adds nothing.
             Json::Null => Ok(None),
             Json::Other(t) if t.starts_with('[') => Ok(Some(elements(t, "multiValueHeaders", name)?)),
@@ -408,7 +419,7 @@ fn unwrap_payload(
     let (has_content_type, header_bytes) = (sink.has_content_type, sink.header_bytes);
 
     // U10, U11: the body.
-    let base64 = is_base64_encoded.is_some_and(|r| r.get() == "true");
+    let base64 = is_base64_encoded.is_some_and(|r| r.text == "true");
     write_body(body, base64, &mut out.body)?;
 
     // U12: content-type default, content-length always; then U13; then U8's set-cookie lines.
@@ -437,7 +448,7 @@ fn unwrap_payload(
 }
 
 /// U4: missing → 200; an integer or a string of digits in 100..=599; anything else is malformed.
-fn status(raw: Option<&RawValue>) -> Result<u16, String> {
+fn status(raw: Option<Raw<'_>>) -> Result<u16, String> {
     let Some(raw) = raw else { return Ok(200) };
     let digits = match Json::of(raw) {
         Ok(Json::Str(s)) => s,
@@ -460,7 +471,7 @@ struct HeaderMap<'a> {
 
 /// Reads `headers` or `multiValueHeaders` (`null` or absent = empty, U5/U6).
 fn header_map<'a>(
-    raw: Option<&'a RawValue>,
+    raw: Option<Raw<'a>>,
     field: &str,
     mut values: impl FnMut(&str, &'a RawValue) -> Result<Option<Vec<Cow<'a, str>>>, String>,
 ) -> Result<HeaderMap<'a>, String> {
@@ -469,7 +480,7 @@ fn header_map<'a>(
         index: HashMap::new(),
     };
     let Some(raw) = raw else { return Ok(map) };
-    let text = raw.get();
+    let text = raw.text;
     if text == "null" {
         return Ok(map);
     }
@@ -501,7 +512,7 @@ fn elements<'a>(text: &'a str, field: &str, name: &str) -> Result<Vec<Cow<'a, st
     let items = serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| invalid(field, name, &e))?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        match Json::of(item).map_err(|e| invalid(field, name, &e))? {
+        match Json::of_raw_value(item).map_err(|e| invalid(field, name, &e))? {
             Json::Null => {}
             j => out.push(j.into_text()),
         }
@@ -510,7 +521,7 @@ fn elements<'a>(text: &'a str, field: &str, name: &str) -> Result<Vec<Cow<'a, st
 }
 
 /// The U15 reason for a member that passed the document scan but does not decode (a lone surrogate).
-fn invalid(field: &str, name: &str, e: &serde_json::Error) -> String {
+fn invalid(field: &str, name: &str, e: &dyn std::fmt::Display) -> String {
     let dot = if name.is_empty() { "" } else { "." };
     format!("{field}{dot}{} is not valid JSON: {e}", for_log(name, 64))
 }
@@ -542,12 +553,27 @@ impl Sink<'_> {
 }
 
 /// U10, U11: writes the body into `dst` (empty).
-fn write_body(body: Option<&RawValue>, base64: bool, dst: &mut Vec<u8>) -> Result<(), String> {
+fn write_body(body: Option<Raw<'_>>, base64: bool, dst: &mut Vec<u8>) -> Result<(), String> {
     let decode = |text: &[u8], dst: &mut Vec<u8>| {
+        // Fast path: the SIMD decoder, straight into `dst`. It accepts a subset of what BASE64 accepts
+        // (tested differentially; it refuses non-zero trailing bits), so on refusal BASE64 decides and
+        // words the error.
+        let start = dst.len();
+        if base64_simd::STANDARD.decode_append(text, dst).is_ok() {
+            return Ok(());
+        }
+        dst.truncate(start);
         BASE64
             .decode_vec(text, dst)
             .map_err(|e| format!("body is not valid base64 (isBase64Encoded is true): {e}"))
     };
+    if base64 {
+        // The usual base64 body has no escapes: decode it straight from the payload, unchecked for
+        // control characters since base64 refuses them itself.
+        if let Some(text) = body.and_then(|b| b.unescaped_unchecked()) {
+            return decode(text.as_bytes(), dst);
+        }
+    }
     match body
         .map(Json::of)
         .transpose()

@@ -815,7 +815,18 @@ fn u15_malformed_payload_table() {
         (b"{", "payload is not valid JSON: EOF while parsing an object at line 1 column 1"),
         (br#"{"statusCode":200} x"#, "payload is not valid JSON: trailing characters at line 1 column 20"),
         (br#"{"statusCode":200,}"#, "payload is not valid JSON: trailing comma at line 1 column 19"),
-        (br#"{"body":"a	b"}"#, "payload is not valid JSON: control character (\\u0000-\\u001F) found while parsing a string at line 1 column 10"),
+        (
+            b"{\"statusCode\":200,\"body\":\"a\tb\"}",
+            "body is not valid JSON: control character (\\u0000-\\u001F) found while parsing a string",
+        ),
+        (
+            b"{\"statusCode\":200,\"x\":\"a\tb\"}",
+            "payload is not valid JSON: control character (\\u0000-\\u001F) found while parsing a string at line 1 column 24",
+        ),
+        (
+            b"{\"statusCode\":200,\"body\":\"aGVs\tbG8=\",\"isBase64Encoded\":true}",
+            "body is not valid base64 (isBase64Encoded is true): Invalid symbol 9, offset 4.",
+        ),
         (b"{\"body\":\"\xff\"}", "payload is not valid JSON: invalid UTF-8 at byte 9"),
         (b"\xef\xbb\xbf{}", "payload is not valid JSON: expected value at line 1 column 1"),
         (br#"{"statusCode":200,"body":"\ud800"}"#, "body is not valid JSON: unexpected end of hex escape at line 1 column 8"),
@@ -845,6 +856,21 @@ fn deep_nesting_is_valid_json_not_a_stack_overflow() {
     assert_eq!(
         (out.outcome, out.body.len(), out.header("x").map(str::len)),
         (Outcome::Proxied, 20_000, Some(20_000))
+    );
+}
+
+#[test]
+fn u14_u15_raw_control_character_in_an_inferred_body_is_malformed() {
+    // The body member is checked lazily (while copied); U14 must still refuse invalid JSON.
+    let out = ok(V2, "{\"body\":\"a\tb\"}");
+    assert_malformed(
+        &out,
+        "payload is not valid JSON: control character (\\u0000-\\u001F) found while parsing a string",
+    );
+    let out = ok(V2, "{\"other\":\"a\tb\"}");
+    assert_malformed(
+        &out,
+        "payload is not valid JSON: control character (\\u0000-\\u001F) found while parsing a string at line 1 column 11",
     );
 }
 
@@ -1087,6 +1113,24 @@ proptest! {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&body);
         let out = ok(V2, &format!(r#"{{"statusCode":200,"body":"{b64}","isBase64Encoded":true}}"#));
         prop_assert_eq!(out.body, body);
+    }
+
+    /// U11: the SIMD decoder (fast path) never accepts what the reference engine refuses, and agrees
+    /// on the bytes; so the rule is the reference engine's, whichever decodes.
+    #[test]
+    fn u11_simd_base64_accepts_a_subset_of_the_reference(
+        text in prop_oneof![
+            "[A-Za-z0-9+/]{0,40}={0,3}",
+            "[A-Za-z0-9+/= \n\r\t_-]{0,40}",
+            prop::collection::vec(any::<u8>(), 0..48).prop_map(|b| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b)
+            }),
+        ],
+    ) {
+        if let Ok(fast) = base64_simd::STANDARD.decode_to_vec(text.as_bytes()) {
+            prop_assert_eq!(Ok(fast), BASE64.decode(text.as_bytes()));
+        }
     }
 
     #[test]
