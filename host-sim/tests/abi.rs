@@ -757,3 +757,28 @@ fn out_of_bounds_guest_pointers_are_invalid_memory_access_not_host_panics() {
     sim.call_export("t", 1, &[]).unwrap();
     assert_eq!(slots(&mut sim, 4), vec![INVALID_MEMORY_ACCESS; 4]);
 }
+
+#[test]
+fn close_stream_resets_and_a_late_local_reply_resets_too() {
+    let body = r#"
+        (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+          (call $st (i32.const 0) (call $proxy_close_stream (i32.const 0)))
+          (i32.const 1))"#;
+    let mut sim = wat_plugin(body).sim().start().unwrap();
+    let ex = sim.send(Request::get("/"), Response::ok()).unwrap();
+    assert!(ex.reset && ex.response.is_none() && ex.upstream_request.is_none());
+    assert_eq!(ex.response_code_details.as_deref(), Some("wasm_close_stream"));
+    assert_eq!(ex.status(), 0);
+
+    // A local reply from the response body, after the response headers went to the client: Envoy resets.
+    let body = r#"
+        (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32)
+          (call $st (i32.const 0) (call $proxy_send_local_response (i32.const 500) (i32.const 0) (i32.const 0)
+             (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const -1)))
+          (i32.const 0))"#;
+    let mut sim = wat_plugin(body).sim().start().unwrap();
+    let ex = sim.send(Request::get("/"), Response::ok().body("x")).unwrap();
+    assert_eq!(slots(&mut sim, 1), vec![OK]);
+    assert!(ex.reset);
+    assert!(ex.upstream_request.is_some());
+}
