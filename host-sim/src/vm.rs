@@ -450,7 +450,9 @@ impl Sim {
     /// Low-level: a copy of guest memory (`None` when out of bounds).
     pub fn read_memory(&mut self, ptr: u32, len: u32) -> Option<Vec<u8>> {
         let mem = self.store.data().memory?;
-        crate::memory::read(mem.data(&self.store), ptr as i32, len as i32).ok().map(<[u8]>::to_vec)
+        crate::memory::read(mem.data(&self.store), ptr as i32, len as i32)
+            .ok()
+            .map(<[u8]>::to_vec)
     }
 
     /// Runs the actions Envoy defers until a VM call returns (continue, close, local reply).
