@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use crate::lambda::PayloadFormat;
 use crate::names::{body, outcome};
 
 /// The engine's answer for one request. Borrows from the [`crate::engine::Engine`] (`'e`).
@@ -44,6 +45,24 @@ pub struct Forward<'e> {
     pub stage_variables: &'e BTreeMap<String, String>,
     /// Dense indexes of the rule/mapping/route used, for per-id counters that are cached by index.
     pub counters: CounterSlots,
+}
+
+impl Forward<'_> {
+    /// The path parameters as a compact JSON object in pattern order (`{"owner":"ann","id":"7"}`), for
+    /// filter state.
+    pub fn path_params_json(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (k, v)) in self.path_params.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::Value::from(*k).to_string());
+            out.push(':');
+            out.push_str(&serde_json::Value::from(v.as_str()).to_string());
+        }
+        out.push('}');
+        out
+    }
 }
 
 /// Dense indexes (`0..Engine::rule_count()` etc.) identifying what a decision used, so that the adapter can
@@ -143,21 +162,37 @@ pub struct LambdaTarget {
     pub max_response_body_bytes: u64,
 }
 
-/// Lambda event payload format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadFormat {
-    /// `"1.0"`: REST API events.
-    V1,
-    /// `"2.0"`: HTTP API events.
-    V2,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl PayloadFormat {
-    /// As written in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PayloadFormat::V1 => "1.0",
-            PayloadFormat::V2 => "2.0",
-        }
+    #[test]
+    fn path_params_json_keeps_pattern_order_and_escapes() {
+        let integration = Integration::Http { cluster: "c".into() };
+        let vars = BTreeMap::new();
+        let f = Forward {
+            cluster: "c",
+            path: None,
+            domain: "*",
+            rule_id: None,
+            mapping_id: None,
+            api: "a",
+            stage: "s",
+            route_id: "r",
+            route_key: "GET /{owner}/{id}",
+            path_params: vec![("owner", "ann\"x".to_string()), ("id", "7".to_string())],
+            integration: &integration,
+            stage_variables: &vars,
+            counters: CounterSlots::default(),
+        };
+        assert_eq!(f.path_params_json(), r#"{"owner":"ann\"x","id":"7"}"#);
+        assert_eq!(
+            Forward {
+                path_params: vec![],
+                ..f
+            }
+            .path_params_json(),
+            "{}"
+        );
     }
 }

@@ -180,7 +180,12 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     if !b.errors.is_empty() {
         return Err(b.errors);
     }
+    let uses_remote_addr = apis
+        .iter()
+        .flat_map(|a| a.routes.routes())
+        .any(|r| !r.remote_addrs.is_empty() || r.vars.as_ref().is_some_and(VarsExpr::reads_remote_addr));
     let engine = Engine {
+        uses_remote_addr,
         cluster_header: cluster_header.into(),
         domain_index,
         domains: compiled,
@@ -346,13 +351,12 @@ impl Builder {
                     self.err(format!("{path}.cluster"), invalid(&l.cluster, e));
                     ok = false;
                 }
-                let payload_format = match l.payload_format_version.as_str() {
-                    "1.0" => PayloadFormat::V1,
-                    "2.0" => PayloadFormat::V2,
-                    other => {
+                let payload_format = match l.payload_format_version.parse::<PayloadFormat>() {
+                    Ok(f) => f,
+                    Err(_) => {
                         self.err(
                             format!("{path}.payload_format_version"),
-                            invalid(other, "use \"1.0\" or \"2.0\""),
+                            invalid(&l.payload_format_version, "use \"1.0\" or \"2.0\""),
                         );
                         ok = false;
                         PayloadFormat::V2

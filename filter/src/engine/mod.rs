@@ -60,6 +60,7 @@ pub struct Engine {
     rule_count: usize,
     mapping_count: usize,
     route_count: usize,
+    uses_remote_addr: bool,
 }
 
 /// A compiled API.
@@ -211,6 +212,12 @@ impl Engine {
     /// Number of route counter slots.
     pub fn route_count(&self) -> usize {
         self.route_count
+    }
+
+    /// True when some route filters on the client address (`remote_addrs`, or `remote_addr` in `vars`); the
+    /// adapter reads Envoy's `source.address` only then.
+    pub fn uses_remote_addr(&self) -> bool {
+        self.uses_remote_addr
     }
 
     /// The compiled domains (for explain and lint).

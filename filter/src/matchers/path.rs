@@ -111,6 +111,7 @@ fn segments(path: &str) -> std::str::Split<'_, char> {
 #[derive(Debug)]
 pub struct SegmentTrie<T> {
     nodes: Vec<SegNode<T>>,
+    len: usize,
 }
 
 #[derive(Debug)]
@@ -126,6 +127,7 @@ impl<T> Default for SegmentTrie<T> {
                 children: FxHashMap::default(),
                 items: Vec::new(),
             }],
+            len: 0,
         }
     }
 }
@@ -150,6 +152,7 @@ impl<T> SegmentTrie<T> {
         }
         if let Some(n) = self.nodes.get_mut(node) {
             n.items.push(item);
+            self.len += 1;
         }
     }
 
@@ -204,7 +207,7 @@ impl<T> SegmentTrie<T> {
 
     /// Number of items.
     pub fn len(&self) -> usize {
-        self.nodes.iter().map(|n| n.items.len()).sum()
+        self.len
     }
 
     /// True when empty.
