@@ -260,7 +260,21 @@ impl Envoy {
     }
 
     /// Starts Envoy and waits until it is ready, or until it exits (the Err, with its log).
+    ///
+    /// The ports are picked free but released before Envoy binds them, so another process may take one in
+    /// between: when Envoy reports a port in use, it is started again on new ports (at most 3 tries).
     pub fn try_start(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Envoy::try_start_once(config, upstreams) {
+                Err(refused) if tries < 3 && refused.log.contains("Address already in use") => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn try_start_once(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
         let wasm = routewise_wasm();
         let dir = WorkDir::new();
         let (listen_port, admin_port) = (free_port(), free_port());
