@@ -9,12 +9,18 @@
 //!   (`isBase64Encoded: true`), into a fresh [`Unwrapped`];
 //! - `unwrap_*_into`: the same with a reused [`Unwrapped`] (what an adapter keeping one per root
 //!   context pays).
+//!
+//! And, for the request side, `lambda_event/5MB`: [`build_event_into`] (2.0, reused buffer) for a 5 MB
+//! text body (`application/json`, sent as a JSON string) and a 5 MB binary body (base64), beside `copy`.
 
 use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use routewise::lambda::{unwrap_response, unwrap_response_into, InvokeResponse, PayloadFormat, Unwrapped};
+use routewise::lambda::{
+    build_event_into, unwrap_response, unwrap_response_into, EventRequest, InvokeResponse, PayloadFormat,
+    Unwrapped,
+};
 
 const LIMIT: u64 = 8 * 1024 * 1024;
 
@@ -104,5 +110,66 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn bench_event(c: &mut Criterion) {
+    let size = 5 * 1024 * 1024;
+    let text_body = text(size).into_bytes();
+    let binary_body = random_bytes(size);
+    let headers: Vec<(String, String)> = vec![
+        (":authority".into(), "api.example.com".into()),
+        ("content-type".into(), "application/json".into()),
+        ("user-agent".into(), "bench".into()),
+    ];
+    let (params, vars) = (
+        vec![("id".to_string(), "7".to_string())],
+        std::collections::BTreeMap::new(),
+    );
+    let request = |body: &'static [u8], content_type: &'static str| EventRequest {
+        method: "POST",
+        raw_path: "/shop/pets/7",
+        path: "/pets/7",
+        query: "a=1&b=2",
+        headers: &[],
+        source_ip: "203.0.113.9",
+        user_agent: Some("bench"),
+        protocol: "HTTP/1.1",
+        body,
+        content_type: Some(content_type),
+        route_key: "POST /pets/{id}",
+        resource_path: "/pets/{id}",
+        path_parameters: &[],
+        stage: "prod",
+        stage_variables: &vars,
+        request_id: "r-1",
+        domain_name: "api.example.com",
+        api_id: "shop",
+        request_time_epoch_ms: 1_583_348_638_390,
+        caller: None,
+    };
+    let text_body: &'static [u8] = text_body.leak();
+    let binary_body: &'static [u8] = binary_body.leak();
+    let mut group = c.benchmark_group("lambda_event/5MB");
+    group.throughput(Throughput::Bytes(size as u64));
+    group.sample_size(20);
+    group.bench_function("copy", |b| b.iter(|| black_box(black_box(text_body).to_vec())));
+    let mut out = Vec::new();
+    for (name, body, ct) in [
+        ("event_text", text_body, "application/json"),
+        ("event_base64", binary_body, "application/octet-stream"),
+    ] {
+        let req = EventRequest {
+            headers: &headers,
+            path_parameters: &params,
+            ..request(body, ct)
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                build_event_into(PayloadFormat::V2, black_box(&req), LIMIT, &mut out).ok();
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_event);
 criterion_main!(benches);
