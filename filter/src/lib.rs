@@ -23,6 +23,8 @@ pub mod ids;
 pub mod lambda;
 pub mod matchers;
 pub mod names;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod oci;
 pub mod request;
 pub mod routing;
 pub mod trace;

@@ -1,0 +1,46 @@
+//! `routewise`: the filter's command-line tool. A thin dispatcher: each subcommand lives in its own module
+//! (`image.rs`, ...) with its clap `Args`/`Subcommand` type and a `run` that returns the exit code, and does
+//! its work through the library (`routewise::*`), so tests call the same code without the binary.
+//!
+//! Native only: the `.wasm` Envoy loads is the library (`--lib`); on wasm32 this binary is an empty stub.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod image;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::process::ExitCode;
+
+    use clap::{Parser, Subcommand};
+
+    use crate::image;
+
+    /// routewise: API Gateway / APISIX style routing and AWS Lambda integration for Envoy (proxy-wasm).
+    #[derive(Debug, Parser)]
+    #[command(name = "routewise", version, about, propagate_version = true)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Command {
+        /// The filter as an OCI image (compat variant) for Istio WasmPlugin and Envoy Gateway.
+        #[command(subcommand)]
+        Image(image::ImageCommand),
+    }
+
+    pub fn main() -> ExitCode {
+        match Cli::parse().command {
+            Command::Image(cmd) => image::run(cmd),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
