@@ -10,9 +10,12 @@
 //! Every outcome carries the U13 headers (`x-amzn-requestid`, `x-amzn-trace-id` of the Invoke response)
 //! and `content-length` (U12); nothing else of the Invoke response's headers reaches the client.
 //!
-//! Cost: the payload is scanned once by serde_json, members other than the six known keys are skipped
-//! without being kept, and the body string is borrowed from the input when it has no escapes (the usual
-//! case), then copied or base64-decoded straight into the output buffer.
+//! Cost: one UTF-8 check of the payload, then one scan of its top level ([`super::scan`]: `memchr2` for the
+//! end of each string, serde_json for the other values, serde_json alone for anything unusual); members
+//! other than the six known keys are skipped without being kept. The body string is borrowed from the
+//! payload when it has no escapes (the usual case) and then either checked for control characters and
+//! copied, or base64-decoded (SIMD, `base64-simd`) straight into the output buffer, which refuses control
+//! characters by itself. Measured by `benches/lambda.rs`.
 //!
 //! Choices where the spec is silent:
 //! - `headers` and `multiValueHeaders` keys are compared after lower-casing: a later key that lower-cases

@@ -353,6 +353,13 @@ fn l1_l2_request_time_formats() {
         write_clf_time(&mut out, *ms);
         assert_eq!(String::from_utf8(out).unwrap(), format!("\"{want}\""));
     }
+    // Any epoch, however far out, formats without overflow.
+    let mut out = Vec::new();
+    write_clf_time(&mut out, u64::MAX);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "\"03/Apr/584556019:14:25:51 +0000\""
+    );
 }
 
 // ---------------------------------------------------------------------------------------------- L3
