@@ -264,18 +264,40 @@ impl Envoy {
     /// The ports are picked free but released before Envoy binds them, so another process may take one in
     /// between: when Envoy reports a port in use, it is started again on new ports (at most 3 tries).
     pub fn try_start(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
+        Envoy::try_start_with_module(config, upstreams, &routewise_wasm())
+    }
+
+    /// [`Envoy::start`] with another build of the filter: `wasm` instead of [`routewise_wasm`] (e.g. the
+    /// module pulled back from a registry).
+    pub fn start_with_module(config: &str, upstreams: &[&EchoUpstream], wasm: &Path) -> Envoy {
+        match Envoy::try_start_with_module(config, upstreams, wasm) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy did not start with {} (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                wasm.display(),
+                refused.exit_code,
+                log_excerpt(&refused.log)
+            ),
+        }
+    }
+
+    /// [`Envoy::try_start`] with the module `wasm`.
+    pub fn try_start_with_module(
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        wasm: &Path,
+    ) -> Result<Envoy, Refused> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Envoy::try_start_once(config, upstreams) {
+            match Envoy::try_start_once(config, upstreams, wasm) {
                 Err(refused) if tries < 3 && refused.log.contains("Address already in use") => continue,
                 other => return other,
             }
         }
     }
 
-    fn try_start_once(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
-        let wasm = routewise_wasm();
+    fn try_start_once(config: &str, upstreams: &[&EchoUpstream], wasm: &Path) -> Result<Envoy, Refused> {
         let dir = WorkDir::new();
         let (listen_port, admin_port) = (free_port(), free_port());
         let clusters: Vec<(String, u16)> = upstreams
@@ -290,7 +312,7 @@ impl Envoy {
             &clusters,
         );
         std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
-        let container = start_container(&dir, &wasm);
+        let container = start_container(&dir, wasm);
 
         let deadline = Instant::now() + READY_DEADLINE;
         loop {

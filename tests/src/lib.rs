@@ -6,11 +6,16 @@
 //!   error logs for assertions.
 //! - [`http::Request`]: a small HTTP/1.1 client that sends requests exactly as written.
 //! - [`docker`]: reaching the Docker engine (and bridging testcontainers' API version to an older engine).
+//! - [`registry::Registry`]: a throwaway `docker-registry` on a free port, and [`registry::skopeo`].
+//! - [`deploy`]: the deploy manifests (`envoy/deploy/`) against the CRDs' published schemas and routewise's
+//!   config parser.
 #![deny(missing_docs)]
 
+pub mod deploy;
 pub mod docker;
 pub mod envoy;
 pub mod http;
+pub mod registry;
 pub mod upstream;
 
 pub use envoy::Envoy;
