@@ -16,7 +16,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use crate::decision::{Decision, Forward, Integration, LambdaTarget, LocalReply, Selected};
 use crate::engine::Engine;
-use crate::names::{body, header, metric, outcome, property, CLEAR_ROUTE_CACHE};
+use crate::names::{header, metric, outcome, property, CLEAR_ROUTE_CACHE};
 use crate::request::RequestView;
 
 proxy_wasm::main! {{
@@ -246,7 +246,7 @@ impl Stream {
         if let Err(status) = hostcalls::send_http_response(
             u32::from(reply.status),
             vec![(header::CONTENT_TYPE, header::JSON)],
-            Some(body::INTERNAL_ERROR.as_bytes()),
+            Some(reply.body.as_bytes()),
         ) {
             log::error!("routewise: cannot send the 500 reply either: {status:?}");
         }

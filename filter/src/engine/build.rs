@@ -485,7 +485,7 @@ impl Builder {
             plugins: &api_plugins,
             services: &services,
             bare_stages: &bare_stages,
-            services_with_errors: &service_paths,
+            declared_services: &service_paths,
         };
         let mut drafts: Vec<RouteDraft> = Vec::new();
         if a.routes.is_empty() {
@@ -648,7 +648,7 @@ impl Builder {
             Some(id) => match api.services.get(id.as_str()) {
                 Some(s) => Some((id.as_str(), s)),
                 None => {
-                    if !api.services_with_errors.contains_key(id.as_str()) {
+                    if !api.declared_services.contains_key(id.as_str()) {
                         self.err(
                             format!("{path}.service"),
                             ErrorKind::UnknownReference {
@@ -1148,8 +1148,8 @@ struct ApiCtx<'a> {
     plugins: &'a Plugins,
     services: &'a HashMap<&'a str, CompiledService>,
     bare_stages: &'a [&'a str],
-    /// Every service id that was declared, including those with errors (no second error for a reference).
-    services_with_errors: &'a HashMap<&'a str, String>,
+    /// Every service id declared, including those with errors (a reference to one adds no second error).
+    declared_services: &'a HashMap<&'a str, String>,
 }
 
 struct RouteDraft {
