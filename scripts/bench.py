@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""routewise vs Envoy's own routing, on loopback, with wrk. Run through scripts/bench (it builds the filter
+and finds Envoy); see bench/README.md for the method and the latest results.
+
+Configurations (one Envoy process each, `--concurrency 1` pinned to CPU 1, wrk pinned to CPU 0):
+  bare           one route `prefix: /` -> cluster svc
+  native-N       Envoy's route table with the same N rules as routewise-N (path-separated prefix /svc<k> AND
+                 x-tenant exact/prefix/suffix/contains AND, for odd k, x-env), in priority order, then a
+                 catch-all -> cluster fallback
+  routewise-N    the filter with the same N rules (+ a catch-all rule); Envoy routes only on the cluster header
+Every cluster points at the same upstream: a second listener of the same Envoy answering `direct_response`
+200, so all three configurations do the same proxying work and only the routing differs. Each route adds a
+response header `x-rule` (the native route's rule id, or routewise's filter state `rule_id`), which is how
+every request of the mix is checked against the rule it must hit before anything is measured.
+
+Request mix: a fixed, seeded list of requests (seed 42) for each N: a quarter hits rules at the start of the
+priority order (first 10 %), a quarter the middle (45-55 %), a quarter the end (last 10 %), a quarter matches
+no rule (catch-all). wrk cycles through the list (a Lua script with pre-formatted requests).
+
+Rounds: every configuration is started, checked, warmed up and measured once per round; the order reverses
+every other round, so slow drifts of this shared machine hit all configurations alike. Ratios are taken
+within a round, then the median over rounds is reported.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SEED = 42
+MIX_SIZE = 100
+CLUSTER_HEADER = "x-routewise-cluster"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rules: the shape of shared/bench-baseline.md and filter/benches/routing.rs.
+
+def tenant_rule(k):
+    """(kind, envoy string, routewise glob, a value that matches) for rule k's x-tenant condition."""
+    return [
+        ("exact", f"tenant-{k}", f"tenant-{k}", f"tenant-{k}"),
+        ("prefix", f"tenant-{k}-", f"tenant-{k}-*", f"tenant-{k}-x"),
+        ("suffix", f"-{k}.example.com", f"*-{k}.example.com", f"a-{k}.example.com"),
+        ("contains", f".{k}.", f"*.{k}.*", f"zone.{k}.eu"),
+    ][k % 4]
+
+
+def env_rule(k):
+    return [
+        ("exact", "prod", "prod", "prod"),
+        ("prefix", "prod-", "prod-*", "prod-1"),
+        ("suffix", "-prod", "*-prod", "eu-prod"),
+        ("contains", "prod", "*prod*", "eu-prod-1"),
+    ][k % 4]
+
+
+def rule_headers(k):
+    """[(header, kind, envoy string, glob, matching value)] of rule k."""
+    out = [("x-tenant",) + tenant_rule(k)]
+    if k % 2 == 1:
+        out.append(("x-env",) + env_rule(k))
+    return out
+
+
+def routewise_config(n):
+    rules = []
+    for k in range(n):
+        rules.append({
+            "id": f"r{k}",
+            "priority": k + 1,
+            "conditions": {
+                "base_path": f"svc{k}",
+                "headers": [{"header": h, "value_glob": g} for h, _, _, g, _ in rule_headers(k)],
+            },
+            "action": {"invoke_api": {"api": "svc", "stage": "prod"}},
+        })
+    rules.append({"id": "catchall", "priority": n + 1, "action": {"invoke_api": {"api": "fallback", "stage": "prod"}}})
+    return {
+        "domains": [{"name": "*", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": rules}],
+        "apis": [
+            {"id": "svc", "stages": {"prod": {"integration": {"type": "http", "cluster": "svc"}}}},
+            {"id": "fallback", "stages": {"prod": {"integration": {"type": "http", "cluster": "fallback"}}}},
+        ],
+    }
+
+
+def request_mix(n):
+    """The seeded request list for N rules: [(path, headers, expected x-rule)]."""
+    rng = random.Random(f"{SEED}-{n}")
+    q = MIX_SIZE // 4
+
+    def hit(k):
+        return (f"/svc{k}/api", [(h, v) for h, _, _, _, v in rule_headers(k)], f"r{k}")
+
+    def band(lo, hi):
+        lo, hi = int(lo), max(int(hi), int(lo) + 1)
+        return [hit(rng.randrange(lo, min(hi, n))) for _ in range(q)]
+
+    mix = band(0, n * 0.1) + band(n * 0.45, n * 0.55) + band(n * 0.9, n)
+    for _ in range(MIX_SIZE - len(mix)):
+        i = rng.randrange(1_000_000)
+        mix.append((f"/other{i}/api", [("x-tenant", f"nobody-{i}"), ("x-env", "prod")], "catchall"))
+    rng.shuffle(mix)
+    return mix
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Envoy bootstraps (JSON: YAML parsing of 10,000 routes takes ~0.75 s, see bench-baseline.md).
+
+def static_cluster(name, port):
+    return {
+        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def hcm(stat_prefix, routes, http_filters):
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": stat_prefix,
+            # The same normalisation as envoy/routewise.yaml.tmpl, in every configuration.
+            "normalize_path": True,
+            "merge_slashes": True,
+            "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+            "http_filters": http_filters + [{
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }],
+            "route_config": {"name": stat_prefix, "virtual_hosts": [{"name": stat_prefix, "domains": ["*"], "routes": routes}]},
+        },
+    }
+
+
+def x_rule(value):
+    return [{"header": {"key": "x-rule", "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+
+
+def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
+    if kind == "bare":
+        routes = [{"match": {"prefix": "/"}, "route": {"cluster": "svc"}, "response_headers_to_add": x_rule("bare")}]
+        filters = []
+    elif kind == "native":
+        routes = []
+        for k in range(n):
+            headers = [{"name": h, "string_match": {kind_: s}} for h, kind_, s, _, _ in rule_headers(k)]
+            routes.append({
+                "match": {"path_separated_prefix": f"/svc{k}", "headers": headers},
+                "route": {"cluster": "svc"},
+                "response_headers_to_add": x_rule(f"r{k}"),
+            })
+        routes.append({"match": {"prefix": "/"}, "route": {"cluster": "fallback"}, "response_headers_to_add": x_rule("catchall")})
+        filters = []
+    else:
+        routes = [{
+            "match": {"prefix": "/"},
+            "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"},
+            "response_headers_to_add": x_rule("%FILTER_STATE(wasm.routewise.rule_id:PLAIN)%"),
+        }]
+        filters = [{
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "routewise",
+                    "root_id": "",
+                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                      "value": json.dumps(routewise_config(n), separators=(",", ":"))},
+                    "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(wasm)}}},
+                    "failure_policy": "FAIL_CLOSED",
+                    "allow_on_headers_stop_iteration": True,
+                },
+            },
+        }]
+    upstream = hcm("upstream", [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}], [])
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": [
+                {"name": "front", "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                 "filter_chains": [{"filters": [hcm("front", routes, filters)]}]},
+                {"name": "upstream", "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}},
+                 "filter_chains": [{"filters": [upstream]}]},
+            ],
+            "clusters": [static_cluster("svc", upstream_port), static_cluster("fallback", upstream_port)],
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# wrk
+
+LUA = """-- generated by scripts/bench.py: cycles through a fixed request list
+local reqs = {}
+local i = 0
+init = function(args)
+%s
+end
+request = function()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCHJSON {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"errors\\":%%d,\\"non2xx\\":%%d,\\"p50\\":%%d,\\"p90\\":%%d,\\"p99\\":%%d,\\"max\\":%%d,\\"mean\\":%%.1f}\\n",
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+def lua_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_lua(path, mix):
+    lines = []
+    for p, headers, _ in mix:
+        h = ", ".join(f"[{lua_str(k)}] = {lua_str(v)}" for k, v in headers)
+        lines.append(f"  reqs[#reqs + 1] = wrk.format(\"GET\", {lua_str(p)}, {{{h}}})")
+    path.write_text(LUA % "\n".join(lines))
+
+
+def run_wrk(url, lua, duration, connections):
+    cmd = ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(lua), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^BENCHJSON (.*)$", out, re.M)
+    if not m:
+        raise RuntimeError(f"no result from wrk:\n{out}")
+    return json.loads(m.group(1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Envoy process
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu_s(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def proc_status_kib(pid, key):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Envoy:
+    def __init__(self, envoy, cfg_path, log_path, admin_port):
+        self.admin_port = admin_port
+        self.log = open(log_path, "w")
+        self.t0 = time.monotonic()
+        self.started_wall = time.time()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "1", envoy, "-c", str(cfg_path), "--concurrency", "1", "--disable-hot-restart",
+             "--log-level", "warn", "--component-log-level", "wasm:info"],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.ready_s = None
+        deadline = self.t0 + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited ({self.proc.returncode}), log {log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        self.ready_s = time.monotonic() - self.t0
+                        return
+            except OSError:
+                pass
+            time.sleep(0.005)
+        self.stop()
+        raise RuntimeError(f"Envoy not ready within 60 s, log {log_path}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def verify(port, mix):
+    """Every request of the mix must be answered 200 by the rule it is meant to hit."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    bad = []
+    for p, headers, want in mix:
+        conn.request("GET", p, headers=dict(headers))
+        r = conn.getresponse()
+        r.read()
+        got = r.getheader("x-rule")
+        if r.status != 200 or got != want:
+            bad.append(f"{p} {headers}: status {r.status}, x-rule {got!r}, want {want!r}")
+    conn.close()
+    return bad
+
+
+def wasm_log_times(log_path):
+    """Wall-clock times of the `routewise: configured` lines (one per VM: Envoy's log is in local time)."""
+    stamps = []
+    for line in pathlib.Path(log_path).read_text(errors="replace").splitlines():
+        m = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]", line)
+        if m and "routewise: configured" in line:
+            stamps.append(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp())
+    return stamps
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reporting
+
+def fmt_us(us):
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+def summarise(runs, configs, sizes):
+    """Medians over rounds per config, and ratios taken within each round (then the median)."""
+    by = {}
+    for r in runs:
+        by.setdefault(r["config"], []).append(r)
+    rows = {}
+    for c in configs:
+        rs = by.get(c, [])
+        if not rs:
+            continue
+        med = lambda key: statistics.median(r[key] for r in rs)
+        rows[c] = {
+            "config": c, "rounds": len(rs), "rps": med("rps"), "p50_us": med("p50"), "p99_us": med("p99"),
+            "cpu_per_req_us": med("cpu_per_req_us"), "ready_s": med("ready_s"),
+            "rss_ready_mib": med("rss_ready_mib"), "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
+            "vm_configured_s": [r["vm_configured_s"] for r in rs],
+        }
+        if all(r.get("c1") for r in rs):
+            rows[c]["c1_p50_us"] = statistics.median(r["c1"]["p50"] for r in rs)
+            rows[c]["c1_p99_us"] = statistics.median(r["c1"]["p99"] for r in rs)
+    ratios = {}
+    for n in sizes:
+        rw, nat = f"routewise-{n}", f"native-{n}"
+        per_round = {}
+        for r in runs:
+            per_round.setdefault(r["round"], {})[r["config"]] = r
+        rb, rn, p99b, cpu_b, p99b1, p50b1, cb, cn = [], [], [], [], [], [], [], []
+        for rd in per_round.values():
+            if rw in rd and "bare" in rd:
+                rb.append(rd[rw]["rps"] / rd["bare"]["rps"])
+                cb.append(rd["bare"]["cpu_per_req_us"] / rd[rw]["cpu_per_req_us"])
+                p99b.append(rd[rw]["p99"] - rd["bare"]["p99"])
+                cpu_b.append(rd[rw]["cpu_per_req_us"] - rd["bare"]["cpu_per_req_us"])
+                if rd[rw].get("c1") and rd["bare"].get("c1"):
+                    p99b1.append(rd[rw]["c1"]["p99"] - rd["bare"]["c1"]["p99"])
+                    p50b1.append(rd[rw]["c1"]["p50"] - rd["bare"]["c1"]["p50"])
+            if rw in rd and nat in rd:
+                rn.append(rd[rw]["rps"] / rd[nat]["rps"])
+                cn.append(rd[nat]["cpu_per_req_us"] / rd[rw]["cpu_per_req_us"])
+        ratios[n] = {
+            "routewise_over_bare": statistics.median(rb) if rb else None,
+            "routewise_over_native": statistics.median(rn) if rn else None,
+            # The same ratios from Envoy's CPU time per request: what the throughput ratio is when Envoy has its
+            # core to itself (on a shared machine, req/s also measures how much of the core Envoy got).
+            "routewise_over_bare_by_cpu": statistics.median(cb) if cb else None,
+            "routewise_over_native_by_cpu": statistics.median(cn) if cn else None,
+            "p99_added_over_bare_us": statistics.median(p99b) if p99b else None,
+            "cpu_added_over_bare_us": statistics.median(cpu_b) if cpu_b else None,
+            "c1_p50_added_over_bare_us": statistics.median(p50b1) if p50b1 else None,
+            "c1_p99_added_over_bare_us": statistics.median(p99b1) if p99b1 else None,
+        }
+    return rows, ratios
+
+
+def markdown(meta, rows, ratios, sizes):
+    out = [f"# routewise bench — {meta['started']}", "",
+           f"`{meta['command']}` · Envoy {meta['envoy_version']} · wrk `-t1 -c{meta['connections']} -d{meta['duration_s']}s` "
+           f"(CPU 0), Envoy `--concurrency 1` (CPU 1) · {meta['rounds']} round(s), alternating · request mix of "
+           f"{MIX_SIZE} seeded requests (¼ start, ¼ middle, ¼ end of the rule order, ¼ no rule) · "
+           f"routewise.wasm {meta['wasm_bytes']:,} bytes · load average at start {meta['loadavg']} · "
+           f"git {meta['git']}" + (f" · {meta['note']}" if meta["note"] else ""), "",
+           "Medians over rounds. CPU/req = Envoy's utime+stime during the run ÷ requests (Envoy's worker is "
+           "saturated, so it is ≈ 1/throughput; it includes the upstream listener's work, the same in every "
+           "config). p50/p99 are wrk's: with 16 connections (c16, the throughput run; mostly queueing) and with one "
+           "connection (c1, unloaded latency). Ready after = exec → admin /ready.", "",
+           "| config | req/s (c16) | p50 / p99 (c16) | p50 / p99 (c1) | Envoy CPU/req | ready after | RSS at ready | peak RSS |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for c, r in rows.items():
+        c1 = f"{fmt_us(r['c1_p50_us'])} / {fmt_us(r['c1_p99_us'])}" if "c1_p50_us" in r else "–"
+        out.append(f"| {c} | {r['rps']:,.0f} | {fmt_us(r['p50_us'])} / {fmt_us(r['p99_us'])} | {c1} | {r['cpu_per_req_us']:.1f} µs | "
+                   f"{r['ready_s']:.2f} s | {r['rss_ready_mib']:.1f} MiB | {r['peak_rss_mib']:.1f} MiB |")
+    out += ["", "Ratios taken within each round (median over rounds). In brackets: the same ratio from Envoy's CPU "
+            "time per request (bare CPU/req ÷ routewise CPU/req), i.e. the throughput ratio when Envoy has its core "
+            "to itself; on a shared machine req/s also measures how much of the core Envoy was given.", "",
+            "| N | routewise / bare: req/s (by CPU/req) | routewise / native: req/s (by CPU/req) | p99 added over bare (c16) | p50 / p99 added over bare (c1) | CPU/req added over bare |",
+            "|--:|--:|--:|--:|--:|--:|"]
+    for n in sizes:
+        q = ratios[n]
+        f = lambda v, s="{:.3f}": "–" if v is None else s.format(v)
+        out.append(f"| {n:,} | {f(q['routewise_over_bare'])} ({f(q['routewise_over_bare_by_cpu'])}) | "
+                   f"{f(q['routewise_over_native'])} ({f(q['routewise_over_native_by_cpu'])}) | "
+                   f"{f(q['p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['c1_p50_added_over_bare_us'], '{:+.0f} µs')} / "
+                   f"{f(q['c1_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['cpu_added_over_bare_us'], '{:+.1f} µs')} |")
+    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith("routewise")]
+    if vm:
+        out += ["", "VM start: time from starting Envoy to each `routewise: configured` line in Envoy's log (one per "
+                "VM that ran on_configure: Envoy configures the module on the main thread first, then in a VM per "
+                "worker), per round; compare `ready after` above (Envoy /ready):", ""]
+        for c, v in vm:
+            out.append(f"* {c}: " + "; ".join(", ".join(f"{x * 1000:.0f} ms" for x in rd) for rd in v))
+    return "\n".join(out) + "\n"
+
+
+def svg_plot(rows, sizes):
+    """Two log-log panels: throughput and p99 against N, one line per configuration kind."""
+    W, H, PAD = 900, 380, 60
+    panels = [("throughput (req/s)", "rps"), ("p99 latency (µs)", "p99_us")]
+    colors = {"bare": "#777777", "native": "#d62728", "routewise": "#1f77b4"}
+    import math
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{W}" height="{H}" fill="white"/>']
+    pw = (W - 3 * PAD) / 2
+    ph = H - 2 * PAD
+    xs = [math.log10(n) for n in sizes]
+    for i, (title, key) in enumerate(panels):
+        x0 = PAD + i * (pw + PAD)
+        series = {"bare": [(n, rows["bare"][key]) for n in sizes] if "bare" in rows else []}
+        for kind in ("native", "routewise"):
+            series[kind] = [(n, rows[f"{kind}-{n}"][key]) for n in sizes if f"{kind}-{n}" in rows]
+        vals = [v for s in series.values() for _, v in s if v > 0]
+        lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+        hi = max(hi, lo + 1)
+        X = lambda n: x0 + (math.log10(n) - min(xs)) / (max(xs) - min(xs)) * pw
+        Y = lambda v: PAD + ph - (math.log10(v) - lo) / (hi - lo) * ph
+        parts.append(f'<text x="{x0 + pw / 2}" y="{PAD - 25}" text-anchor="middle" font-size="14">{title}</text>')
+        parts.append(f'<rect x="{x0}" y="{PAD}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+        for e in range(lo, hi + 1):
+            y = Y(10 ** e)
+            parts.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + pw}" y2="{y}" stroke="#ddd"/>')
+            parts.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{10 ** e:,}</text>')
+        for n in sizes:
+            parts.append(f'<text x="{X(n)}" y="{PAD + ph + 18}" text-anchor="middle">N={n:,}</text>')
+        for kind, pts in series.items():
+            if not pts:
+                continue
+            d = " ".join(f"{X(n):.1f},{Y(v):.1f}" for n, v in pts)
+            dash = ' stroke-dasharray="6,4"' if kind == "bare" else ""
+            parts.append(f'<polyline points="{d}" fill="none" stroke="{colors[kind]}" stroke-width="2"{dash}/>')
+            for n, v in pts:
+                parts.append(f'<circle cx="{X(n):.1f}" cy="{Y(v):.1f}" r="3.5" fill="{colors[kind]}"/>')
+    for j, (kind, col) in enumerate(colors.items()):
+        x = PAD + j * 140
+        parts.append(f'<line x1="{x}" y1="{H - 15}" x2="{x + 25}" y2="{H - 15}" stroke="{col}" stroke-width="2"/>')
+        parts.append(f'<text x="{x + 30}" y="{H - 11}">{kind}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--envoy", required=True)
+    ap.add_argument("--wasm", required=True, type=pathlib.Path)
+    ap.add_argument("--sizes", default="10,1000,10000")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each run")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--latency-duration", type=int, default=3,
+                    help="seconds of an extra 1-connection run per config (unloaded latency); 0 skips it")
+    ap.add_argument("--note", default="", help="free text recorded in the results (e.g. which build of the module)")
+    ap.add_argument("--configs", default="bare,native,routewise", help="kinds to run")
+    ap.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
+    ap.add_argument("--command", default="scripts/bench")
+    args = ap.parse_args()
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = args.configs.split(",")
+    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise") if k in kinds]
+    work = ROOT / ".work" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    version = subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout
+    meta = {
+        "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": args.command, "envoy_version": (re.search(r"/(\d+\.\d+\.\d+)/", version) or [None, "?"])[1],
+        "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections, "sizes": sizes,
+        "wasm": str(args.wasm), "wasm_bytes": args.wasm.stat().st_size, "seed": SEED, "mix_size": MIX_SIZE,
+        "loadavg": pathlib.Path("/proc/loadavg").read_text().split()[0],
+        "git": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip(),
+        "note": args.note, "latency_duration_s": args.latency_duration,
+    }
+    mixes = {n: request_mix(n) for n in sizes}
+    bare_mix = mixes[max(sizes)]
+    runs = []
+    for rd in range(args.rounds):
+        order = configs if rd % 2 == 0 else list(reversed(configs))
+        for c in order:
+            kind, _, n = c.partition("-")
+            n = int(n) if n else 0
+            mix = mixes[n] if n else [(p, h, "bare") for p, h, _ in bare_mix]
+            port, admin, up = free_port(), free_port(), free_port()
+            cfg = work / f"{c}.json"
+            cfg.write_text(json.dumps(bootstrap(kind, n, args.wasm, port, admin, up)))
+            lua = work / f"{c}.lua"
+            write_lua(lua, mix)
+            log = work / f"{c}.log"
+            envoy = Envoy(args.envoy, cfg, log, admin)
+            try:
+                pid = envoy.proc.pid
+                rss_ready = proc_status_kib(pid, "VmRSS") / 1024
+                bad = verify(port, mix)
+                if bad:
+                    raise SystemExit(f"{c}: {len(bad)} requests did not hit their rule, e.g.\n  " + "\n  ".join(bad[:5]))
+                url = f"http://127.0.0.1:{port}"
+                if args.warmup > 0:
+                    subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(args.warmup))}s",
+                                    "-s", str(lua), url], capture_output=True, check=True)
+                cpu0 = proc_cpu_s(pid)
+                w = run_wrk(url, lua, args.duration, args.connections)
+                cpu = proc_cpu_s(pid) - cpu0
+                w1 = run_wrk(url, lua, args.latency_duration, 1) if args.latency_duration > 0 else None
+                peak = proc_status_kib(pid, "VmHWM") / 1024
+            finally:
+                envoy.stop()
+            stamps = wasm_log_times(log)
+            rps = w["requests"] / (w["duration_us"] / 1e6)
+            r = {
+                "round": rd, "config": c, "rps": rps, "p50": w["p50"], "p90": w["p90"], "p99": w["p99"], "max": w["max"],
+                "requests": w["requests"], "errors": w["errors"], "non2xx": w["non2xx"],
+                "cpu_per_req_us": cpu / w["requests"] * 1e6, "ready_s": envoy.ready_s, "rss_ready_mib": rss_ready,
+                "peak_rss_mib": peak, "c1": w1, "vm_configured_s": [s - envoy.started_wall for s in stamps],
+            }
+            if w["errors"] or w["non2xx"] or (w1 and (w1["errors"] or w1["non2xx"])):
+                print(f"warning: {c}: socket errors or non-2xx answers during the run", file=sys.stderr)
+            runs.append(r)
+            print(f"round {rd + 1}/{args.rounds} {c:>16}: {rps:9,.0f} req/s  p50 {fmt_us(w['p50']):>8}  p99 {fmt_us(w['p99']):>8}  "
+                  f"cpu/req {r['cpu_per_req_us']:6.1f} µs  ready {envoy.ready_s:.2f} s  peak RSS {peak:.1f} MiB"
+                  + (f"  c1 p50 {fmt_us(w1['p50'])} p99 {fmt_us(w1['p99'])}" if w1 else "")
+                  + (f"  ERRORS {w['errors']} non2xx {w['non2xx']}" if w["errors"] or w["non2xx"] else ""), flush=True)
+    rows, ratios = summarise(runs, configs, sizes)
+    (args.out / "results.json").write_text(json.dumps({"meta": meta, "summary": rows, "ratios": {str(k): v for k, v in ratios.items()},
+                                                        "runs": runs}, indent=1) + "\n")
+    (args.out / "results.md").write_text(markdown(meta, rows, ratios, sizes))
+    if "bare" in rows and len(sizes) > 1:
+        (args.out / "plot.svg").write_text(svg_plot(rows, sizes))
+    print((args.out / "results.md").read_text())
+    print(f"results: {args.out}/results.{{md,json}}" + (", plot.svg" if (args.out / "plot.svg").exists() else ""))
+
+
+if __name__ == "__main__":
+    main()
