@@ -6,6 +6,8 @@
 //!   error logs for assertions.
 //! - [`http::Request`]: a small HTTP/1.1 client that sends requests exactly as written.
 //! - [`docker`]: reaching the Docker engine (and bridging testcontainers' API version to an older engine).
+//! - [`lambda_mock::LambdaMock`]: a local AWS Lambda endpoint (Invoke API) that verifies SigV4 signatures
+//!   ([`sigv4`]), runs scripted functions and records every invocation (the `lambda-mock` binary serves it).
 //! - [`registry::Registry`]: a throwaway `docker-registry` on a free port, and [`registry::skopeo`].
 //! - [`deploy`]: the deploy manifests (`envoy/deploy/`) against the CRDs' published schemas and routewise's
 //!   config parser.
@@ -15,7 +17,9 @@ pub mod deploy;
 pub mod docker;
 pub mod envoy;
 pub mod http;
+pub mod lambda_mock;
 pub mod registry;
+pub mod sigv4;
 pub mod upstream;
 
 pub use envoy::Envoy;
