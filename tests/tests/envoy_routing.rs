@@ -669,6 +669,8 @@ fn r11_access_log_shows_rule_mapping_api_stage_route() {
         ("api", "beta"),
         ("stage", "v1"),
         ("route_id", "beta-get"),
+        ("route_key", "GET /items/{id}"),
+        ("outcome", "forwarded"),
         ("upstream_cluster", "beta"),
     ] {
         assert_eq!(log[key].as_str(), Some(want), "{key} in {log}");
@@ -700,7 +702,15 @@ fn r11_access_log_shows_rule_mapping_api_stage_route() {
         (Some("-"), Some("-")),
         "{log}"
     );
-    assert_eq!(log["status"], 403);
+    assert_eq!(
+        (log["outcome"].as_str(), log["status"].as_u64()),
+        (Some("no_api"), Some(403)),
+        "{log}"
+    );
+
+    let resp = get(&envoy, "nowhere.test", "/");
+    assert_local_reply(&resp, 404, "Not Found");
+    assert_eq!(envoy.access_log_for(&resp)["outcome"], "no_domain");
 }
 
 /// R12 and proxy-wasm-host.md §3.6: a priority out of range is rejected; on_configure returns false, so
