@@ -17,6 +17,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::decision::{Decision, Forward, Integration, LambdaTarget, LocalReply, Selected};
 use crate::engine::Engine;
 use crate::names::{header, metric, outcome, property, CLEAR_ROUTE_CACHE};
+use crate::plugins::{HeaderEdit, ResponseRewrite};
 use crate::request::RequestView;
 
 proxy_wasm::main! {{
@@ -84,6 +85,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             runtime: self.runtime.clone(),
             state: StreamState::Start,
+            response_rewrite: None,
         }))
     }
 
@@ -110,6 +112,8 @@ enum StreamState {
 struct Stream {
     runtime: Option<Rc<Runtime>>,
     state: StreamState,
+    /// The merged `response-rewrite` (G1, G2), applied once in `on_http_response_headers`.
+    response_rewrite: Option<ResponseRewrite>,
 }
 
 impl Context for Stream {}
@@ -132,6 +136,16 @@ impl HttpContext for Stream {
                 target.cluster,
                 target.payload_format.as_str()
             );
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // G1: the response phase runs once; `take` makes a second call a no-op.
+        if let Some(rr) = self.response_rewrite.take() {
+            if let Err(status) = apply_response_rewrite(&rr) {
+                log::warn!("routewise: response-rewrite not applied: {status:?}");
+            }
         }
         Action::Continue
     }
@@ -178,6 +192,10 @@ impl Stream {
     }
 
     fn forward(&mut self, rt: &Runtime, f: &Forward<'_>) -> Result<Action, Status> {
+        // G2: plugin edits first (credential removed, proxy-rewrite headers and host), so that the cluster
+        // header set below always wins over a plugin naming it.
+        apply_edits(MapType::HttpRequestHeaders, &f.plugins.request_headers)?;
+        self.response_rewrite = f.plugins.response().cloned();
         hostcalls::set_map_value(
             MapType::HttpRequestHeaders,
             rt.engine.cluster_header(),
@@ -194,6 +212,8 @@ impl Stream {
         set(property::ROUTE_ID, f.route_id)?;
         set(property::ROUTE_KEY, f.route_key)?;
         set(property::PATH_PARAMS, &f.path_params_json())?;
+        set(property::CONSUMER, f.plugins.consumer.unwrap_or(property::NONE))?;
+        set(property::PLUGINS, &f.plugins.merged.summary())?;
         set(property::OUTCOME, outcome::FORWARDED)?;
         // Make the router re-resolve the route with the new cluster header (Envoy >= 1.33; older Envoy
         // clears the cache on any header change and answers NotFound here, which is fine).
@@ -253,6 +273,26 @@ impl Stream {
         self.state = StreamState::Replied;
         Action::Pause
     }
+}
+
+/// Applies header edits computed by the plugins (G2), in order.
+fn apply_edits(map: MapType, edits: &[HeaderEdit]) -> Result<(), Status> {
+    for e in edits {
+        match e {
+            HeaderEdit::Remove(n) => hostcalls::remove_map_value(map, n)?,
+            HeaderEdit::Set(n, v) => hostcalls::set_map_value(map, n, Some(v))?,
+            HeaderEdit::Add(n, v) => hostcalls::add_map_value(map, n, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// G2 `response-rewrite`: status, then header edits (no body buffering).
+fn apply_response_rewrite(rr: &ResponseRewrite) -> Result<(), Status> {
+    if let Some(code) = rr.status_code {
+        hostcalls::set_map_value(MapType::HttpResponseHeaders, ":status", Some(&code.to_string()))?;
+    }
+    apply_edits(MapType::HttpResponseHeaders, &rr.header_edits())
 }
 
 /// Sets filter state `wasm.<key>` (single-segment path, proxy-wasm-host.md §3.1).

@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 pub use crate::lambda::PayloadFormat;
 use crate::names::{body, outcome};
+use crate::plugins::PluginPlan;
 
 /// The engine's answer for one request. Borrows from the [`crate::engine::Engine`] (`'e`).
+// One per request, returned by value and matched at once, never stored: boxing `Forward` (larger since it
+// carries the plugin plan, G1) would add an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<'e> {
     /// Send the request to a cluster.
@@ -45,6 +49,9 @@ pub struct Forward<'e> {
     pub stage_variables: &'e BTreeMap<String, String>,
     /// Dense indexes of the rule/mapping/route used, for per-id counters that are cached by index.
     pub counters: CounterSlots,
+    /// The merged plugins (G1) with their origins, the consumer `key-auth` identified, and the request
+    /// edits to apply ([`Forward::path`] already includes a plugin's path change).
+    pub plugins: PluginPlan<'e>,
 }
 
 impl Forward<'_> {
@@ -184,6 +191,7 @@ mod tests {
             integration: &integration,
             stage_variables: &vars,
             counters: CounterSlots::default(),
+            plugins: PluginPlan::default(),
         };
         assert_eq!(f.path_params_json(), r#"{"owner":"ann\"x","id":"7"}"#);
         assert_eq!(

@@ -25,6 +25,7 @@ pub mod matchers;
 pub mod names;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod oci;
+pub mod plugins;
 pub mod request;
 pub mod routing;
 pub mod trace;

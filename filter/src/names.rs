@@ -40,6 +40,10 @@ pub mod property {
     pub const PATH_PARAMS: &str = "routewise.path_params";
     /// One of [`super::outcome`].
     pub const OUTCOME: &str = "routewise.outcome";
+    /// The consumer `key-auth` identified, or [`NONE`] (G2; never the key).
+    pub const CONSUMER: &str = "routewise.consumer";
+    /// The merged plugins with their origins, `key-auth:route,proxy-rewrite:consumer`, or [`NONE`] (G1).
+    pub const PLUGINS: &str = "routewise.plugins";
     /// Value of an id property when nothing was used.
     pub const NONE: &str = "-";
     /// Envoy attribute with the client address (`ip:port`).
@@ -58,8 +62,17 @@ pub mod outcome {
     pub const NO_ROUTE: &str = "no_route";
     /// A host call failed; answered 500.
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// `key-auth` found no key, or a key of no consumer (G2); answered 401.
+    pub const UNAUTHORIZED: &str = "unauthorized";
     /// Every outcome, in counter-slot order.
-    pub const ALL: [&str; 5] = [FORWARDED, NO_DOMAIN, NO_API, NO_ROUTE, INTERNAL_ERROR];
+    pub const ALL: [&str; 6] = [
+        FORWARDED,
+        NO_DOMAIN,
+        NO_API,
+        NO_ROUTE,
+        INTERNAL_ERROR,
+        UNAUTHORIZED,
+    ];
 }
 
 /// Local-reply bodies.
@@ -68,6 +81,8 @@ pub mod body {
     pub const NOT_FOUND: &str = r#"{"message":"Not Found"}"#;
     /// R10 (API Gateway's documented answer).
     pub const FORBIDDEN: &str = r#"{"message":"Forbidden"}"#;
+    /// G2: `key-auth` rejected the request.
+    pub const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
     /// A failure inside the filter.
     pub const INTERNAL_ERROR: &str = r#"{"message":"Internal Server Error"}"#;
 }

@@ -21,6 +21,7 @@ use crate::matchers::host::{HostIndex, HostPattern};
 use crate::matchers::path::{check_base_path, PathPattern};
 use crate::matchers::vars::VarsExpr;
 use crate::names::reason_phrase;
+use crate::plugins::{compile_layer, ConsumerSet, Layer, RouteLayers};
 use crate::routing::domain::Domain;
 use crate::routing::mappings::{Mapping, MappingSet};
 use crate::routing::routes::{
@@ -110,12 +111,8 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
 
     let api_errors = std::mem::take(&mut b.errors);
 
-    if !config.consumers.is_empty() {
-        for (i, c) in config.consumers.iter().enumerate() {
-            c.report(&format!("consumers[{i}]"), &mut b.errors);
-        }
-        b.not_supported("consumers");
-    }
+    // G1, G2: consumers, their keys (by digest) and their plugins.
+    let consumers = ConsumerSet::compile(&config.consumers, &mut b.errors);
 
     let consumer_errors = std::mem::take(&mut b.errors);
 
@@ -193,6 +190,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
         rule_count: b.rule_slots as usize,
         mapping_count: b.mapping_slots as usize,
         route_count: b.route_slots as usize,
+        consumers,
     };
     log::debug!("routewise: built {}", engine.summary());
     Ok(engine)
@@ -218,6 +216,8 @@ struct DomainDraft {
 struct CompiledService {
     hosts: Vec<HostPattern>,
     plugins: Plugins,
+    /// The compiled `plugins` (G1).
+    layer: Layer,
     integration: Option<Integration>,
 }
 
@@ -402,9 +402,6 @@ impl Builder {
         if a.router != RouterKind::Specificity {
             self.not_supported(format!("{path}.router"));
         }
-        if !a.plugins.is_empty() {
-            self.not_supported(format!("{path}.plugins"));
-        }
         if a.stages.is_empty() {
             self.err(
                 format!("{path}.stages"),
@@ -440,6 +437,7 @@ impl Builder {
 
         let api_hosts = self.hosts(&format!("{path}.hosts"), &a.hosts);
         let api_plugins = plugins_of(&a.plugins);
+        let api_layer = compile_layer(&format!("{path}.plugins"), &a.plugins, &mut self.errors);
 
         let mut services: HashMap<&str, CompiledService> = HashMap::new();
         let mut service_paths: HashMap<&str, String> = HashMap::new();
@@ -462,9 +460,6 @@ impl Builder {
                 continue;
             }
             service_paths.insert(&s.id, spath.clone());
-            if !s.plugins.is_empty() {
-                self.not_supported(format!("{spath}.plugins"));
-            }
             let hosts = self.hosts(&format!("{spath}.hosts"), &s.hosts);
             let integration = s
                 .integration
@@ -475,6 +470,7 @@ impl Builder {
                 CompiledService {
                     hosts,
                     plugins: plugins_of(&s.plugins),
+                    layer: compile_layer(&format!("{spath}.plugins"), &s.plugins, &mut self.errors),
                     integration,
                 },
             );
@@ -483,6 +479,7 @@ impl Builder {
         let ctx = ApiCtx {
             hosts: &api_hosts,
             plugins: &api_plugins,
+            layer: &api_layer,
             services: &services,
             bare_stages: &bare_stages,
             declared_services: &service_paths,
@@ -588,9 +585,7 @@ impl Builder {
 
     fn route(&mut self, path: &str, r: &RouteConfig, api: &ApiCtx<'_>, implicit: bool) -> Option<RouteDraft> {
         let errors_before = self.errors.0.len();
-        if !r.plugins.is_empty() {
-            self.not_supported(format!("{path}.plugins"));
-        }
+        let route_plugins = compile_layer(&format!("{path}.plugins"), &r.plugins, &mut self.errors);
 
         // Paths and methods: a route key, or `paths` + `methods` (P2, P3).
         let mut methods = MethodSet::ANY;
@@ -810,6 +805,11 @@ impl Builder {
                     api: api.plugins.clone(),
                     service: service.map(|(_, s)| s.plugins.clone()),
                     route: plugins_of(&r.plugins),
+                    compiled: Arc::new(RouteLayers {
+                        api: api.layer.clone(),
+                        service: service.map(|(_, s)| s.layer.clone()),
+                        route: route_plugins,
+                    }),
                 },
             },
             name,
@@ -1146,6 +1146,8 @@ impl Builder {
 struct ApiCtx<'a> {
     hosts: &'a [HostPattern],
     plugins: &'a Plugins,
+    /// The API's compiled `plugins` (G1).
+    layer: &'a Layer,
     services: &'a HashMap<&'a str, CompiledService>,
     bare_stages: &'a [&'a str],
     /// Every service id declared, including those with errors (a reference to one adds no second error).

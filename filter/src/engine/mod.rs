@@ -45,6 +45,7 @@ use crate::error::ConfigErrors;
 use crate::matchers::host::HostIndex;
 use crate::matchers::path::{path_after_base, strip_base_path};
 use crate::names::outcome;
+use crate::plugins::{plan_request, ConsumerSet};
 use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
 use crate::routing::routes::RouteTable;
@@ -61,6 +62,7 @@ pub struct Engine {
     mapping_count: usize,
     route_count: usize,
     uses_remote_addr: bool,
+    consumers: ConsumerSet,
 }
 
 /// A compiled API.
@@ -173,9 +175,24 @@ impl Engine {
             // Validation guarantees an integration for every route and stage.
             return Decision::LocalReply(LocalReply::internal_error(selected));
         };
+        let path = stripping.then(|| strip_base_path(req.path, sel.strip));
+        // G1, G2: the one merge of this request's plugins; key-auth may stop it here.
+        let Ok(mut plugins) = plan_request(
+            &m.route.plugins.compiled,
+            &self.consumers,
+            &ctx,
+            path.as_deref().unwrap_or(req.path),
+        ) else {
+            return Decision::LocalReply(LocalReply {
+                status: 401,
+                body: crate::names::body::UNAUTHORIZED,
+                reason: outcome::UNAUTHORIZED,
+                context: selected,
+            });
+        };
         Decision::Forward(Forward {
             cluster: integration.cluster(),
-            path: stripping.then(|| strip_base_path(req.path, sel.strip)),
+            path: plugins.path.take().or(path),
             domain: &domain.name,
             rule_id: selected.rule_id,
             mapping_id: selected.mapping_id,
@@ -191,6 +208,7 @@ impl Engine {
                 mapping: sel.mapping.map(|m| m.slot),
                 route: m.route.slot,
             },
+            plugins,
         })
     }
 
@@ -223,6 +241,11 @@ impl Engine {
     /// The compiled domains (for explain and lint).
     pub fn domains(&self) -> &[Domain] {
         &self.domains
+    }
+
+    /// The consumers (for explain: [`crate::plugins::merge::explain`]).
+    pub fn consumers(&self) -> &ConsumerSet {
+        &self.consumers
     }
 
     /// The compiled APIs (for explain and lint).

@@ -91,7 +91,7 @@ pub enum HostsOrigin {
     None,
 }
 
-/// Plugin configurations by layer (G1). Not executed yet: carried so that the plugin engine can merge them.
+/// Plugin configurations by layer (G1), as written (for explain); [`PluginLayers::compiled`] runs them.
 pub type Plugins = Arc<BTreeMap<String, serde_json::Value>>;
 
 /// The plugin layers of a route, lowest precedence first.
@@ -103,6 +103,8 @@ pub struct PluginLayers {
     pub service: Option<Plugins>,
     /// The route's own plugins.
     pub route: Plugins,
+    /// The same layers compiled (G1), merged per request by [`crate::plugins::plan_request`].
+    pub compiled: Arc<crate::plugins::RouteLayers>,
 }
 
 /// One path of a route with its route key.

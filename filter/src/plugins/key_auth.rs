@@ -1,0 +1,353 @@
+//! `key-auth` (G2): identifies the consumer by an API key read from a header or a query parameter.
+//!
+//! On an API, service or route: `{"header": "apikey", "query": "apikey", "hide_credentials": true}` (all
+//! optional, these are the defaults). On a consumer: `{"key_sha256": "<64 hex digits>"}`, the SHA-256 of the
+//! key, so the config never holds the key itself. Per request the presented key is hashed, looked up in a
+//! hash map by digest and the digest compared in constant time; the key is never logged nor stored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{ConsumerConfig, Lenient};
+use crate::error::{ConfigErrors, ErrorKind};
+use crate::request::RequestView;
+
+use super::{check_header_name, compile_layer, invalid, parse, Layer, KEY_AUTH};
+
+/// Default header and query parameter carrying the key (APISIX's).
+pub const DEFAULT_NAME: &str = "apikey";
+
+/// A compiled `key-auth` of an API, service or route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAuth {
+    /// Header carrying the key (lowercase), read first.
+    pub header: Arc<str>,
+    /// Query parameter carrying the key, read when the header is absent.
+    pub query: Arc<str>,
+    /// Remove the credential before forwarding. Default true.
+    pub hide_credentials: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyAuthConfig {
+    #[serde(default = "default_name")]
+    header: String,
+    #[serde(default = "default_name")]
+    query: String,
+    #[serde(default = "default_true")]
+    hide_credentials: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialConfig {
+    key_sha256: String,
+}
+
+fn default_name() -> String {
+    DEFAULT_NAME.to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where the key was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// In this header.
+    Header(Arc<str>),
+    /// In this query parameter.
+    Query(Arc<str>),
+}
+
+impl KeyAuth {
+    pub(super) fn compile(path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<KeyAuth> {
+        if value.get("key_sha256").is_some() {
+            errors.push(
+                format!("{path}.key_sha256"),
+                ErrorKind::NotAllowed {
+                    reason:
+                        "a key belongs to a consumer (`consumers[].plugins.key-auth.key_sha256`); on an api, \
+                             service or route key-auth takes `header`, `query` and `hide_credentials`"
+                            .into(),
+                },
+            );
+            return None;
+        }
+        let c: KeyAuthConfig = parse(path, value, errors)?;
+        let header = match check_header_name(&c.header) {
+            Ok(h) => h,
+            Err(e) => {
+                errors.push(format!("{path}.header"), invalid(&c.header, e));
+                return None;
+            }
+        };
+        if c.query.is_empty() || c.query.contains(['&', '=', '#', '\r', '\n']) {
+            errors.push(
+                format!("{path}.query"),
+                invalid(
+                    &c.query.escape_default().to_string(),
+                    "not a query parameter name",
+                ),
+            );
+            return None;
+        }
+        Some(KeyAuth {
+            header: header.into(),
+            query: c.query.into(),
+            hide_credentials: c.hide_credentials,
+        })
+    }
+
+    /// Finds the presented key (header first, then query parameter) and its consumer.
+    pub fn authenticate<'e>(
+        &self,
+        req: &RequestView<'_>,
+        query: Option<&str>,
+        consumers: &'e ConsumerSet,
+    ) -> Option<(&'e Consumer, Credential)> {
+        let (key, credential) = match req.header(&self.header) {
+            Some(k) => (
+                std::borrow::Cow::Borrowed(k),
+                Credential::Header(Arc::clone(&self.header)),
+            ),
+            None => (
+                query_param(query?, &self.query)?,
+                Credential::Query(Arc::clone(&self.query)),
+            ),
+        };
+        if key.is_empty() {
+            return None;
+        }
+        consumers.find(&key).map(|c| (c, credential))
+    }
+}
+
+/// The first value of query parameter `name`, percent-decoded (`+` is a space, as in forms).
+fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {
+    query.split('&').find_map(|pair| {
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (n == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `path` (with its query) without every `name=...` query parameter; the `?` goes when nothing is left.
+pub fn remove_query_param(path: &str, name: &str) -> String {
+    let Some((p, q)) = path.split_once('?') else {
+        return path.to_string();
+    };
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(n, _)| n) != name)
+        .collect();
+    if kept.is_empty() || kept.iter().all(|s| s.is_empty()) {
+        p.to_string()
+    } else {
+        format!("{p}?{}", kept.join("&"))
+    }
+}
+
+/// A consumer (G1, G2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumer {
+    /// Name, exposed as filter state `routewise.consumer`.
+    pub username: Box<str>,
+    /// SHA-256 of its key, if it has a `key-auth` credential.
+    digest: Option<[u8; 32]>,
+    /// Its plugins other than the credential (highest precedence).
+    pub plugins: Layer,
+}
+
+/// The consumers, indexed by the digest of their key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsumerSet {
+    consumers: Vec<Consumer>,
+    by_digest: HashMap<[u8; 32], u32>,
+}
+
+impl ConsumerSet {
+    /// Compiles `consumers` (`path` of each item: `consumers[i]`): unique usernames, valid and unique keys,
+    /// known plugins.
+    pub fn compile(items: &[Lenient<ConsumerConfig>], errors: &mut ConfigErrors) -> ConsumerSet {
+        let mut set = ConsumerSet::default();
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut key_paths: HashMap<[u8; 32], String> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("consumers[{i}]");
+            let Some(c) = item.report(&path, errors) else {
+                continue;
+            };
+            if c.username.is_empty() || c.username.chars().any(char::is_control) {
+                errors.push(
+                    format!("{path}.username"),
+                    invalid(
+                        &c.username.escape_default().to_string(),
+                        "empty or with control characters",
+                    ),
+                );
+                continue;
+            }
+            if let Some(first) = names.get(&c.username) {
+                errors.push(
+                    format!("{path}.username"),
+                    ErrorKind::Duplicate {
+                        what: format!("username `{}`", c.username),
+                        other: first.clone(),
+                    },
+                );
+                continue;
+            }
+            names.insert(c.username.clone(), format!("{path}.username"));
+            let mut others = c.plugins.clone();
+            let credential = others.remove(KEY_AUTH);
+            let ppath = format!("{path}.plugins");
+            let plugins = compile_layer(&ppath, &others, errors);
+            let digest = credential.and_then(|v| {
+                let kpath = format!("{ppath}.{KEY_AUTH}");
+                let cred: CredentialConfig = parse(&kpath, &v, errors)?;
+                let kpath = format!("{kpath}.key_sha256");
+                // Never echo the value: it is a credential digest.
+                let Some(d) = parse_hex32(&cred.key_sha256) else {
+                    errors.push(
+                        kpath,
+                        ErrorKind::Invalid {
+                            value: "<redacted>".into(),
+                            reason:
+                                "the SHA-256 of the key as 64 hex digits (`printf %s \"$KEY\" | sha256sum`)"
+                                    .into(),
+                        },
+                    );
+                    return None;
+                };
+                if let Some(first) = key_paths.get(&d) {
+                    errors.push(
+                        kpath,
+                        ErrorKind::Duplicate {
+                            what: "key".into(),
+                            other: first.clone(),
+                        },
+                    );
+                    return None;
+                }
+                key_paths.insert(d, kpath);
+                Some(d)
+            });
+            if let Some(d) = digest {
+                set.by_digest.insert(d, set.consumers.len() as u32);
+            }
+            set.consumers.push(Consumer {
+                username: c.username.as_str().into(),
+                digest,
+                plugins,
+            });
+        }
+        set
+    }
+
+    /// The consumer holding `key`: looked up by the key's SHA-256, whose digest is then compared in
+    /// constant time (G2).
+    pub fn find(&self, key: &str) -> Option<&Consumer> {
+        let d: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let c = self
+            .by_digest
+            .get(&d)
+            .and_then(|&i| self.consumers.get(i as usize))?;
+        let stored = c.digest.as_ref()?;
+        ct_eq(stored, &d).then_some(c)
+    }
+
+    /// A consumer by name (explain).
+    pub fn by_name(&self, username: &str) -> Option<&Consumer> {
+        self.consumers.iter().find(|c| &*c.username == username)
+    }
+
+    /// Number of consumers.
+    pub fn len(&self) -> usize {
+        self.consumers.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty()
+    }
+}
+
+/// Constant-time equality of two digests (no early exit).
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
+        let h = std::str::from_utf8(pair).ok()?;
+        *o = u8::from_str_radix(h, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g2_digests_compare_in_constant_time_and_parse_as_hex() {
+        let d = [7u8; 32];
+        let mut e = d;
+        assert!(ct_eq(&d, &d));
+        e[31] ^= 1;
+        assert!(!ct_eq(&d, &e));
+        assert_eq!(parse_hex32(&"07".repeat(32)), Some(d));
+        assert_eq!(parse_hex32(&"0G".repeat(32)), None);
+        assert_eq!(parse_hex32("07"), None);
+    }
+
+    #[test]
+    fn g2_query_credential_is_removed_and_decoded() {
+        assert_eq!(remove_query_param("/p?apikey=1", "apikey"), "/p");
+        assert_eq!(
+            remove_query_param("/p?a=1&apikey=1&apikey=2&b", "apikey"),
+            "/p?a=1&b"
+        );
+        assert_eq!(remove_query_param("/p", "apikey"), "/p");
+        assert_eq!(query_param("a=1&k=x%2By+z", "k").as_deref(), Some("x+y z"));
+        assert_eq!(query_param("a=1", "k"), None);
+    }
+}
