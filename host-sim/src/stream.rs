@@ -678,11 +678,16 @@ impl Sim {
         let mut headers = Headers::new();
         headers.add(":status", &status.to_string());
         headers.0.extend(extra.0);
+        // Envoy `Utility::encodeLocalReply`: a body sets `content-length` and, when none is set,
+        // `content-type: text/plain`; an empty body removes both (the filter's own included).
         if !body.is_empty() {
             headers.set("content-length", &body.len().to_string());
             if headers.get("content-type").is_none() {
                 headers.add("content-type", "text/plain");
             }
+        } else {
+            headers.remove("content-length");
+            headers.remove("content-type");
         }
         s.local_reply = true;
         s.response_code = Some(status);

@@ -339,6 +339,34 @@ fn body_buffer_calls() {
     assert_eq!(ex.upstream_request.unwrap().body, b"<hello>");
 }
 
+/// set_buffer_bytes(HTTP_REQUEST_BODY) from on_request_headers is BAD_ARGUMENT, with or without a request
+/// body, as measured on Envoy 1.40 with a probe filter. Reading it is NOT_FOUND: host-sim's rule for an
+/// empty read, not measured against Envoy.
+#[test]
+fn request_body_is_not_settable_from_request_headers() {
+    let body = r#"
+        (data (i32.const 0x400) "injected")
+        (global $calls (mut i32) (i32.const 0))
+        (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+          (call $st (i32.mul (i32.const 2) (global.get $calls))
+            (call $proxy_set_buffer_bytes (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0x400) (i32.const 8)))
+          (call $st (i32.add (i32.const 1) (i32.mul (i32.const 2) (global.get $calls)))
+            (call $proxy_get_buffer_bytes (i32.const 0) (i32.const 0) (i32.const 100) (i32.const 0x100) (i32.const 0x104)))
+          (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+          (i32.const 0))"#;
+    let mut sim = wat_plugin(body).sim().start().unwrap();
+    let get = sim.send(Request::get("/"), Response::ok()).unwrap();
+    let post = sim
+        .send(Request::post("/").body("payload"), Response::ok())
+        .unwrap();
+    assert_eq!(
+        slots(&mut sim, 4),
+        vec![BAD_ARGUMENT, NOT_FOUND, BAD_ARGUMENT, NOT_FOUND]
+    );
+    assert_eq!(get.upstream_request.unwrap().body, b"");
+    assert_eq!(post.upstream_request.unwrap().body, b"payload");
+}
+
 #[test]
 fn stream_control_statuses_and_a_local_reply_seen_by_the_response_callbacks() {
     let body = r#"

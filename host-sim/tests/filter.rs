@@ -165,6 +165,31 @@ fn a_local_reply_skips_the_upstream_and_passes_through_the_filters_response_call
     assert!(infos(&ex.logs).contains(&"access log: /admin 403".to_string()));
 }
 
+/// Envoy `Utility::encodeLocalReply`: a reply with a body and no content type gets `text/plain`; an empty
+/// reply loses `content-type` and `content-length`, even the filter's own (measured against Envoy 1.40 by
+/// tests/tests/fidelity.rs in routewise-tests).
+#[test]
+fn local_reply_content_type_follows_envoy() {
+    let mut sim_plain = sim(json!({"local_reply": {"status": 418, "body": "short and stout"}}));
+    let r = sim_plain
+        .send(Request::get("/tea"), Response::ok())
+        .unwrap()
+        .response
+        .unwrap();
+    assert_eq!(r.headers.get("content-type"), Some("text/plain"));
+    assert_eq!(r.headers.get("content-length"), Some("15"));
+    let mut sim_empty = sim(json!({"local_reply": {"status": 403, "body": "",
+        "headers": [["content-type", "application/json"], ["x-why", "empty"]]}}));
+    let r = sim_empty
+        .send(Request::get("/deny"), Response::ok())
+        .unwrap()
+        .response
+        .unwrap();
+    assert_eq!(r.headers.get("content-type"), None);
+    assert_eq!(r.headers.get("content-length"), None);
+    assert_eq!(r.headers.get("x-why"), Some("empty"));
+}
+
 #[test]
 fn a_local_reply_from_the_response_phase_replaces_the_upstream_response() {
     let mut sim =
