@@ -46,6 +46,13 @@ impl RecordedRequest {
     }
 }
 
+/// A scripted answer: status, headers (sent as given; `content-length` is added unless the headers set
+/// `content-length` or `transfer-encoding`), body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Chooses the answer to a request (see [`EchoUpstream::start_scripted`]).
+pub type Script = Arc<dyn Fn(&RecordedRequest) -> Answer + Send + Sync>;
+
 /// A running echo upstream; stops when dropped.
 pub struct EchoUpstream {
     name: String,
@@ -58,6 +65,19 @@ impl EchoUpstream {
     /// Starts an upstream called `name` (it is also the Envoy cluster name the harness gives it) on a free
     /// port of 127.0.0.1.
     pub fn start(name: &str) -> EchoUpstream {
+        EchoUpstream::start_with(name, None)
+    }
+
+    /// An upstream that records like [`EchoUpstream::start`] but answers each request with `script(request)`
+    /// instead of the echo (e.g. the upstream response of a fidelity case).
+    pub fn start_scripted(
+        name: &str,
+        script: impl Fn(&RecordedRequest) -> Answer + Send + Sync + 'static,
+    ) -> EchoUpstream {
+        EchoUpstream::start_with(name, Some(Arc::new(script)))
+    }
+
+    fn start_with(name: &str, script: Option<Script>) -> EchoUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind an echo upstream on 127.0.0.1");
         let port = listener.local_addr().expect("local addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -72,9 +92,9 @@ impl EchoUpstream {
                             break;
                         }
                         if let Ok(conn) = conn {
-                            let (name, requests) = (name.clone(), requests.clone());
+                            let (name, requests, script) = (name.clone(), requests.clone(), script.clone());
                             thread::spawn(move || {
-                                let _ = serve(conn, &name, &requests);
+                                let _ = serve(conn, &name, &requests, script.as_ref());
                             });
                         }
                     }
@@ -121,7 +141,12 @@ impl Drop for EchoUpstream {
 }
 
 /// Serves one connection: requests in a keep-alive loop until the peer closes.
-fn serve(conn: TcpStream, name: &str, requests: &Mutex<Vec<RecordedRequest>>) -> io::Result<()> {
+fn serve(
+    conn: TcpStream,
+    name: &str,
+    requests: &Mutex<Vec<RecordedRequest>>,
+    script: Option<&Script>,
+) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut writer = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
@@ -140,6 +165,34 @@ fn serve(conn: TcpStream, name: &str, requests: &Mutex<Vec<RecordedRequest>>) ->
             "body": String::from_utf8_lossy(&req.body),
         });
         let head_only = req.method == "HEAD";
+        if let Some(script) = script {
+            let (status, headers, body) = script(&req);
+            requests.lock().expect("requests lock").push(req);
+            let mut out = format!("HTTP/1.1 {status} Scripted\r\n");
+            let framed = headers.iter().any(|(k, _)| {
+                k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+            });
+            if !framed {
+                out.push_str(&format!("content-length: {}\r\n", body.len()));
+            }
+            for (k, v) in &headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            if close {
+                out.push_str("connection: close\r\n");
+            }
+            out.push_str("\r\n");
+            writer.write_all(out.as_bytes())?;
+            if !head_only {
+                writer.write_all(&body)?;
+            }
+            writer.flush()?;
+            if close {
+                let _ = writer.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            continue;
+        }
         requests.lock().expect("requests lock").push(req);
         let body = serde_json::to_vec(&echo).expect("serialize echo");
         let mut out = format!(
