@@ -167,6 +167,8 @@ pub struct LambdaTarget {
     pub max_request_body_bytes: u64,
     /// Largest function response unwrapped (U16).
     pub max_response_body_bytes: u64,
+    /// Timeout of the Invoke call, in milliseconds ([`crate::lambda::invoke`]).
+    pub timeout_ms: u32,
 }
 
 #[cfg(test)]

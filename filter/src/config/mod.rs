@@ -293,6 +293,10 @@ pub struct LambdaIntegrationConfig {
     /// Largest function response unwrapped (U16); larger gets 502. Default 6 MB.
     #[serde(default = "default_lambda_limit")]
     pub max_response_body_bytes: u64,
+    /// Timeout of the Invoke call in milliseconds, 50..=900000; past it the client gets 504. Default 29000
+    /// (API Gateway's integration timeout).
+    #[serde(default = "default_lambda_timeout_ms")]
+    pub timeout_ms: u64,
 }
 
 fn default_payload_format() -> String {
@@ -301,6 +305,10 @@ fn default_payload_format() -> String {
 
 fn default_lambda_limit() -> u64 {
     6 * 1024 * 1024
+}
+
+fn default_lambda_timeout_ms() -> u64 {
+    u64::from(crate::lambda::invoke::DEFAULT_TIMEOUT_MS)
 }
 
 /// A consumer (G1, G2).

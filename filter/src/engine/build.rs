@@ -15,6 +15,7 @@ use crate::config::{
 use crate::decision::{Integration, LambdaTarget, PayloadFormat};
 use crate::error::{ConfigErrors, ErrorKind};
 use crate::ids::derived_id;
+use crate::lambda::invoke::{DEFAULT_TIMEOUT_MS, TIMEOUT_MS_RANGE};
 use crate::matchers::addr::Cidr;
 use crate::matchers::glob::HeaderGlob;
 use crate::matchers::host::{HostIndex, HostPattern};
@@ -371,12 +372,27 @@ impl Builder {
                         ok = false;
                     }
                 }
+                let timeout_ms = u32::try_from(l.timeout_ms)
+                    .ok()
+                    .filter(|_| TIMEOUT_MS_RANGE.contains(&l.timeout_ms));
+                if timeout_ms.is_none() {
+                    self.err(
+                        format!("{path}.timeout_ms"),
+                        ErrorKind::OutOfRange {
+                            value: i64::try_from(l.timeout_ms).unwrap_or(i64::MAX),
+                            min: *TIMEOUT_MS_RANGE.start() as i64,
+                            max: *TIMEOUT_MS_RANGE.end() as i64,
+                        },
+                    );
+                    ok = false;
+                }
                 ok.then(|| {
                     Integration::Lambda(Arc::new(LambdaTarget {
                         cluster: l.cluster.as_str().into(),
                         payload_format,
                         max_request_body_bytes: l.max_request_body_bytes,
                         max_response_body_bytes: l.max_response_body_bytes,
+                        timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                     }))
                 })
             }

@@ -8,6 +8,10 @@ pub const STATUSREASON: &str = "x-envoy-lambda-statusreason";
 pub const FUNCTION_ERROR: &str = "x-envoy-lambda-function-error";
 /// Invoke API response header set when the function raised or timed out (U2).
 pub const AMZ_FUNCTION_ERROR: &str = "x-amz-function-error";
+/// Prefix of the response headers the filter itself sets when it answers for Lambda (U1, U2). A function
+/// cannot set them: a forged `x-envoy-lambda-statuscode` would pass a function's answer off as a Lambda
+/// service error to clients and metrics.
+pub const RESERVED_PREFIX: &str = "x-envoy-lambda-";
 /// The only Invoke API response headers forwarded to the client (U13).
 pub const FORWARDED_INVOKE_HEADERS: [&str; 2] = ["x-amzn-requestid", "x-amzn-trace-id"];
 /// U9: hop-by-hop headers, never taken from the function's answer.
@@ -41,6 +45,9 @@ pub enum DropReason {
     HopByHop,
     /// `content-length`: always recomputed from the final body (U12).
     ContentLength,
+    /// An `x-envoy-lambda-*` name ([`RESERVED_PREFIX`]): only the filter sets those (U1, U2). Not in U9's
+    /// list; dropped so that a function cannot forge them.
+    Reserved,
 }
 
 impl DropReason {
@@ -52,6 +59,7 @@ impl DropReason {
             DropReason::InvalidName => "invalid header name",
             DropReason::HopByHop => "hop-by-hop header",
             DropReason::ContentLength => "content-length is recomputed",
+            DropReason::Reserved => "x-envoy-lambda-* headers are set by the filter only",
         }
     }
 }
@@ -89,6 +97,8 @@ pub(crate) fn drop_reason(name: &str, value: &str) -> Option<DropReason> {
         Some(DropReason::HopByHop)
     } else if name == "content-length" {
         Some(DropReason::ContentLength)
+    } else if name.starts_with(RESERVED_PREFIX) {
+        Some(DropReason::Reserved)
     } else {
         None
     }
@@ -149,6 +159,10 @@ mod tests {
             ("trailer", "x", Some(DropReason::HopByHop)),
             ("proxy-connection", "x", Some(DropReason::HopByHop)),
             ("content-length", "3", Some(DropReason::ContentLength)),
+            ("x-envoy-lambda-statuscode", "429", Some(DropReason::Reserved)),
+            ("x-envoy-lambda-anything", "v", Some(DropReason::Reserved)),
+            ("x-envoy-lambda", "v", None),
+            ("x-envoy-upstream-service-time", "3", None),
         ];
         for (name, value, want) in table {
             assert_eq!(drop_reason(name, value), *want, "{name:?}: {value:?}");

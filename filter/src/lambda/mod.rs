@@ -69,6 +69,7 @@
 
 pub mod event;
 pub mod headers;
+pub mod invoke;
 mod json;
 mod query;
 mod scan;

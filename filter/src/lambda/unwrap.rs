@@ -98,9 +98,35 @@ pub enum Outcome {
     Malformed,
     /// Over `max_response_body_bytes` (U16).
     TooLarge,
+    /// The request body is over `max_request_body_bytes`: 413, nothing invoked (L4; see
+    /// [`super::invoke::request_too_large`]).
+    RequestTooLarge,
+    /// The Invoke call timed out (`timeout_ms`): 504 ([`super::invoke::answer_call`]).
+    Timeout,
+    /// The Invoke call failed without an answer (reset, connection failure): 502
+    /// ([`super::invoke::call_failed`]).
+    CallFailed,
+    /// The filter could not make the call or read its answer (a host call failed): 500
+    /// ([`super::invoke::internal_error`]).
+    InternalError,
 }
 
 impl Outcome {
+    /// Every outcome, in a fixed order (one counter slot each).
+    pub const ALL: [Outcome; 11] = [
+        Outcome::Proxied,
+        Outcome::Inferred,
+        Outcome::Throttled,
+        Outcome::LambdaError,
+        Outcome::FunctionError,
+        Outcome::Malformed,
+        Outcome::TooLarge,
+        Outcome::RequestTooLarge,
+        Outcome::Timeout,
+        Outcome::CallFailed,
+        Outcome::InternalError,
+    ];
+
     /// Lowercase name for metrics and filter state.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,7 +137,16 @@ impl Outcome {
             Outcome::FunctionError => "function_error",
             Outcome::Malformed => "malformed",
             Outcome::TooLarge => "too_large",
+            Outcome::RequestTooLarge => "request_too_large",
+            Outcome::Timeout => "timeout",
+            Outcome::CallFailed => "call_failed",
+            Outcome::InternalError => "internal_error",
         }
+    }
+
+    /// The position of `self` in [`Outcome::ALL`].
+    pub fn index(self) -> usize {
+        Outcome::ALL.iter().position(|o| *o == self).unwrap_or(0)
     }
 }
 

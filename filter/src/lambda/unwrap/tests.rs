@@ -572,6 +572,39 @@ fn u9_unsafe_pseudo_hop_by_hop_and_content_length_lines_are_dropped() {
 }
 
 #[test]
+fn u9_a_function_cannot_forge_the_filters_x_envoy_lambda_headers() {
+    // The x-envoy-lambda-* headers say "Lambda or the function failed" (U1, U2); a 200 from the function
+    // carrying them would pass for a throttle or a service error in clients and metrics.
+    let payload = r#"{"statusCode":200,"headers":{"X-Envoy-Lambda-StatusCode":"429","x-ok":"1"},
+        "multiValueHeaders":{"x-envoy-lambda-function-error":["Unhandled"],
+                             "x-envoy-lambda-statusreason":["Forged"]},
+        "cookies":["a=1"],"body":"fine"}"#;
+    for format in [V1, V2] {
+        let out = ok(format, payload);
+        assert_eq!(out.status, 200);
+        assert_eq!(out.outcome, Outcome::Proxied);
+        assert!(
+            out.headers.iter().all(|(n, _)| !n.starts_with("x-envoy-lambda-")),
+            "{:?}",
+            out.headers
+        );
+        let mut want = expect_lines(&[("x-ok", "1"), ("content-type", "application/json")], "4");
+        want.push(("set-cookie", "a=1"));
+        assert_eq!(lines(&out), want);
+        let reasons: Vec<(&str, DropReason)> =
+            out.dropped.iter().map(|d| (d.name.as_str(), d.reason)).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("x-envoy-lambda-function-error", DropReason::Reserved),
+                ("x-envoy-lambda-statusreason", DropReason::Reserved),
+                ("x-envoy-lambda-statuscode", DropReason::Reserved),
+            ]
+        );
+    }
+}
+
+#[test]
 fn u9_dropped_list_is_capped_but_counted() {
     let members: Vec<String> = (0..100).map(|i| format!(r#""x-{i}":"a\nb""#)).collect();
     let out = ok(
@@ -1022,8 +1055,13 @@ fn check_invariants(out: &Unwrapped) {
     );
     assert!(content_lengths.next().is_none());
     assert!(out.headers.iter().any(|(n, _)| n == "content-type"));
+    let own_answer = !matches!(out.outcome, Outcome::Proxied | Outcome::Inferred);
     for (name, value) in out.headers.iter().filter(|(n, _)| n != "content-length") {
-        assert_eq!(drop_reason(name, value), None, "{name:?}: {value:?}");
+        match drop_reason(name, value) {
+            // The x-envoy-lambda-* lines: only on the filter's own answers (U1, U2), never from a function.
+            Some(DropReason::Reserved) => assert!(own_answer, "{name:?}: {value:?}"),
+            reason => assert_eq!(reason, None, "{name:?}: {value:?}"),
+        }
         assert_eq!(name.to_ascii_lowercase(), *name);
     }
     match out.outcome {

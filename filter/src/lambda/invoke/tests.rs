@@ -1,0 +1,332 @@
+//! The invocation around the event and the unwrapping: what is taken from the request (L1, L2 inputs), L4
+//! before the call, the timeout / failed-call answers, and U1/U2/U16 for an answer whose body was not read.
+
+use super::*;
+use crate::decision::{Decision, Integration, PayloadFormat};
+use crate::engine::Engine;
+use crate::request::RequestView;
+use serde_json::{json, Value};
+
+fn target(format: PayloadFormat) -> Arc<LambdaTarget> {
+    Arc::new(LambdaTarget {
+        cluster: "lambda_echo".into(),
+        payload_format: format,
+        max_request_body_bytes: 10,
+        max_response_body_bytes: 64,
+        timeout_ms: 1500,
+    })
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+}
+
+/// `/shop` mapped to API `pets` (stripped, R9), route `GET /pets/{id}`, a Lambda stage integration.
+fn engine(format: PayloadFormat) -> Engine {
+    let config = json!({
+        "domains": [{"name": "*", "api_mappings": [{"id": "shop", "base_path": "shop", "api": "pets", "stage": "prod"}]}],
+        "apis": [{"id": "pets", "routes": [{"key": "GET /pets/{id}"}],
+                  "stages": {"prod": {"variables": {"env": "test"}, "integration": {
+                      "type": "lambda", "cluster": "lambda_echo", "payload_format_version": format.as_str(),
+                      "max_request_body_bytes": 10, "max_response_body_bytes": 64, "timeout_ms": 1500}}}}]
+    });
+    Engine::from_json(&config.to_string()).expect("valid config")
+}
+
+/// The pending invocation of a request with `headers` (its `:path` is routed by [`engine`]).
+fn pending(format: PayloadFormat, headers: &[(&str, &str)], host: HostFacts<'_>) -> PendingInvocation {
+    let engine = engine(format);
+    let headers = pairs(headers);
+    let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let req = RequestView {
+        method: find(":method").unwrap_or_default(),
+        authority: find(":authority").unwrap_or_default(),
+        path: find(":path").unwrap_or_default(),
+        headers: &headers,
+        remote_addr: None,
+    };
+    let Decision::Forward(f) = engine.evaluate(&req) else {
+        panic!("routed to the lambda integration")
+    };
+    let Integration::Lambda(t) = f.integration else {
+        panic!("a lambda integration")
+    };
+    assert_eq!(**t, *target(format));
+    PendingInvocation::new(Arc::clone(t), &f, headers.clone(), &host)
+}
+
+const REQUEST: &[(&str, &str)] = &[
+    (":authority", "Api.Example.com:8443"),
+    (":path", "/shop/pets/7?a=1&a=2"),
+    (":method", "GET"),
+    (":scheme", "http"),
+    ("user-agent", "curl/8.0"),
+    ("x-request-id", "rid-1"),
+];
+
+fn host() -> HostFacts<'static> {
+    HostFacts {
+        source_address: Some("203.0.113.9:51000"),
+        protocol: Some("HTTP/2"),
+        now_epoch_ms: 1_735_689_600_000,
+        sequence: 3,
+    }
+}
+
+#[test]
+fn the_invoke_call_is_a_json_post_to_the_invocations_path() {
+    assert_eq!(
+        call_headers(),
+        [
+            (":method", "POST"),
+            (":path", "/2015-03-31/functions/routewise/invocations"),
+            (":authority", "lambda"),
+            ("content-type", "application/json"),
+        ]
+    );
+}
+
+#[test]
+fn l1_l2_inputs_are_taken_from_the_request_the_decision_and_the_host() {
+    let p = pending(PayloadFormat::V1, REQUEST, host());
+    assert_eq!(p.method, "GET");
+    assert_eq!(p.raw_path, "/shop/pets/7");
+    assert_eq!(p.path, "/pets/7");
+    assert_eq!(p.query, "a=1&a=2");
+    assert_eq!(p.domain_name, "api.example.com");
+    assert_eq!(p.source_ip, "203.0.113.9");
+    assert_eq!(p.protocol, "HTTP/2");
+    assert_eq!(p.request_id, "rid-1");
+    assert_eq!(p.route_key, "GET /pets/{id}");
+    assert_eq!(p.resource_path, "/pets/{id}");
+    assert_eq!(p.path_parameters, pairs(&[("id", "7")]));
+    assert_eq!((p.api_id.as_str(), p.stage.as_str()), ("pets", "prod"));
+    assert_eq!(p.request_time_epoch_ms, 1_735_689_600_000);
+
+    let mut event = Vec::new();
+    p.build_event_into(b"", &mut event).expect("within the limit");
+    let event: Value = serde_json::from_slice(&event).expect("JSON");
+    assert_eq!(event["resource"], "/pets/{id}");
+    assert_eq!(event["path"], "/pets/7");
+    assert_eq!(event["requestContext"]["path"], "/shop/pets/7");
+    assert_eq!(event["requestContext"]["identity"]["userAgent"], "curl/8.0");
+    assert_eq!(event["requestContext"]["domainName"], "api.example.com");
+    assert_eq!(event["stageVariables"], json!({"env": "test"}));
+    assert_eq!(event["headers"]["host"], "Api.Example.com:8443");
+}
+
+#[test]
+fn request_id_falls_back_to_time_and_sequence_and_source_ip_to_what_envoy_gave() {
+    let without_id: Vec<(&str, &str)> = REQUEST
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n != "x-request-id")
+        .collect();
+    let mut h = host();
+    h.source_address = Some("[2001:db8::1]:443");
+    h.protocol = None;
+    let p = pending(PayloadFormat::V2, &without_id, h);
+    assert_eq!(p.request_id, "routewise-1941f297c00-3");
+    assert_eq!(p.source_ip, "2001:db8::1");
+    assert_eq!(p.protocol, "HTTP/1.1");
+
+    h.source_address = Some("unix:/tmp/sock");
+    assert_eq!(pending(PayloadFormat::V2, REQUEST, h).source_ip, "unix:/tmp/sock");
+    h.source_address = None;
+    assert_eq!(pending(PayloadFormat::V2, REQUEST, h).source_ip, "");
+}
+
+#[test]
+fn resource_path_is_the_route_keys_path_or_the_path_for_default() {
+    for (key, want) in [
+        ("GET /pets/{id}", "/pets/{id}"),
+        ("ANY /{proxy+}", "/{proxy+}"),
+        ("GET,HEAD /static/*", "/static/*"),
+        ("$default", "/pets/7"),
+    ] {
+        assert_eq!(resource_path(key, "/pets/7"), want, "{key}");
+    }
+}
+
+#[test]
+fn l4_content_length_and_buffered_size_over_the_limit_are_refused() {
+    let mut headers = REQUEST.to_vec();
+    headers.push(("content-length", "11"));
+    let p = pending(PayloadFormat::V2, &headers, host());
+    let e = p.check_content_length().expect_err("11 > 10");
+    assert_eq!((e.body_len, e.limit), (11, 10));
+    assert_eq!(p.check_buffered(10), Ok(()));
+    assert!(p.check_buffered(11).is_err());
+
+    headers.pop();
+    headers.push(("content-length", "10"));
+    assert_eq!(
+        pending(PayloadFormat::V2, &headers, host()).check_content_length(),
+        Ok(())
+    );
+    headers.pop();
+    headers.push(("content-length", "x"));
+    assert_eq!(
+        pending(PayloadFormat::V2, &headers, host()).check_content_length(),
+        Ok(())
+    );
+
+    let out = request_too_large(&e);
+    assert_eq!(out.status, 413);
+    assert_eq!(out.body, br#"{"message":"Request Entity Too Large"}"#);
+    assert_eq!(
+        out.headers,
+        pairs(&[("content-type", "application/json"), ("content-length", "38")])
+    );
+    assert_eq!(out.outcome, Outcome::RequestTooLarge);
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("request body of 11 bytes exceeds max_request_body_bytes (10)")
+    );
+}
+
+fn answer(headers: &[(&str, &str)], body: Option<&[u8]>, body_len: u64) -> (Option<u16>, Unwrapped) {
+    let headers = pairs(headers);
+    let mut out = Unwrapped::default();
+    let status = answer_call_into(
+        &target(PayloadFormat::V2),
+        &CallResponse {
+            headers: &headers,
+            body,
+            body_len,
+        },
+        &mut out,
+    );
+    (status, out)
+}
+
+#[test]
+fn a_504_without_a_lambda_request_id_is_envoys_timeout() {
+    let (status, out) = answer(
+        &[(":status", "504"), ("content-type", "text/plain")],
+        Some(b"upstream request timeout"),
+        24,
+    );
+    assert_eq!(status, Some(504));
+    assert_eq!(out.status, 504);
+    assert_eq!(out.outcome, Outcome::Timeout);
+    assert_eq!(out.body, TIMEOUT_BODY.as_bytes());
+    assert_eq!(
+        out.headers,
+        pairs(&[("content-type", "application/json"), ("content-length", "40")])
+    );
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("the Invoke call timed out (no answer within timeout_ms = 1500)")
+    );
+
+    // U2: a 504 that Lambda itself sent.
+    let (_, out) = answer(&[(":status", "504"), ("x-amzn-requestid", "r")], Some(b""), 0);
+    assert_eq!((out.status, out.outcome), (502, Outcome::LambdaError));
+    assert_eq!(out.header("x-envoy-lambda-statuscode"), Some("504"));
+}
+
+#[test]
+fn u16_a_body_left_unread_is_too_large_unless_u1_or_u2_decide() {
+    let (status, out) = answer(&[(":status", "200"), ("x-amzn-requestid", "r")], None, 65);
+    assert_eq!(status, Some(200));
+    assert_eq!((out.status, out.outcome), (502, Outcome::TooLarge));
+    assert_eq!(out.header("x-amzn-requestid"), Some("r"));
+
+    let (_, out) = answer(&[(":status", "429")], None, 65);
+    assert_eq!((out.status, out.outcome), (500, Outcome::Throttled));
+    assert_eq!(out.header("x-envoy-lambda-statuscode"), Some("429"));
+
+    let (_, out) = answer(&[(":status", "500")], None, 65);
+    assert_eq!((out.status, out.outcome), (502, Outcome::LambdaError));
+
+    let (_, out) = answer(
+        &[(":status", "200"), ("x-amz-function-error", "Unhandled")],
+        None,
+        65,
+    );
+    assert_eq!((out.status, out.outcome), (502, Outcome::FunctionError));
+    assert_eq!(out.header("x-envoy-lambda-function-error"), Some("Unhandled"));
+}
+
+#[test]
+fn a_read_body_is_unwrapped() {
+    let body = br#"{"statusCode":201,"body":"made"}"#;
+    let (status, out) = answer(&[(":status", "200")], Some(body), body.len() as u64);
+    assert_eq!(status, Some(200));
+    assert_eq!(
+        (out.status, out.outcome, out.body.as_slice()),
+        (201, Outcome::Proxied, &b"made"[..])
+    );
+}
+
+#[test]
+fn an_answer_without_a_status_is_a_failed_call() {
+    let (status, out) = answer(&[("content-type", "application/json")], Some(b"{}"), 2);
+    assert_eq!(status, None);
+    assert_eq!((out.status, out.outcome), (502, Outcome::CallFailed));
+    assert_eq!(out.body, ERROR_BODY.as_bytes());
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("the Invoke call failed: the Invoke response has no valid :status")
+    );
+    let out = internal_error("cannot read the request body: BadArgument".into());
+    assert_eq!((out.status, out.outcome), (500, Outcome::InternalError));
+    assert_eq!(
+        out.headers,
+        pairs(&[("content-type", "application/json"), ("content-length", "35")])
+    );
+}
+
+#[test]
+fn outcome_names_are_distinct_and_indexed() {
+    let names: std::collections::BTreeSet<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+    assert_eq!(names.len(), Outcome::ALL.len());
+    for (i, o) in Outcome::ALL.iter().enumerate() {
+        assert_eq!(o.index(), i);
+    }
+}
+
+#[test]
+fn timeout_ms_defaults_to_29_s_and_is_validated_by_name() {
+    let config = |integration: Value| {
+        json!({"domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
+               "apis": [{"id": "f", "stages": {"s": {"integration": integration}}}]})
+        .to_string()
+    };
+    let engine = Engine::from_json(&config(json!({"type": "lambda", "cluster": "c"}))).expect("valid");
+    let headers = vec![];
+    let req = RequestView {
+        method: "GET",
+        authority: "x",
+        path: "/",
+        headers: &headers,
+        remote_addr: None,
+    };
+    let Decision::Forward(f) = engine.evaluate(&req) else {
+        panic!("forwarded")
+    };
+    let Integration::Lambda(t) = f.integration else {
+        panic!("lambda")
+    };
+    assert_eq!(t.timeout_ms, 29_000);
+
+    for ok in [50, 900_000] {
+        assert!(Engine::from_json(&config(
+            json!({"type": "lambda", "cluster": "c", "timeout_ms": ok})
+        ))
+        .is_ok());
+    }
+    for bad in [0_u64, 49, 900_001, u64::MAX] {
+        let errs = Engine::from_json(&config(
+            json!({"type": "lambda", "cluster": "c", "timeout_ms": bad}),
+        ))
+        .expect_err("out of range");
+        let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let want = format!(
+            "apis[0].stages.s.integration.timeout_ms: {} is outside 50..=900000",
+            i64::try_from(bad).unwrap_or(i64::MAX)
+        );
+        assert_eq!(lines, [want]);
+    }
+}
