@@ -190,6 +190,23 @@ fn local_reply_content_type_follows_envoy() {
     assert_eq!(r.headers.get("x-why"), Some("empty"));
 }
 
+/// `request.*` fields from the request headers are NOT_FOUND once the request headers continued (Envoy
+/// 1.40, measured by routewise-tests' fidelity suite); `request.protocol` stays.
+#[test]
+fn request_properties_from_headers_are_gone_after_the_request_headers_continued() {
+    let mut sim = sim(json!({"log_properties_at_response": ["request.path", "request.protocol"]}));
+    let ex = sim.send(Request::get("/p?q=1"), Response::ok()).unwrap();
+    let logs = infos(&ex.logs);
+    assert!(
+        logs.contains(&"property request.path at response: NOT_FOUND".to_string()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"property request.protocol at response: \"HTTP/1.1\"".to_string()),
+        "{logs:?}"
+    );
+}
+
 #[test]
 fn a_local_reply_from_the_response_phase_replaces_the_upstream_response() {
     let mut sim =

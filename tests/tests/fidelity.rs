@@ -542,3 +542,57 @@ fn response_header_read_in_body_after_continue_matches_envoy() {
         "host-sim and Envoy disagree on get_header_map_value(response) in on_http_response_body"
     );
 }
+
+/// `request.*` properties read after the request headers continued (in `on_http_response_headers`), with
+/// the test filter: host-sim and Envoy must log the same value or status for each path.
+#[test]
+fn request_properties_after_the_request_headers_continued_match_envoy() {
+    let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
+    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    let paths = [
+        "request.path",
+        "request.url_path",
+        "request.query",
+        "request.method",
+        "request.host",
+        "request.scheme",
+        "request.id",
+        "request.protocol",
+    ];
+    let config = serde_json::json!({
+        "add_request_headers": [["x-routewise-cluster", "up"]],
+        "log_properties_at_response": paths,
+    });
+    let case: Case = serde_json::from_value(serde_json::json!({
+        "name": "request_properties_at_response",
+        "config": config,
+        "request": {"method": "GET", "path": "/props?q=1", "authority": "api.example.com",
+                    "headers": [["x-log-tag", "p1"]]},
+        "upstream": {"status": 200, "body": "ok"},
+    }))
+    .expect("case");
+    let result = run_case(&case, &wasm);
+    assert!(result.error.is_none(), "host-sim: {:?}", result.error);
+    let pick = |line: &str| line.find("property ").map(|i| line[i..].trim().to_string());
+    let sim: Vec<String> = result.logs.iter().filter_map(|(_, m)| pick(m)).collect();
+
+    let up = EchoUpstream::start_scripted("up", |_| (200, Vec::new(), b"ok".to_vec()));
+    let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &wasm);
+    let resp = Request::get("/props?q=1")
+        .host("api.example.com")
+        .header("x-log-tag", "p1")
+        .send(envoy.port())
+        .expect("request through Envoy");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let log = envoy.wait_log(&format!("property {} at response", paths[paths.len() - 1]));
+    let real: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(" at response: "))
+        .filter_map(pick)
+        .collect();
+    eprintln!("host-sim: {sim:#?}\nenvoy: {real:#?}");
+    assert_eq!(
+        sim, real,
+        "request.* properties after the request headers continued"
+    );
+}

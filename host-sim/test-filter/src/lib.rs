@@ -80,6 +80,9 @@ struct Config {
     read_response_header_in_body: bool,
     /// Call send_http_response twice.
     double_local_reply: bool,
+    /// Property paths read with get_property in on_http_response_headers (after the request headers
+    /// continued) and logged as `property <path> at response: <status or value>`.
+    log_properties_at_response: Vec<String>,
 }
 
 type Paused = Rc<RefCell<Vec<u32>>>;
@@ -366,6 +369,14 @@ impl HttpContext for Stream {
         maybe_panic(&cfg, "response_headers");
         let status = self.get_http_response_header(":status").unwrap_or_default();
         log::info!("response headers: {num_headers} status={status} eos={end_of_stream}");
+        for path in &cfg.log_properties_at_response {
+            let shown = match hostcalls::get_property(path.split('.').collect()) {
+                Ok(Some(v)) => format!("{:?}", String::from_utf8_lossy(&v)),
+                Ok(None) => "NOT_FOUND".to_string(),
+                Err(status) => format!("{status:?}"),
+            };
+            log::info!("property {path} at response: {shown}");
+        }
         for (k, v) in &cfg.add_response_headers {
             self.add_http_response_header(k, v);
         }
