@@ -6,8 +6,8 @@
 //! Envoy serves every case that shares a module and a configuration.
 //!
 //! Compared, after the normalisations below: the client's status, headers and body; the upstream request
-//! (method, path, headers, body); the filter state (`wasm.routewise.*` in Envoy's JSON access log against
-//! host-sim's `properties`); and a rejected configuration (both reject, with the same error lines).
+//! (method, path, headers, body); the filter state (every `wasm.*` key the template's JSON access log
+//! prints, against host-sim's `properties`); and a rejected configuration (both reject, with the same error lines).
 //!
 //! Normalisations (what only the real proxy or the real wire adds; each with its Envoy source):
 //!
@@ -44,18 +44,19 @@ use routewise_tests::upstream::Answer;
 use routewise_tests::{EchoUpstream, Envoy, Request, Response};
 use serde_json::Value;
 
-/// The filter-state keys the access log prints (`envoy/routewise.yaml.tmpl`), as `routewise.<key>`.
-const STATE_KEYS: [&str; 9] = [
-    "domain",
-    "rule_id",
-    "mapping_id",
-    "api",
-    "stage",
-    "route_id",
-    "route_key",
-    "path_params",
-    "outcome",
-];
+/// The filter state the access log prints (`envoy/routewise.yaml.tmpl`): (JSON field, key), for each
+/// `field: "%FILTER_STATE(wasm.<key>:PLAIN)%"` line. Filter state the template does not print cannot be
+/// compared; `run_group` lists it.
+fn state_keys() -> Vec<(String, String)> {
+    routewise_tests::envoy::TEMPLATE
+        .lines()
+        .filter_map(|l| {
+            let (field, rest) = l.trim().split_once(": \"%FILTER_STATE(wasm.")?;
+            let key = rest.split_once(':')?.0;
+            Some((field.to_string(), key.to_string()))
+        })
+        .collect()
+}
 
 struct Loaded {
     name: String,
@@ -214,14 +215,9 @@ fn sim_view(result: &CaseResult) -> View {
             body_bytes(&Some(u.body.clone()), &u.body_base64),
         )
     });
-    let state = STATE_KEYS
-        .iter()
-        .map(|k| {
-            (
-                k.to_string(),
-                result.properties.get(&format!("routewise.{k}")).cloned(),
-            )
-        })
+    let state = state_keys()
+        .into_iter()
+        .map(|(field, key)| (field, result.properties.get(&key).cloned()))
         .collect();
     View {
         status,
@@ -266,9 +262,12 @@ fn envoy_view(resp: &Response, sim: &View, upstreams: &[EchoUpstream], tag: &str
             .collect();
         (r.method, r.path, headers, r.body)
     });
-    let state = STATE_KEYS
-        .iter()
-        .map(|k| (k.to_string(), log[k].as_str().map(str::to_string)))
+    let state = state_keys()
+        .into_iter()
+        .map(|(field, _)| {
+            let v = log[&field].as_str().map(str::to_string);
+            (field, v)
+        })
         .collect();
     View {
         status: Some(u32::from(resp.status)),
@@ -390,6 +389,18 @@ fn run_group(group: &[&Loaded]) -> Vec<String> {
         resp.headers.push(("x-test-log-tag".to_string(), l.name.clone()));
         let log = envoy.access_log_for(&resp);
         let sim = sim_view(&result);
+        let printed: Vec<String> = state_keys().into_iter().map(|(_, k)| k).collect();
+        let unprinted: Vec<&String> = result
+            .properties
+            .keys()
+            .filter(|k| !printed.contains(k))
+            .collect();
+        if !unprinted.is_empty() {
+            eprintln!(
+                "{}: filter state not in the access log, not compared: {unprinted:?}",
+                l.name
+            );
+        }
         let real = envoy_view(&resp, &sim, &upstreams, &l.name, &log);
         eprintln!(
             "{}: status {:?}, {} client headers, {} body bytes, upstream {:?}, outcome {:?}",
