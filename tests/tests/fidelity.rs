@@ -7,7 +7,8 @@
 //!
 //! Compared, after the normalisations below: the client's status, headers and body; the upstream request
 //! (method, path, headers, body); the filter state (every `wasm.*` key the template's JSON access log
-//! prints, against host-sim's `properties`); and a rejected configuration (both reject, with the same error lines).
+//! prints, against host-sim's `properties`); and a rejected configuration (both reject, with the same
+//! error lines).
 //!
 //! Normalisations (what only the real proxy or the real wire adds; each with its Envoy source):
 //!
