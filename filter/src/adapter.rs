@@ -5,6 +5,8 @@
 //! holding a clone of it; `on_http_request_headers` reads the request once into a [`RequestView`], asks the
 //! engine, and applies the [`Decision`]. Every host-call failure becomes a logged 500 local reply, never a
 //! trap (the SDK's own calls panic only on statuses Envoy does not return, proxy-wasm-host.md §1.6).
+//! A Lambda integration is answered by the filter itself ([`lambda_stream`]): the request never reaches
+//! the router.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -14,11 +16,14 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 
-use crate::decision::{Decision, Forward, Integration, LambdaTarget, LocalReply, Selected};
+use crate::decision::{Decision, Forward, Integration, LocalReply, Selected};
 use crate::engine::Engine;
 use crate::names::{header, metric, outcome, property, CLEAR_ROUTE_CACHE};
 use crate::plugins::{HeaderEdit, ResponseRewrite};
 use crate::request::RequestView;
+
+mod lambda_stream;
+use lambda_stream::LambdaStream;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -102,10 +107,8 @@ enum StreamState {
     Forwarded,
     /// Answered locally.
     Replied,
-    /// Sent to a Lambda cluster. Seam for the Lambda proxy integration (`crate::lambda`, being written):
-    /// it will buffer the request body and build the event here, then unwrap the function's answer in the
-    /// response callbacks. Until then the request is forwarded to the cluster unchanged, like HTTP.
-    Lambda(Arc<LambdaTarget>),
+    /// A Lambda integration: the filter invokes the function and answers ([`lambda_stream`]).
+    Lambda(LambdaStream),
 }
 
 /// One HTTP stream.
@@ -116,28 +119,43 @@ struct Stream {
     response_rewrite: Option<ResponseRewrite>,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let StreamState::Lambda(l) = &mut self.state {
+            l.on_call_response(token_id, num_headers, body_size);
+        }
+    }
+}
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(rt) = self.runtime.clone() else {
             return self.internal_error(None, "no configuration");
         };
-        match self.route(&rt) {
+        match self.route(&rt, end_of_stream) {
             Ok(action) => action,
             Err(status) => self.internal_error(Some(&rt), &format!("host call failed: {status:?}")),
         }
     }
 
-    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
-        if let StreamState::Lambda(target) = &self.state {
-            log::debug!(
-                "routewise: lambda integration (cluster {}, payload {}) forwarded as HTTP for now",
-                target.cluster,
-                target.payload_format.as_str()
-            );
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &mut self.state {
+            StreamState::Lambda(l) => l.on_request_body(body_size, end_of_stream),
+            _ => Action::Continue,
         }
-        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        match &mut self.state {
+            StreamState::Lambda(l) => l.on_request_trailers(),
+            _ => Action::Continue,
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -153,7 +171,7 @@ impl HttpContext for Stream {
 
 impl Stream {
     /// Reads the request, evaluates it and applies the decision.
-    fn route(&mut self, rt: &Runtime) -> Result<Action, Status> {
+    fn route(&mut self, rt: &Runtime, end_of_stream: bool) -> Result<Action, Status> {
         let engine = &rt.engine;
         let mut headers = hostcalls::get_map(MapType::HttpRequestHeaders)?;
         // Clients must not steer the filter: whatever the outcome, a client-sent cluster header is removed
@@ -186,7 +204,15 @@ impl Stream {
             remote_addr: remote.as_deref(),
         };
         match engine.evaluate(&view) {
-            Decision::Forward(f) => self.forward(rt, &f),
+            Decision::Forward(f) => {
+                let action = self.forward(rt, &f)?;
+                if let Integration::Lambda(target) = f.integration {
+                    let (lambda, action) = LambdaStream::start(target, &f, headers, end_of_stream);
+                    self.state = StreamState::Lambda(lambda);
+                    return Ok(action);
+                }
+                Ok(action)
+            }
             Decision::LocalReply(r) => self.reply(rt, &r),
         }
     }
@@ -235,10 +261,8 @@ impl Stream {
             metric::route_hits(f.api, f.route_id)
         });
 
-        self.state = match f.integration {
-            Integration::Http { .. } => StreamState::Forwarded,
-            Integration::Lambda(target) => StreamState::Lambda(Arc::clone(target)),
-        };
+        // A Lambda integration's state is set by `route`, which also hands it the request.
+        self.state = StreamState::Forwarded;
         Ok(Action::Continue)
     }
 

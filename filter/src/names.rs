@@ -48,6 +48,14 @@ pub mod property {
     pub const NONE: &str = "-";
     /// Envoy attribute with the client address (`ip:port`).
     pub const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
+    /// Envoy attribute with the request's protocol (`HTTP/1.1`, `HTTP/2`), for Lambda events.
+    pub const REQUEST_PROTOCOL: [&str; 2] = ["request", "protocol"];
+    /// Lambda integrations: how the invocation ended, [`crate::lambda::Outcome::as_str`].
+    pub const LAMBDA_OUTCOME: &str = "routewise.lambda_outcome";
+    /// Lambda integrations: the Invoke API's status, when it answered.
+    pub const LAMBDA_STATUS: &str = "routewise.lambda_status";
+    /// Lambda integrations: why the answer is not the function's own (U15, never sent to the client).
+    pub const LAMBDA_REASON: &str = "routewise.lambda_reason";
 }
 
 /// How a request ended, as filter state and in `routewise.requests.<outcome>`.
@@ -111,6 +119,11 @@ pub mod metric {
     /// `routewise.mapping.<mapping_id>.hits`.
     pub fn mapping_hits(mapping_id: &str) -> String {
         format!("routewise.mapping.{}.hits", sanitize(mapping_id))
+    }
+
+    /// `routewise.lambda.<outcome>`, one per [`crate::lambda::Outcome`].
+    pub fn lambda(outcome: &str) -> String {
+        format!("routewise.lambda.{}", sanitize(outcome))
     }
 
     /// Replaces every character outside `[A-Za-z0-9_-]` with `_` (an empty id becomes `_`).
@@ -188,5 +201,6 @@ mod tests {
         );
         assert_eq!(metric::mapping_hits(""), "routewise.mapping._.hits");
         assert_eq!(metric::requests(outcome::NO_API), "routewise.requests.no_api");
+        assert_eq!(metric::lambda("too_large"), "routewise.lambda.too_large");
     }
 }

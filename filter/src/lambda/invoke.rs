@@ -34,11 +34,16 @@
 //!   `GET,HEAD /static/*`); for `$default` the path the route saw (as API Gateway's 1.0 example shows).
 //! - `domainName`: the `:authority` (else `host`) without port, lower-cased. `sourceIp`: Envoy's
 //!   `source.address` without the port. `protocol`: Envoy's `request.protocol`, else `HTTP/1.1`.
+//! - Plugins (G1, G2) act on the event as on a forwarded request: the header edits of `key-auth`
+//!   (`hide_credentials`) and `proxy-rewrite` apply to the event's headers, their path change to its
+//!   path and query, and the consumer `key-auth` identified is the authorizer's `principalId` (1.0
+//!   `requestContext.authorizer`, 2.0 `requestContext.authorizer.lambda`). A `response-rewrite` applies
+//!   to the answer as to any response (the adapter's response callback sees the filter's own answer).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::event::{build_event_into, check_request_body_len, EventRequest, RequestTooLarge};
+use super::event::{build_event_into, check_request_body_len, Caller, EventRequest, RequestTooLarge};
 use super::headers::{AMZ_FUNCTION_ERROR, FORWARDED_INVOKE_HEADERS};
 use super::unwrap::{
     response_too_large, unwrap_response_into, InvokeResponse, Outcome, Unwrapped, ERROR_BODY,
@@ -47,6 +52,7 @@ use crate::decision::{Forward, LambdaTarget};
 use crate::matchers::addr::parse_remote_addr;
 use crate::matchers::host::split_authority;
 use crate::matchers::path::split_query;
+use crate::plugins::HeaderEdit;
 
 /// `:path` of the Invoke call. The `aws_lambda` upstream filter replaces it with the configured
 /// function's; the name only shows in Envoy's logs.
@@ -121,6 +127,8 @@ pub struct PendingInvocation {
     pub api_id: String,
     /// Request time, epoch milliseconds.
     pub request_time_epoch_ms: u64,
+    /// The consumer `key-auth` identified (G2).
+    pub consumer: Option<String>,
 }
 
 impl PendingInvocation {
@@ -129,9 +137,11 @@ impl PendingInvocation {
     pub fn new(
         target: Arc<LambdaTarget>,
         f: &Forward<'_>,
-        headers: Vec<(String, String)>,
+        mut headers: Vec<(String, String)>,
         host: &HostFacts<'_>,
     ) -> PendingInvocation {
+        // G2: what the plugins remove or set reaches the function as it would reach an HTTP upstream.
+        apply_header_edits(&mut headers, &f.plugins.request_headers);
         let first = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let method = first(":method").unwrap_or_default().to_string();
         let (raw_path, raw_query) = split_query(first(":path").unwrap_or("/"));
@@ -171,6 +181,7 @@ impl PendingInvocation {
             domain_name,
             api_id: f.api.to_string(),
             request_time_epoch_ms: host.now_epoch_ms,
+            consumer: f.plugins.consumer.map(str::to_string),
             headers,
             target,
         }
@@ -223,7 +234,10 @@ impl PendingInvocation {
             domain_name: &self.domain_name,
             api_id: &self.api_id,
             request_time_epoch_ms: self.request_time_epoch_ms,
-            caller: None,
+            caller: self.consumer.as_deref().map(|consumer| Caller {
+                consumer: Some(consumer),
+                ..Caller::default()
+            }),
         }
     }
 
@@ -235,6 +249,21 @@ impl PendingInvocation {
             self.target.max_request_body_bytes,
             out,
         )
+    }
+}
+
+/// Applies plugin header edits to header lines, as Envoy applies them to its header map (names compared
+/// without case; a set replaces every line of the name with one, appended).
+fn apply_header_edits(headers: &mut Vec<(String, String)>, edits: &[HeaderEdit]) {
+    for e in edits {
+        match e {
+            HeaderEdit::Remove(n) => headers.retain(|(h, _)| !h.eq_ignore_ascii_case(n)),
+            HeaderEdit::Set(n, v) => {
+                headers.retain(|(h, _)| !h.eq_ignore_ascii_case(n));
+                headers.push((n.to_ascii_lowercase(), v.to_string()));
+            }
+            HeaderEdit::Add(n, v) => headers.push((n.to_ascii_lowercase(), v.to_string())),
+        }
     }
 }
 

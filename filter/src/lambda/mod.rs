@@ -1,10 +1,10 @@
 //! The AWS Lambda proxy integration, without proxy-wasm: the request event (spec lambda.md L1-L4) and the
 //! unwrapping of the function's answer (U1-U16).
 //!
-//! Envoy's `aws_lambda` filter (`payload_passthrough: true`) on the Lambda cluster signs and sends the
-//! Invoke call; this module builds what the function receives and turns what it answers back into an HTTP
-//! response, as API Gateway's Lambda proxy integration does, for payload format 1.0 (REST APIs) and 2.0
-//! (HTTP APIs).
+//! Envoy's `aws_lambda` filter (`payload_passthrough: true`, an upstream filter of the Lambda cluster)
+//! signs and sends the Invoke call that the filter makes itself ([`invoke`]); this module builds what the
+//! function receives and turns what it answers back into an HTTP response, as API Gateway's Lambda proxy
+//! integration does, for payload format 1.0 (REST APIs) and 2.0 (HTTP APIs).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -51,21 +51,22 @@
 //!
 //! # How the adapter uses it
 //!
-//! Request path: on request headers, check `content-length` with [`check_request_body_len`]; buffer the
-//! body (`StopIterationAndBuffer`), checking the buffered size on each chunk; at end of stream call
-//! [`build_event_into`] with a reused buffer and replace the body with the event (method `POST`, path and
-//! query as the `aws_lambda` filter expects, `content-type: application/json`). An `Err` is answered with
-//! [`RequestTooLarge::STATUS`] / [`RequestTooLarge::BODY`] and logged with its reason.
-//!
-//! Response path: the headers of the Invoke response must be **held** until the body has ended (return
-//! `StopIteration` from `on_http_response_headers`): status and headers are only known after unwrapping.
-//! Envoy must run the filter with `allow_on_headers_stop_iteration: true` (Envoy >= 1.35), otherwise held
-//! response headers also stop the body callbacks. Buffer the body, passing the limit → answer
-//! [`response_too_large`] at once (U16) without buffering the rest; at end of stream call
-//! [`unwrap_response_into`], then replace the whole response header map with `:status` = `status` plus
-//! [`Unwrapped::headers`] (each entry its own field line; repeated names must stay separate lines, never
-//! comma-joined), replace the body with [`Unwrapped::body`], count [`Outcome::as_str`], log
-//! [`Unwrapped::reason`] (warn) and [`Unwrapped::dropped`] (debug) and put the reason in filter state.
+//! The request never goes through Envoy's router: proxy-wasm cannot give a body to a request that has
+//! none (proxy-wasm/spec#86), and most Lambda calls are GETs. The adapter (`adapter/lambda_stream.rs`)
+//! keeps what the event needs ([`invoke::PendingInvocation`]), checks `content-length` and then the
+//! buffered size against `max_request_body_bytes` (413 at once, [`invoke::request_too_large`]), builds
+//! the event at the end of the body, and sends it itself with `dispatch_http_call` to the integration's
+//! cluster, whose `aws_lambda` filter, configured as an upstream HTTP filter with `payload_passthrough:
+//! true`, signs it and makes it the Invoke call ([`invoke::call_headers`], `timeout_ms`). The Invoke
+//! response arrives whole in `on_http_call_response`; [`invoke::answer_call_into`] turns it into the
+//! client's response (the timeout rule, then [`unwrap_response_into`]; a body over
+//! `max_response_body_bytes` is not even read, U16), which the adapter sends with
+//! `send_http_response`: `status`, every [`Unwrapped::headers`] entry its own field line (repeated names
+//! stay separate lines), [`Unwrapped::body`]. It counts [`Outcome::as_str`], logs [`Unwrapped::reason`]
+//! (warn) and [`Unwrapped::dropped`] (debug) and puts the outcome, the Invoke status and the reason in
+//! filter state. The body callbacks of a request whose headers the filter paused run only with
+//! `allow_on_headers_stop_iteration: true` (Envoy >= 1.35): without it a Lambda request with a body
+//! stalls; the example configs set it.
 
 pub mod event;
 pub mod headers;

@@ -330,3 +330,54 @@ fn timeout_ms_defaults_to_29_s_and_is_validated_by_name() {
         assert_eq!(lines, [want]);
     }
 }
+
+#[test]
+fn g2_plugins_act_on_the_event_as_on_a_forwarded_request() {
+    use sha2::{Digest, Sha256};
+    let sha: String = Sha256::digest(b"k1").iter().map(|b| format!("{b:02x}")).collect();
+    let config = json!({
+        "domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
+        "apis": [{"id": "f", "routes": [{"key": "ANY /{proxy+}",
+                  "plugins": {"key-auth": {}, "proxy-rewrite": {"headers": {"set": {"x-env": "prod"}}}}}],
+                  "stages": {"s": {"integration": {"type": "lambda", "cluster": "c", "payload_format_version": "1.0"}}}}],
+        "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha}}}]
+    });
+    let engine = Engine::from_json(&config.to_string()).expect("valid");
+    for (path, key_header) in [("/a?apikey=k1&x=1", None), ("/a?x=1", Some("k1"))] {
+        let mut headers = pairs(&[
+            (":authority", "h"),
+            (":path", path),
+            (":method", "GET"),
+            ("x-env", "dev"),
+        ]);
+        if let Some(k) = key_header {
+            headers.push(("apikey".into(), k.into()));
+        }
+        let req = RequestView {
+            method: "GET",
+            authority: "h",
+            path,
+            headers: &headers,
+            remote_addr: None,
+        };
+        let Decision::Forward(f) = engine.evaluate(&req) else {
+            panic!("authenticated")
+        };
+        let Integration::Lambda(t) = f.integration else {
+            panic!("lambda")
+        };
+        let p = PendingInvocation::new(Arc::clone(t), &f, headers.clone(), &host());
+        let mut event = Vec::new();
+        p.build_event_into(b"", &mut event).expect("built");
+        let event: Value = serde_json::from_slice(&event).expect("JSON");
+        // hide_credentials: the key reaches the function neither as a header nor in the query.
+        assert_eq!(event["headers"].get("apikey"), None, "{path}");
+        assert_eq!(event["queryStringParameters"], json!({"x": "1"}), "{path}");
+        assert_eq!(event["multiValueHeaders"]["x-env"], json!(["prod"]), "{path}");
+        assert_eq!(
+            event["requestContext"]["authorizer"],
+            json!({"principalId": "jack"}),
+            "{path}"
+        );
+    }
+}
