@@ -1005,3 +1005,49 @@ fn the_minimal_example_configs_send_every_request_to_the_lambda_cluster() {
         }
     }
 }
+
+// -------------------------------------------------------------------------------------- plugins (G2)
+
+#[test]
+fn g2_plugins_on_a_lambda_route_act_on_the_event_and_the_answer() {
+    use sha2::{Digest, Sha256};
+    let sha: String = Sha256::digest(b"k1").iter().map(|b| format!("{b:02x}")).collect();
+    let cfg = json!({
+        "domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],
+        "apis": [{"id": "fn",
+                  "routes": [{"key": "ANY /{proxy+}", "plugins": {
+                      "key-auth": {},
+                      "proxy-rewrite": {"headers": {"set": {"x-env": "prod"}}},
+                      "response-rewrite": {"status_code": 202, "headers": {"set": {"cache-control": "no-store"}}}}}],
+                  "stages": {"prod": {"integration": {"type": "lambda", "cluster": "lambda_echo",
+                                                      "payload_format_version": "2.0"}}}}],
+        "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha}}}]
+    });
+    let mut sim = sim_for(&cfg);
+    for req in [get("/a?x=1").header("apikey", "k1"), get("/a?apikey=k1&x=1")] {
+        let ex = run(
+            &mut sim,
+            req.header("x-env", "dev"),
+            r#"{"statusCode":200,"body":"ok"}"#,
+        );
+        let e = event(&ex);
+        // hide_credentials (the default): the key reaches the function neither as a header nor in the query.
+        assert_eq!(e["headers"].get("apikey"), None);
+        assert_eq!(e["rawQueryString"], "x=1");
+        assert_eq!(e["headers"]["x-env"], "prod");
+        assert_eq!(
+            e["requestContext"]["authorizer"],
+            json!({"lambda": {"principalId": "jack"}})
+        );
+        // response-rewrite applies to the filter's answer as to any response.
+        let (status, lines, body) = client(&ex);
+        assert_eq!((status, body.as_slice()), (202, &b"ok"[..]));
+        let mut want = with_u13(&[("content-type", "application/json")]);
+        want.push(("cache-control".into(), "no-store".into()));
+        assert_eq!(lines, want);
+    }
+    // G2: no key, no invocation.
+    let ex = invoke(&mut sim, get("/a"), HttpCallReply::Fail);
+    assert!(ex.http_calls.is_empty());
+    assert_eq!(ex.status(), 401);
+}
