@@ -76,6 +76,26 @@ impl<T: Serialize> Serialize for Lenient<T> {
     }
 }
 
+/// A lenient item is documented as the item itself: the error variant exists only while reporting.
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Lenient<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
 /// `domains[0].routing_rules[2].priority` from serde_path_to_error's path (`.` alone means the root).
 pub(crate) fn display_path(path: &serde_path_to_error::Path) -> String {
     let s = path.to_string();

@@ -7,6 +7,9 @@
 //! Every struct rejects unknown fields, so a typo (`strip_basepath`) is an error, never silently ignored.
 //! Lists of independent items ([`Lenient`]) are parsed item by item so that one bad rule does not hide the
 //! errors of the others.
+//!
+//! Natively (never in the wasm build) every type also derives `schemars::JsonSchema`: `routewise schema`
+//! prints the JSON Schema of the document generated from these very types, so it cannot drift from them.
 
 mod lenient;
 
@@ -24,6 +27,7 @@ pub const DEFAULT_CLUSTER_HEADER: &str = "x-routewise-cluster";
 
 /// The whole plugin configuration.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Request header through which the filter tells Envoy's router which cluster to use. Any copy sent by
@@ -46,6 +50,7 @@ fn default_cluster_header() -> String {
 
 /// A custom domain name (layer 1) with its routing rules and API mappings (layer 2).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DomainConfig {
     /// `api.example.com` (exact), `*.example.com` (any subdomain, at any depth), or `*` (any host). A port
@@ -71,6 +76,7 @@ fn default_no_match_status() -> u16 {
 
 /// R8: how routing rules and API mappings combine within a domain.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RoutingMode {
     /// Only API mappings; routing rules are a config error.
@@ -84,6 +90,7 @@ pub enum RoutingMode {
 
 /// A routing rule (R1): conditions, a priority, and the API to invoke.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRuleConfig {
     /// Rule id, shown in logs and filter state. Derived from the rule's content when absent (never from its
@@ -101,6 +108,7 @@ pub struct RoutingRuleConfig {
 
 /// R2: up to two header conditions and one base-path condition, ANDed.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConditionsConfig {
     /// Header conditions (at most two; they may name the same header).
@@ -113,6 +121,7 @@ pub struct ConditionsConfig {
 
 /// R3: a header whose value must match a glob.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeaderConditionConfig {
     /// Header name, case-insensitive.
@@ -123,6 +132,7 @@ pub struct HeaderConditionConfig {
 
 /// The action of a routing rule.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     /// Invoke an API stage.
@@ -131,6 +141,7 @@ pub struct ActionConfig {
 
 /// The API stage a rule or mapping selects.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InvokeApiConfig {
     /// Id of an entry of `apis`.
@@ -144,6 +155,7 @@ pub struct InvokeApiConfig {
 
 /// An API mapping (R9): a base path on the domain mapped to an API stage. Mapped base paths are stripped.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiMappingConfig {
     /// Mapping id; derived from the base path when absent.
@@ -160,6 +172,7 @@ pub struct ApiMappingConfig {
 
 /// An API (layer 3): its stages, optional services, and the routes inside it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Unique id, referenced by rules and mappings.
@@ -185,6 +198,7 @@ pub struct ApiConfig {
 
 /// P5/P6: route selection strategy of an API.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RouterKind {
     /// Deterministic, content-based order (P5). Never decided by file order.
@@ -198,6 +212,7 @@ pub enum RouterKind {
 
 /// A stage of an API.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// Stage variables (passed to Lambda as `stageVariables`).
@@ -210,6 +225,7 @@ pub struct StageConfig {
 
 /// An APISIX-style service inside an API (P7).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Unique id within the API.
@@ -227,6 +243,7 @@ pub struct ServiceConfig {
 
 /// A route (P1-P4).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique id within the API; derived from the route's content when absent (P4).
@@ -267,6 +284,7 @@ pub struct RouteConfig {
 
 /// Where a route's requests go.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IntegrationConfig {
     /// Forward to an Envoy cluster.
@@ -280,6 +298,7 @@ pub enum IntegrationConfig {
 
 /// AWS Lambda proxy integration settings (spec lambda.md).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LambdaIntegrationConfig {
     /// Envoy cluster whose `aws_lambda` upstream filter signs and invokes the function.
@@ -313,6 +332,7 @@ fn default_lambda_timeout_ms() -> u64 {
 
 /// A consumer (G1, G2).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
     /// Consumer name, exposed in filter state after authentication.

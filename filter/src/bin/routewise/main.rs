@@ -6,6 +6,12 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod image;
+#[cfg(not(target_arch = "wasm32"))]
+mod input;
+#[cfg(not(target_arch = "wasm32"))]
+mod schema;
+#[cfg(not(target_arch = "wasm32"))]
+mod validate;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -13,7 +19,7 @@ mod cli {
 
     use clap::{Parser, Subcommand};
 
-    use crate::image;
+    use crate::{image, schema, validate};
 
     /// routewise: API Gateway / APISIX style routing and AWS Lambda integration for Envoy (proxy-wasm).
     #[derive(Debug, Parser)]
@@ -28,11 +34,17 @@ mod cli {
         /// The filter as an OCI image (compat variant) for Istio WasmPlugin and Envoy Gateway.
         #[command(subcommand)]
         Image(image::ImageCommand),
+        /// Check a configuration as the filter does; print every error with its field path.
+        Validate(validate::ValidateArgs),
+        /// Print the JSON Schema of the configuration (generated from the filter's config types).
+        Schema(schema::SchemaArgs),
     }
 
     pub fn main() -> ExitCode {
         match Cli::parse().command {
             Command::Image(cmd) => image::run(cmd),
+            Command::Validate(args) => validate::run(args),
+            Command::Schema(args) => schema::run(args),
         }
     }
 }

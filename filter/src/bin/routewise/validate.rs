@@ -1,0 +1,66 @@
+//! `routewise validate CONFIG`: the filter's own configuration check (`Engine::from_json`, the code
+//! `on_configure` runs in Envoy), with every error on its own line as `{path}: {message}`.
+//!
+//! ```text
+//! routewise validate config.json          # exit 0: valid; 1: errors listed; 2: unreadable file
+//! routewise validate --json config.json   # {"valid": false, "errors": [{"path": ..., "message": ...}]}
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use routewise::engine::Engine;
+use serde_json::json;
+
+use crate::input;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The routewise configuration (JSON, the filter's `configuration` value); `-` reads standard input.
+    #[arg(value_name = "CONFIG")]
+    config: PathBuf,
+    /// Print the result as JSON: {"valid": bool, "errors": [{"path", "message"}], "summary": ...}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ValidateArgs) -> ExitCode {
+    let text = match input::read_text(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("routewise validate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = input::display(&args.config);
+    let result = Engine::from_json(&text);
+    if args.json {
+        let doc = match &result {
+            Ok(engine) => json!({"valid": true, "errors": [], "summary": engine.summary()}),
+            Err(errors) => json!({
+                "valid": false,
+                "errors": errors.iter().map(|e| json!({"path": e.path, "message": e.kind.to_string()}))
+                    .collect::<Vec<_>>(),
+                "summary": null,
+            }),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        match &result {
+            Ok(engine) => println!("{name}: valid ({})", engine.summary()),
+            Err(errors) => {
+                for e in errors.iter() {
+                    println!("{e}");
+                }
+                let n = errors.0.len();
+                println!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
+            }
+        }
+    }
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
