@@ -19,7 +19,11 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod explain;
 pub mod ids;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod import;
 pub mod lambda;
 pub mod matchers;
 pub mod names;

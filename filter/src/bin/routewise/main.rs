@@ -5,7 +5,11 @@
 //! Native only: the `.wasm` Envoy loads is the library (`--lib`); on wasm32 this binary is an empty stub.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod explain;
+#[cfg(not(target_arch = "wasm32"))]
 mod image;
+#[cfg(not(target_arch = "wasm32"))]
+mod import;
 #[cfg(not(target_arch = "wasm32"))]
 mod input;
 #[cfg(not(target_arch = "wasm32"))]
@@ -19,7 +23,7 @@ mod cli {
 
     use clap::{Parser, Subcommand};
 
-    use crate::{image, schema, validate};
+    use crate::{explain, image, import, schema, validate};
 
     /// routewise: API Gateway / APISIX style routing and AWS Lambda integration for Envoy (proxy-wasm).
     #[derive(Debug, Parser)]
@@ -36,6 +40,11 @@ mod cli {
         Image(image::ImageCommand),
         /// Check a configuration as the filter does; print every error with its field path.
         Validate(validate::ValidateArgs),
+        /// Explain how a request is routed: each layer's candidates and why they won or lost (E1).
+        Explain(explain::ExplainArgs),
+        /// Convert an existing configuration (API Gateway) into a routewise config.
+        #[command(subcommand)]
+        Import(import::ImportCommand),
         /// Print the JSON Schema of the configuration (generated from the filter's config types).
         Schema(schema::SchemaArgs),
     }
@@ -44,6 +53,8 @@ mod cli {
         match Cli::parse().command {
             Command::Image(cmd) => image::run(cmd),
             Command::Validate(args) => validate::run(args),
+            Command::Explain(args) => explain::run(args),
+            Command::Import(cmd) => import::run(cmd),
             Command::Schema(args) => schema::run(args),
         }
     }

@@ -1,0 +1,97 @@
+//! `routewise import aws|...`: an existing configuration as a routewise config on standard output (see
+//! `routewise::import`). What the source has that routewise does not carry is listed on standard error.
+//!
+//! ```text
+//! aws apigatewayv2 list-routing-rules --domain-name api.example.com > rules.json
+//! aws apigatewayv2 get-api-mappings --domain-name api.example.com > mappings.json
+//! routewise import aws --domain-name api.example.com --routing-mode ROUTING_RULE_THEN_API_MAPPING \
+//!     --rules rules.json --mappings mappings.json > routewise.json
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use routewise::config::RoutingMode;
+use routewise::import::aws::{self, AwsImport, DEFAULT_CLUSTER_TEMPLATE};
+use routewise::import::{ImportErrors, Imported};
+
+use crate::input;
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An API Gateway custom domain name: the output of `aws apigatewayv2 list-routing-rules` and
+    /// `get-api-mappings`.
+    Aws(AwsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// The custom domain name (`api.example.com`).
+    #[arg(long, value_name = "NAME")]
+    domain_name: String,
+    /// API_MAPPING_ONLY, ROUTING_RULE_THEN_API_MAPPING or ROUTING_RULE_ONLY (`aws apigatewayv2
+    /// get-domain-name` shows it as RoutingMode).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    routing_mode: RoutingMode,
+    /// The output of `aws apigatewayv2 list-routing-rules --domain-name NAME` (`-`: standard input).
+    #[arg(long, value_name = "RULES.json")]
+    rules: Option<PathBuf>,
+    /// The output of `aws apigatewayv2 get-api-mappings --domain-name NAME`.
+    #[arg(long, value_name = "MAPPINGS.json")]
+    mappings: Option<PathBuf>,
+    /// The Envoy cluster of each API stage; `{api}` and `{stage}` are replaced.
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_CLUSTER_TEMPLATE)]
+    cluster: String,
+}
+
+fn parse_mode(s: &str) -> Result<RoutingMode, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| "one of API_MAPPING_ONLY, ROUTING_RULE_THEN_API_MAPPING, ROUTING_RULE_ONLY".to_string())
+}
+
+pub fn run(cmd: ImportCommand) -> ExitCode {
+    match cmd {
+        ImportCommand::Aws(args) => run_aws(args),
+    }
+}
+
+fn read(path: &Option<PathBuf>) -> Result<Option<String>, String> {
+    path.as_ref().map(|p| input::read_text(p)).transpose()
+}
+
+fn run_aws(args: AwsArgs) -> ExitCode {
+    let (rules, mappings) = match (read(&args.rules), read(&args.mappings)) {
+        (Ok(r), Ok(m)) => (r, m),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("routewise import aws: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = aws::import(&AwsImport {
+        domain_name: &args.domain_name,
+        routing_mode: args.routing_mode,
+        rules: rules.as_deref(),
+        mappings: mappings.as_deref(),
+        cluster_template: &args.cluster,
+    });
+    finish("aws", result)
+}
+
+fn finish(what: &str, result: Result<Imported, ImportErrors>) -> ExitCode {
+    match result {
+        Ok(imported) => {
+            println!("{}", imported.to_json_pretty());
+            for n in &imported.notes {
+                eprintln!("note: {n}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("routewise import {what}: {e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

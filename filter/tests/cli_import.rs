@@ -1,0 +1,154 @@
+//! `routewise import aws` through the binary. Each directory of `tests/golden/import-aws/` holds the AWS CLI
+//! outputs, `args` (the command line after `import aws`), and the golden results: `config.json` (standard
+//! output, which the explain golden tests then route requests with) and `import.log` (notes and exit code).
+//! The round trip: the imported config, turned back into the AWS CLI shapes, gives the input again.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use support::{check, golden_dir, report, routewise, sorted_entries, transcript};
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The config's domain back in the shapes of `list-routing-rules` and `get-api-mappings` (without ARNs and
+/// the fields that were reported as not imported).
+fn to_aws(config: &Value) -> (Value, Value) {
+    let d = &config["domains"][0];
+    let rules: Vec<Value> = d["routing_rules"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let mut conditions: Vec<Value> = r["conditions"]["headers"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| json!({"MatchHeaders": {"AnyOf": [{"Header": h["header"], "ValueGlob": h["value_glob"]}]}}))
+                .collect();
+            if let Some(b) = r["conditions"]["base_path"].as_str() {
+                conditions.push(json!({"MatchBasePaths": {"AnyOf": [b]}}));
+            }
+            let a = &r["action"]["invoke_api"];
+            json!({
+                "RoutingRuleId": r["id"], "Priority": r["priority"], "Conditions": conditions,
+                "Actions": [{"InvokeApi": {"ApiId": a["api"], "Stage": a["stage"],
+                                           "StripBasePath": a["strip_base_path"]}}]
+            })
+        })
+        .collect();
+    let items: Vec<Value> = d["api_mappings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| json!({"ApiId": m["api"], "ApiMappingId": m["id"], "ApiMappingKey": m["base_path"], "Stage": m["stage"]}))
+        .collect();
+    (json!({"RoutingRules": rules}), json!({"Items": items}))
+}
+
+/// The input without what routewise does not carry (ARNs, tags) and with defaults made explicit.
+fn normalise_rules(mut v: Value) -> Value {
+    for r in v["RoutingRules"].as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        r.remove("RoutingRuleArn");
+        r.remove("Tags");
+        for a in r["Actions"].as_array_mut().unwrap() {
+            let i = a["InvokeApi"].as_object_mut().unwrap();
+            i.entry("StripBasePath").or_insert(json!(false));
+        }
+    }
+    v
+}
+
+#[test]
+fn import_aws_golden_cases_and_round_trip() {
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for case in sorted_entries(&golden_dir("import-aws")) {
+        if !case.is_dir() {
+            continue;
+        }
+        cases += 1;
+        let args = std::fs::read_to_string(case.join("args")).unwrap();
+        let mut argv = vec!["import", "aws"];
+        argv.extend(args.split_whitespace());
+        let o = routewise(&case, &argv);
+        if !o.status.success() {
+            failures.push(format!("{}: {}", case.display(), transcript(&o)));
+            continue;
+        }
+        let config = String::from_utf8(o.stdout.clone()).unwrap();
+        if let Err(e) = check(&case.join("config.json"), &config) {
+            failures.push(e);
+        }
+        let log = transcript(&std::process::Output {
+            stdout: Vec::new(),
+            ..o
+        });
+        if let Err(e) = check(&case.join("import.log"), &log) {
+            failures.push(e);
+        }
+        // The filter accepts what import printed.
+        let v = routewise(&case, &["validate", "config.json"]);
+        if !v.status.success() {
+            failures.push(format!(
+                "{}: the imported config does not validate: {}",
+                case.display(),
+                transcript(&v)
+            ));
+        }
+        let (rules, mappings) = to_aws(&serde_json::from_str(&config).unwrap());
+        if case.join("rules.json").is_file() {
+            let input = normalise_rules(read_json(&case.join("rules.json")));
+            if rules != input {
+                failures.push(format!(
+                    "{}: rules do not round-trip:\n{rules:#}\nvs\n{input:#}",
+                    case.display()
+                ));
+            }
+        }
+        if case.join("mappings.json").is_file() && mappings != read_json(&case.join("mappings.json")) {
+            failures.push(format!(
+                "{}: mappings do not round-trip: {mappings:#}",
+                case.display()
+            ));
+        }
+    }
+    assert!(cases >= 2);
+    report(failures);
+}
+
+#[test]
+fn import_aws_errors_name_the_input_and_exit_1() {
+    let dir = golden_dir("import-aws/docs-example-1");
+    let o = routewise(
+        &dir,
+        &[
+            "import",
+            "aws",
+            "--domain-name",
+            "petstore.example.com",
+            "--routing-mode",
+            "ROUTING_RULE_ONLY",
+            "--mappings",
+            "rules.json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "routewise import aws: mappings: missing field `Items` at line 29 column 1\n"
+    );
+    let o = routewise(
+        &dir,
+        &["import", "aws", "--domain-name", "x", "--routing-mode", "ANY"],
+    );
+    assert_eq!(o.status.code(), Some(2), "clap refuses an unknown mode");
+}
