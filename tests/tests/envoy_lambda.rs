@@ -1,0 +1,523 @@
+//! The Lambda proxy integration end to end in a real Envoy 1.40 (container `routewise-envoy:1.40.0`):
+//! routewise builds the API Gateway event and invokes the integration's cluster itself; Envoy's `aws_lambda`
+//! filter on that cluster SigV4-signs the call and turns it into `POST /2015-03-31/functions/<arn>/invocations`;
+//! a local Lambda endpoint ([`LambdaMock`]) verifies the signature, runs a scripted function and records the
+//! event; routewise unwraps the answer for the client. Each test names the rules of
+//! `shared/spec/lambda.md` it covers (L* for the event, U* for the unwrapping).
+//!
+//! Needs a Docker engine and the image (`scripts/setup`), like `envoy_routing.rs`. No sleeps: the mock records
+//! an invocation before answering it, and logs are polled with deadlines.
+
+use routewise_tests::envoy::{log_excerpt, LambdaCluster};
+use routewise_tests::lambda_mock::{self, function, LambdaMock, Reply};
+use routewise_tests::{Envoy, Request, Response};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------------------
+// The lab: one API `pets` on api.example.com under the mapping `shop`, each route a Lambda integration on its
+// own cluster (the schema of filter/src/config/mod.rs).
+
+const HOST: &str = "api.example.com";
+/// Body of the registered function `malformed`: a statusCode that is not a number (U4 → U15).
+const MALFORMED: &[u8] = br#"{"statusCode":"abc","body":"secret detail"}"#;
+
+fn lambda(cluster: &str, version: &str) -> Value {
+    json!({"type": "lambda", "cluster": cluster, "payload_format_version": version})
+}
+
+fn route(id: &str, key: &str, integration: Value) -> Value {
+    json!({"id": id, "key": key, "integration": integration})
+}
+
+fn lab_config() -> String {
+    let routes = json!([
+        route("get-pet", "GET /pets/{id}", lambda("fn-echo", "2.0")),
+        route("create-pet", "POST /pets", lambda("fn-echo", "2.0")),
+        route("get-pet-v1", "GET /v1/pets/{id}", lambda("fn-echo", "1.0")),
+        route("create-pet-v1", "POST /v1/pets", lambda("fn-echo", "1.0")),
+        route("throttled", "GET /throttled", lambda("fn-throttle", "2.0")),
+        route("failing", "GET /failing", lambda("fn-error", "2.0")),
+        route("malformed", "GET /malformed", lambda("fn-malformed", "2.0")),
+        route("multi", "GET /multi", lambda("fn-multi", "2.0")),
+        route("multi-v1", "GET /v1/multi", lambda("fn-multi", "1.0")),
+        route("binary", "GET /binary", lambda("fn-binary", "2.0")),
+        route("big", "GET /big", lambda("fn-big", "2.0")),
+        route(
+            "badly-signed",
+            "GET /badly-signed",
+            lambda("fn-badly-signed", "2.0")
+        ),
+    ]);
+    serde_json::to_string_pretty(&json!({
+        "domains": [{
+            "name": HOST,
+            "api_mappings": [{"id": "shop", "base_path": "shop", "api": "pets", "stage": "prod"}],
+        }],
+        "apis": [{
+            "id": "pets",
+            "stages": {"prod": {"variables": {"env": "test"}}},
+            "routes": routes,
+        }],
+    }))
+    .expect("config JSON")
+}
+
+struct Lab {
+    envoy: Envoy,
+    mock: LambdaMock,
+}
+
+impl Lab {
+    /// The mock, the lab config in Envoy, and one signed cluster per function (`fn-badly-signed` signs with a
+    /// secret the endpoint does not know).
+    fn start() -> Lab {
+        let mock = LambdaMock::start();
+        mock.register("malformed", Reply::payload(MALFORMED));
+        let to = |cluster: &str, f: &str| LambdaCluster::to_mock(cluster, &mock, f);
+        let clusters = [
+            to("fn-echo", function::ECHO),
+            to("fn-throttle", function::THROTTLE),
+            to("fn-error", function::ERROR),
+            to("fn-malformed", "malformed"),
+            to("fn-multi", function::MULTI),
+            to("fn-binary", function::BINARY),
+            to("fn-big", function::BIG),
+            to("fn-badly-signed", function::FIXED).with_secret("not-the-secret"),
+        ];
+        let envoy = Envoy::start_with_lambdas(&lab_config(), &[], &clusters);
+        Lab { envoy, mock }
+    }
+
+    fn send(&self, req: Request) -> Response {
+        self.envoy.send(req.host(HOST))
+    }
+
+    fn get(&self, path: &str) -> Response {
+        self.send(Request::get(path))
+    }
+
+    /// Everything that helps when an assertion fails: the answer, what the endpoint received, Envoy's log.
+    fn explain(&self, resp: &Response) -> String {
+        let body = resp.text();
+        let body = body.get(..body.len().min(600)).unwrap_or(&body);
+        format!(
+            "client got {} {:?}\n{body}\nLambda endpoint received: {:#?}\nEnvoy log (wasm, warnings, errors):\n{}",
+            resp.status,
+            resp.headers,
+            self.mock
+                .invocations()
+                .iter()
+                .map(|i| format!("{} {} -> {} (signature {:?})", i.method, i.path, i.status, i.signature))
+                .collect::<Vec<_>>(),
+            log_excerpt(&self.envoy.log())
+        )
+    }
+}
+
+/// The client got a 200 from the function; returns the event it echoed (the echo function's body).
+#[track_caller]
+fn echoed_event(lab: &Lab, resp: &Response) -> Value {
+    assert_eq!(resp.status, 200, "{}", lab.explain(resp));
+    let event = resp
+        .json()
+        .unwrap_or_else(|| panic!("not JSON: {}", lab.explain(resp)));
+    // U10: the function's string body is the client's body, byte for byte.
+    let inv = lab.mock.last_invocation_of(function::ECHO);
+    assert!(
+        resp.body == inv.body,
+        "the client's body differs from the event the function got:\n{}\nevent: {}",
+        lab.explain(resp),
+        String::from_utf8_lossy(&inv.body)
+    );
+    event
+}
+
+/// A failure answered by routewise: `status`, API Gateway's body, and `x-envoy-lambda-statuscode`.
+#[track_caller]
+fn assert_gateway_error(lab: &Lab, resp: &Response, status: u16, lambda_status: &str) {
+    assert_eq!(resp.status, status, "{}", lab.explain(resp));
+    assert_eq!(
+        resp.json(),
+        Some(json!({"message": "Internal server error"})),
+        "{}",
+        lab.explain(resp)
+    );
+    assert!(
+        resp.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{}",
+        lab.explain(resp)
+    );
+    assert_eq!(
+        resp.header("x-envoy-lambda-statuscode"),
+        Some(lambda_status),
+        "{}",
+        lab.explain(resp)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The event (L1-L3) and the signed Invoke call
+
+#[test]
+fn l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_unwrapped() {
+    let lab = Lab::start();
+    let resp = lab.send(
+        Request::get("/shop/pets/7?color=red&color=blue")
+            .header("cookie", "a=1; b=2")
+            .header("x-custom", "one")
+            .header("x-custom", "two")
+            .header("user-agent", "routewise-tests"),
+    );
+    let event = echoed_event(&lab, &resp);
+
+    // Envoy's aws_lambda filter made the Invoke call and signed it (the endpoint verified the signature).
+    let inv = lab.mock.last_invocation_of(function::ECHO);
+    assert_eq!(inv.method, "POST");
+    assert_eq!(
+        inv.path,
+        format!("/2015-03-31/functions/{}/invocations", lambda_mock::arn("echo"))
+    );
+    assert_eq!(inv.signature, Ok(()), "signature of the Invoke call");
+    let auth = inv.header("authorization").unwrap_or_default();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+            && auth.contains("/us-east-1/lambda/aws4_request"),
+        "{auth}"
+    );
+    assert_eq!(inv.header("x-amz-invocation-type"), Some("RequestResponse"));
+    assert!(inv
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json")));
+
+    // L2, with the base path `shop` stripped by the mapping (R9; filter/src/lambda/event.rs: rawPath is the
+    // path the route saw).
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["routeKey"], "GET /pets/{id}");
+    assert_eq!(event["rawPath"], "/pets/7");
+    assert_eq!(event["rawQueryString"], "color=red&color=blue");
+    assert_eq!(event["queryStringParameters"], json!({"color": "red,blue"}));
+    assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+    assert_eq!(event["pathParameters"], json!({"id": "7"}));
+    assert_eq!(event["stageVariables"], json!({"env": "test"}));
+    assert_eq!(
+        event["headers"]["x-custom"], "one,two",
+        "L2: repeated values comma-joined"
+    );
+    assert_eq!(event["isBase64Encoded"], false);
+    let ctx = &event["requestContext"];
+    assert_eq!(ctx["routeKey"], "GET /pets/{id}");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["domainName"], HOST);
+    assert_eq!(ctx["apiId"], "pets");
+    assert!(ctx["requestId"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
+    assert!(ctx["timeEpoch"].is_u64(), "{ctx}");
+    assert_eq!(ctx["http"]["method"], "GET");
+    assert_eq!(ctx["http"]["path"], "/pets/7");
+    assert_eq!(ctx["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(ctx["http"]["userAgent"], "routewise-tests");
+    assert!(
+        ctx["http"]["protocol"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("HTTP/1.1")),
+        "{ctx}"
+    );
+
+    // U5/U12: the function's headers; U13: of the Invoke response's own headers only the request id passes.
+    assert_eq!(resp.header("x-function"), Some("echo"), "{}", lab.explain(&resp));
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert!(
+        resp.header("x-amzn-requestid").is_some(),
+        "{}",
+        lab.explain(&resp)
+    );
+    assert_eq!(resp.header("x-amz-executed-version"), None, "U13");
+    assert_eq!(
+        resp.header("content-length"),
+        Some(resp.body.len().to_string().as_str())
+    );
+
+    let log = lab.envoy.access_log_for(&resp);
+    assert_eq!(log["route_id"], "get-pet", "{log}");
+    assert_eq!(log["api"], "pets", "{log}");
+}
+
+#[test]
+fn l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values() {
+    let lab = Lab::start();
+    let resp = lab.send(
+        Request::get("/shop/v1/pets/7?color=red&color=blue")
+            .header("x-custom", "one")
+            .header("x-custom", "two"),
+    );
+    let event = echoed_event(&lab, &resp);
+    assert_eq!(event["resource"], "/v1/pets/{id}");
+    assert_eq!(event["path"], "/v1/pets/7");
+    assert_eq!(event["httpMethod"], "GET");
+    assert_eq!(event["headers"]["x-custom"], "two", "L1: last value per name");
+    assert_eq!(event["multiValueHeaders"]["x-custom"], json!(["one", "two"]));
+    assert_eq!(event["queryStringParameters"], json!({"color": "blue"}));
+    assert_eq!(
+        event["multiValueQueryStringParameters"],
+        json!({"color": ["red", "blue"]})
+    );
+    assert_eq!(event["pathParameters"], json!({"id": "7"}));
+    assert_eq!(event["stageVariables"], json!({"env": "test"}));
+    assert_eq!(event["body"], Value::Null);
+    assert_eq!(event["isBase64Encoded"], false);
+    let ctx = &event["requestContext"];
+    assert_eq!(ctx["resourcePath"], "/v1/pets/{id}");
+    assert_eq!(ctx["httpMethod"], "GET");
+    assert_eq!(
+        ctx["path"], "/shop/v1/pets/7",
+        "the path as received, as in API Gateway"
+    );
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["domainName"], HOST);
+    assert_eq!(ctx["apiId"], "pets");
+    assert_eq!(ctx["identity"]["sourceIp"], "127.0.0.1");
+    assert!(ctx["requestTimeEpoch"].is_u64(), "{ctx}");
+    assert!(ctx["requestId"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
+    assert_eq!(lab.mock.last_invocation_of(function::ECHO).signature, Ok(()));
+}
+
+#[test]
+fn l3_a_post_body_reaches_the_function_as_text_or_base64_in_both_formats() {
+    // Needs allow_on_headers_stop_iteration: true (the template sets it), or the body callbacks never run.
+    let lab = Lab::start();
+    let json_body = r#"{"name":"rex","tags":["good","boy"],"quote":"\"hi\""}"#;
+    for (path, version) in [("/shop/pets", "2.0"), ("/shop/v1/pets", "1.0")] {
+        let resp = lab.send(
+            Request::post(path)
+                .header("content-type", "application/json")
+                .body(json_body),
+        );
+        let event = echoed_event(&lab, &resp);
+        assert_eq!(event["body"], json_body, "{version}: L3 textual body as it is");
+        assert_eq!(event["isBase64Encoded"], false, "{version}");
+        if version == "1.0" {
+            assert_eq!(event["httpMethod"], "POST");
+        } else {
+            assert_eq!(event["requestContext"]["http"]["method"], "POST");
+        }
+    }
+    // L3: a body that is not textual is base64.
+    let bytes = lambda_mock::binary_body();
+    let resp = lab.send(
+        Request::post("/shop/pets")
+            .header("content-type", "application/octet-stream")
+            .body(bytes.clone()),
+    );
+    let event = echoed_event(&lab, &resp);
+    assert_eq!(event["isBase64Encoded"], true);
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(event["body"].as_str().unwrap_or_default())
+        .expect("L3: standard base64");
+    assert_eq!(decoded, bytes);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Failures (U1, U2, U15) and the signature
+
+#[test]
+fn u1_a_throttled_function_is_500_with_the_lambda_status_and_reason() {
+    let lab = Lab::start();
+    let resp = lab.get("/shop/throttled");
+    assert_gateway_error(&lab, &resp, 500, "429");
+    assert_eq!(
+        resp.header("x-envoy-lambda-statusreason"),
+        Some("ReservedFunctionConcurrentInvocationLimitExceeded"),
+        "{}",
+        lab.explain(&resp)
+    );
+    let inv = lab.mock.last_invocation_of(function::THROTTLE);
+    assert_eq!((inv.status, inv.signature), (429, Ok(())));
+    assert!(
+        !resp.text().contains("Rate Exceeded"),
+        "U1: the upstream body is ignored"
+    );
+}
+
+#[test]
+fn u2_a_function_error_is_502_with_the_function_error_header() {
+    let lab = Lab::start();
+    let resp = lab.get("/shop/failing");
+    // U2: x-envoy-lambda-statuscode carries the Invoke status, 200 for a function error.
+    assert_gateway_error(&lab, &resp, 502, "200");
+    assert_eq!(
+        resp.header("x-envoy-lambda-function-error"),
+        Some("Unhandled"),
+        "{}",
+        lab.explain(&resp)
+    );
+    assert!(
+        !resp.text().contains("boom"),
+        "the function's error stays private"
+    );
+    assert_eq!(lab.mock.last_invocation_of(function::ERROR).status, 200);
+}
+
+#[test]
+fn u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_state_only() {
+    let lab = Lab::start();
+    let resp = lab.get("/shop/malformed");
+    assert_eq!(resp.status, 502, "{}", lab.explain(&resp));
+    assert_eq!(
+        resp.body, br#"{"message":"Internal server error"}"#,
+        "U15: nothing of the reason or the payload reaches the client"
+    );
+    assert!(resp
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json")));
+    assert_eq!(lab.mock.last_invocation_of("malformed").status, 200);
+
+    // The reason: in the access log's filter state and in Envoy's log (the filter's wasm log line).
+    let entry = lab.envoy.access_log_for(&resp);
+    let reason = entry["lambda_reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("statusCode"),
+        "lambda_reason {reason:?} in {entry}"
+    );
+    let log = lab.envoy.wait_log(&reason);
+    assert!(
+        log.lines().any(|l| l.contains("[wasm]") && l.contains(&reason)),
+        "the reason is not on a wasm log line:\n{}",
+        log_excerpt(&log)
+    );
+}
+
+#[test]
+fn envoy_signs_the_invoke_call_and_the_endpoint_rejects_a_wrong_secret_u2() {
+    let lab = Lab::start();
+    // The properly signed cluster: accepted.
+    let ok = lab.get("/shop/pets/1");
+    echoed_event(&lab, &ok);
+    assert_eq!(lab.mock.last_invocation_of(function::ECHO).signature, Ok(()));
+
+    // Signed with another secret: the endpoint computes another signature and refuses, as Lambda does;
+    // the function never runs and the client gets U2's 502 with the Invoke status.
+    let resp = lab.get("/shop/badly-signed");
+    let inv = lab.mock.last_invocation_of(function::FIXED);
+    assert_eq!(inv.status, 403, "{}", lab.explain(&resp));
+    assert!(
+        inv.signature
+            .as_ref()
+            .is_err_and(|e| e.contains("SignatureMismatch")),
+        "{:?}",
+        inv.signature
+    );
+    assert_gateway_error(&lab, &resp, 502, "403");
+    assert!(!resp.text().contains("fixed"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Unwrapping (U6, U7, U8, U11, U16)
+
+#[test]
+fn u6_u7_u8_multi_value_headers_and_cookies_are_separate_field_lines_in_both_formats() {
+    let lab = Lab::start();
+    for path in ["/shop/multi", "/shop/v1/multi"] {
+        let resp = lab.get(path);
+        let why = lab.explain(&resp);
+        assert_eq!(resp.status, 200, "{path}: {why}");
+        assert_eq!(resp.text(), "multi", "{path}");
+        // U6: each element its own line, never split or joined.
+        assert_eq!(resp.header_all("x-multi"), ["a", "b, c"], "{path}: {why}");
+        // U7: the multi values first, then the single value.
+        assert_eq!(resp.header_all("x-both"), ["x", "y", "z"], "{path}: {why}");
+        assert_eq!(resp.header_all("x-single"), ["one"], "{path}: {why}");
+        // U8: one set-cookie line per cookie (also accepted in 1.0).
+        assert_eq!(
+            resp.header_all("set-cookie"),
+            ["session=abc; Path=/; HttpOnly", "theme=dark; Max-Age=3600"],
+            "{path}: {why}"
+        );
+        assert_eq!(resp.header("content-type"), Some("text/plain"), "{path}");
+    }
+}
+
+#[test]
+fn u11_a_base64_body_comes_back_byte_identical() {
+    let lab = Lab::start();
+    let resp = lab.get("/shop/binary");
+    assert_eq!(resp.status, 200, "{}", lab.explain(&resp));
+    assert_eq!(resp.body, lambda_mock::binary_body());
+    assert_eq!(resp.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        resp.header("content-length"),
+        Some(lambda_mock::binary_body().len().to_string().as_str()),
+        "U12"
+    );
+}
+
+#[test]
+fn u16_a_5_mb_answer_is_unwrapped_without_truncation() {
+    let lab = Lab::start();
+    let resp = lab.get("/shop/big");
+    assert_eq!(resp.status, 200, "{}", lab.explain(&resp));
+    assert_eq!(resp.body.len(), lambda_mock::BIG_BODY_LEN, "U16: no truncation");
+    assert!(
+        resp.body == lambda_mock::big_body().as_bytes(),
+        "U16: the body differs from the function's"
+    );
+    assert_eq!(
+        resp.header("content-length"),
+        Some(lambda_mock::BIG_BODY_LEN.to_string().as_str()),
+        "U12"
+    );
+    assert_eq!(resp.header("content-type"), Some("text/plain"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The minimal example configs (envoy/examples/lambda-minimal*.json): every request to one Lambda integration on
+// cluster `lambda`.
+
+fn minimal_example(file: &str) -> (Value, Response) {
+    let path = routewise_tests::envoy::workspace_root()
+        .join("envoy/examples")
+        .join(file);
+    let config = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mock = LambdaMock::start();
+    let envoy = Envoy::start_with_lambdas(
+        &config,
+        &[],
+        &[LambdaCluster::to_mock("lambda", &mock, function::ECHO)],
+    );
+    let resp = envoy.send(Request::get("/hello/world?x=1").host("anything.example.org"));
+    assert_eq!(
+        resp.status,
+        200,
+        "{file}: {} {}\nEnvoy log:\n{}",
+        resp.status,
+        resp.text(),
+        log_excerpt(&envoy.log())
+    );
+    let inv = mock.last_invocation_of(function::ECHO);
+    assert_eq!(inv.signature, Ok(()));
+    assert!(
+        resp.body == inv.body,
+        "{file}: the client got {:?}, the function got the event {:?}",
+        resp.text(),
+        String::from_utf8_lossy(&inv.body)
+    );
+    (inv.event(), resp)
+}
+
+#[test]
+fn l1_the_minimal_1_0_example_sends_every_request_to_one_lambda() {
+    let (event, _) = minimal_example("lambda-minimal.json");
+    assert_eq!(event["httpMethod"], "GET", "{event}");
+    assert_eq!(event["path"], "/hello/world");
+    assert_eq!(event["queryStringParameters"], json!({"x": "1"}));
+    assert!(event.get("rawPath").is_none(), "a 1.0 event: {event}");
+}
+
+#[test]
+fn l2_the_minimal_2_0_example_sends_every_request_to_one_lambda() {
+    let (event, _) = minimal_example("lambda-minimal-v2.json");
+    assert_eq!(event["version"], "2.0", "{event}");
+    assert_eq!(event["rawPath"], "/hello/world");
+    assert_eq!(event["rawQueryString"], "x=1");
+    assert_eq!(event["requestContext"]["http"]["method"], "GET");
+}
