@@ -6,7 +6,8 @@ commands) and `scripts/run --check` (which sends them and checks the answers).
     try_examples.py check PORT ACCESS_LOG
 
 `check` sends each request to 127.0.0.1:PORT, prints the status, the upstream that answered and the path it
-received (or the local reply body), then reads the Envoy access log (one JSON object per line) and checks the
+received (or the local reply body, or for a Lambda route the event the function received and the headers
+expected), then reads the Envoy access log (one JSON object per line) and checks the
 rule/mapping/route the filter recorded in filter state. It exits 1 if anything differs from what is expected.
 """
 
@@ -15,8 +16,9 @@ import json
 import sys
 import time
 
-# (what it shows, method, host, path, extra headers, expected status, expected upstream or local reply body,
-#  path the upstream must receive, filter state expected in the access log)
+# (what it shows, method, host, path, extra headers, expected status, expected upstream or local reply body
+#  or {"lambda_event": fields the echoed Lambda event must have}, path the upstream must receive, filter state
+#  expected in the access log[, response headers expected])
 EXAMPLES = [
     ("mapping (none) -> products API, route GET /products/{id} (R9, P2)",
      "GET", "api.example.com", "/products/42", {}, 200, "products-v1", "/products/42",
@@ -54,11 +56,31 @@ EXAMPLES = [
     ("a client's own x-routewise-cluster header is ignored: the filter sets its own",
      "GET", "api.example.com", "/products/42", {"x-routewise-cluster": "orders"}, 200, "products-v1",
      "/products/42", {"mapping_id": "catch-all"}),
+    # Lambda integrations (lambda.md): the filter builds the API Gateway event, Envoy's aws_lambda filter signs
+    # the Invoke call (SigV4) to the local Lambda endpoint (lambda-mock), the filter unwraps the answer.
+    ("mapping 'zoo' -> pets API, GET /pets/{id} -> Lambda function 'echo' (format 2.0), which answers with the "
+     "event it received; the filter unwraps it (L2, U5, U10)",
+     "GET", "api.example.com", "/zoo/pets/7?size=small", {}, 200,
+     {"lambda_event": {"version": "2.0", "routeKey": "GET /pets/{id}", "rawPath": "/pets/7",
+                       "rawQueryString": "size=small", "pathParameters": {"id": "7"},
+                       "stageVariables": {"env": "example"}}},
+     None, {"mapping_id": "zoo", "api": "pets", "route_id": "get-pet"}, {"x-function": "echo"}),
+    ("GET /busy -> Lambda function 'throttle', which Lambda throttles (429): API Gateway's 500 with the Lambda "
+     "status and reason (U1)",
+     "GET", "api.example.com", "/zoo/busy", {}, 500, {"message": "Internal server error"}, None,
+     {"mapping_id": "zoo", "route_id": "busy", "lambda_status": "429"},
+     {"x-envoy-lambda-statuscode": "429",
+      "x-envoy-lambda-statusreason": "ReservedFunctionConcurrentInvocationLimitExceeded"}),
 ]
 
 
-def curl(port, method, host, path, headers):
-    parts = ["curl", "-s"]
+def unpack(example):
+    """The 9 fields every example has, and the response headers expected (a 10th, optional)."""
+    return example[:9], (example[9] if len(example) > 9 else {})
+
+
+def curl(port, method, host, path, headers, show_headers=False):
+    parts = ["curl", "-si" if show_headers else "-s"]
     if method != "GET":
         parts += ["-X", method]
     parts += ["-H", "'Host: %s'" % host]
@@ -69,13 +91,19 @@ def curl(port, method, host, path, headers):
 
 
 def print_examples(port):
-    for i, (what, method, host, path, headers, status, expect, upath, _) in enumerate(EXAMPLES, 1):
+    for i, example in enumerate(EXAMPLES, 1):
+        (what, method, host, path, headers, status, expect, upath, _), want_headers = unpack(example)
         print("%2d. %s" % (i, what))
-        print("      %s" % curl(port, method, host, path, headers))
+        print("      %s" % curl(port, method, host, path, headers, bool(want_headers)))
         if isinstance(expect, str):
             print("      -> %d from upstream '%s', which receives %s %s" % (status, expect, method, upath))
+        elif "lambda_event" in expect:
+            print("      -> %d, body: the event the function received (%s)" % (
+                status, ", ".join("%s %s" % (k, json.dumps(v)) for k, v in expect["lambda_event"].items())))
         else:
-            print("      -> %d %s (answered by the filter)" % (status, json.dumps(expect, separators=(",", ":"))))
+            print("      -> %d %s (answered by the filter)%s" % (
+                status, json.dumps(expect, separators=(",", ":")),
+                "".join(", %s: %s" % kv for kv in want_headers.items())))
 
 
 def send(port, method, host, path, headers, tag):
@@ -86,13 +114,14 @@ def send(port, method, host, path, headers, tag):
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
-    return resp.status, data
+    return resp.status, data, resp.getheaders()
 
 
 def check(port, access_log):
     failed = set()
-    for i, (what, method, host, path, headers, status, expect, upath, _) in enumerate(EXAMPLES, 1):
-        got_status, data = send(port, method, host, path, headers, "example-%d" % i)
+    for i, example in enumerate(EXAMPLES, 1):
+        (what, method, host, path, headers, status, expect, upath, _), want_headers = unpack(example)
+        got_status, data, got_headers = send(port, method, host, path, headers, "example-%d" % i)
         try:
             doc = json.loads(data)
         except ValueError:
@@ -108,10 +137,26 @@ def check(port, access_log):
             elif doc.get("headers", {}).get("x-routewise-cluster") != expect:
                 problems.append("upstream saw x-routewise-cluster %r" % doc.get("headers", {}).get("x-routewise-cluster"))
             shown = "upstream=%s path=%s" % (doc.get("upstream"), doc.get("path")) if isinstance(doc, dict) else data[:200]
+        elif "lambda_event" in expect:
+            want = expect["lambda_event"]
+            wrong = {k: v for k, v in want.items() if not isinstance(doc, dict) or doc.get(k) != v}
+            if wrong:
+                problems.append("event %s, expected %r" % (data[:300], wrong))
+            shown = "Lambda event %s" % " ".join(
+                "%s=%s" % (k, json.dumps(doc.get(k))) for k in ("version", "routeKey", "rawPath")) \
+                if isinstance(doc, dict) else data[:200]
         else:
             if doc != expect:
                 problems.append("body %r, expected %r" % (data[:200], expect))
             shown = data.decode("utf-8", "replace").strip()
+        got = {}
+        for k, v in got_headers:
+            got.setdefault(k.lower(), v)
+        for k, v in want_headers.items():
+            if got.get(k) != v:
+                problems.append("header %s: %r, expected %r" % (k, got.get(k), v))
+            else:
+                shown += " [%s: %s]" % (k, v)
         print("%s %2d. %s %s %s%s -> %d %s" % ("ok  " if not problems else "FAIL", i, method, host, path,
                                               "".join(" [%s: %s]" % kv for kv in headers.items()), got_status, shown))
         for p in problems:
