@@ -173,7 +173,12 @@ impl Stream {
     /// Reads the request, evaluates it and applies the decision.
     fn route(&mut self, rt: &Runtime, end_of_stream: bool) -> Result<Action, Status> {
         let engine = &rt.engine;
-        let mut headers = hostcalls::get_map(MapType::HttpRequestHeaders)?;
+        // Bytes, not `get_map`: the SDK unwraps `String::from_utf8` on every value, and a client may send
+        // obs-text (`caf\xe9`), which Envoy passes on; measured in Envoy 1.40, one such request trapped the VM.
+        let mut headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)?
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
         // Clients must not steer the filter: whatever the outcome, a client-sent cluster header is removed
         // (before evaluation, so that nothing can match on it either).
         let cluster_header = engine.cluster_header();
