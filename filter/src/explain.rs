@@ -12,7 +12,6 @@
 //! Native only (the CLI's `routewise explain`); nothing here is in the wasm build.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +22,7 @@ use crate::engine::{Api, Engine};
 use crate::matchers::host::{HostPattern, HostRank};
 use crate::matchers::path::{base_path_matches, path_after_base, PathClass, PathPattern};
 use crate::names::outcome;
+use crate::plugins::HeaderEdit;
 use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
 use crate::routing::routes::{HostsOrigin, Route, RoutePath};
@@ -75,8 +75,10 @@ pub struct Explanation {
     pub upstream: Option<Upstream>,
     /// Every candidate considered, layer by layer, with its verdict and reason.
     pub candidates: Vec<Candidate>,
-    /// The merged plugins of the selected route, with the layer each one comes from (G1).
+    /// The merged plugins of the selected route, with the layer each one comes from (G1), in phase order.
     pub plugins: Vec<PluginUse>,
+    /// The consumer `key-auth` identified (G2).
+    pub consumer: Option<String>,
     /// How the request ended: `forwarded`, `no_domain`, `no_api`, `no_route` (the filter's outcome).
     pub outcome: String,
     /// The route key of the matched route path (`GET /pets/{id}`).
@@ -161,7 +163,7 @@ pub struct Candidate {
 pub struct PluginUse {
     /// Plugin name.
     pub name: String,
-    /// `route`, `service` (a service, or the API's own plugins) or `consumer`.
+    /// `route`, `service`, `api` (the API's own plugins) or `consumer` (as filter state `routewise.plugins`).
     pub from: String,
 }
 
@@ -203,6 +205,7 @@ pub fn explain(engine: &Engine, spec: &RequestSpec, opts: Options) -> Explanatio
         upstream: None,
         candidates: Vec::new(),
         plugins: Vec::new(),
+        consumer: None,
         outcome: outcome::FORWARDED.to_string(),
         route_key: None,
         path_params: Vec::new(),
@@ -230,8 +233,13 @@ pub fn explain(engine: &Engine, spec: &RequestSpec, opts: Options) -> Explanatio
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect();
             winner_route = Some((f.route_id.to_string(), f.route_key.to_string()));
+            x.plugins = plugin_uses(f.plugins.merged.list());
+            x.consumer = f.plugins.consumer.map(str::to_string);
+            // As the adapter: the plugins' header edits, then the cluster header (which no plugin can
+            // override), then the path.
             let mut up_headers = headers.clone();
-            up_headers.push((cluster_header.to_string(), f.cluster.to_string()));
+            apply_edits(&mut up_headers, &f.plugins.request_headers);
+            set_header(&mut up_headers, cluster_header, f.cluster);
             x.upstream = Some(Upstream {
                 cluster: f.cluster.to_string(),
                 path: f.path.clone().unwrap_or_else(|| spec.path.clone()),
@@ -725,7 +733,22 @@ fn explain_routes(
             Some((best_host(r, ctx)?, r, p))
         })
     };
-    let won = winner.and_then(find);
+    let mut won = winner.and_then(find);
+    if won.is_none() && x.outcome == outcome::UNAUTHORIZED {
+        // The engine selected a route, then key-auth refused the request (G2); the reply does not name the
+        // route, so find it as the engine does: the best-ranked candidate whose filters pass.
+        won = routes
+            .iter()
+            .flat_map(|r| r.paths.iter().map(move |p| (r, p)))
+            .filter_map(|(r, p)| {
+                let h = best_host(r, ctx)?;
+                (p.pattern.is_match(uri) && r.check(ctx, uri).is_ok()).then_some((h, r, p))
+            })
+            .min_by(|a, b| p5_key(a.0, a.1, a.2).cmp(&p5_key(b.0, b.1, b.2)));
+        if let Some((_, _, p)) = won {
+            x.route_key = Some(p.key.to_string());
+        }
+    }
     let mut unlisted = 0usize;
     for r in routes {
         for p in r.paths.iter() {
@@ -793,31 +816,46 @@ fn explain_routes(
         ));
     }
     if let Some((_, r, _)) = won {
-        // G1: consumer > route > service (a service's or the API's) for a plugin of the same name.
-        let mut merged: BTreeMap<&str, &str> = BTreeMap::new();
-        for name in r.plugins.api.keys() {
-            merged.insert(name, "service");
+        if x.outcome == outcome::UNAUTHORIZED {
+            x.route = Some(r.id.to_string());
+            x.plugins = plugin_uses(crate::plugins::merge::merge_route(&r.plugins.compiled).list());
+            x.notes.push(format!(
+                "route `{}` was selected, but its key-auth found no key or a key of no consumer: the filter \
+                 answers 401 (G2)",
+                r.id
+            ));
         }
-        if let Some(s) = &r.plugins.service {
-            for name in s.keys() {
-                merged.insert(name, "service");
-            }
-        }
-        for name in r.plugins.route.keys() {
-            merged.insert(name, "route");
-        }
-        x.plugins = merged
-            .into_iter()
-            .map(|(name, from)| PluginUse {
-                name: name.to_string(),
-                from: from.to_string(),
-            })
-            .collect();
     } else if x.status == Some(404) {
         x.notes.push(format!(
             "no route of api `{}` matches: the filter answers 404 (P8)",
             api.id
         ));
+    }
+}
+
+fn plugin_uses(list: Vec<(&'static str, crate::plugins::merge::Origin)>) -> Vec<PluginUse> {
+    list.into_iter()
+        .map(|(name, origin)| PluginUse {
+            name: name.to_string(),
+            from: origin.as_str().to_string(),
+        })
+        .collect()
+}
+
+/// Envoy's `setCopy` (`set_map_value`): every line of the header removed, one appended.
+fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    headers.retain(|(n, _)| n != name);
+    headers.push((name.to_string(), value.to_string()));
+}
+
+/// The request header edits of the merged plugins, in order, as the adapter applies them.
+fn apply_edits(headers: &mut Vec<(String, String)>, edits: &[HeaderEdit]) {
+    for e in edits {
+        match e {
+            HeaderEdit::Remove(n) => headers.retain(|(h, _)| h != &**n),
+            HeaderEdit::Set(n, v) => set_header(headers, n, v),
+            HeaderEdit::Add(n, v) => headers.push((n.to_string(), v.to_string())),
+        }
     }
 }
 
@@ -910,12 +948,15 @@ impl Explanation {
                 let _ = writeln!(out, "     path parameters: {}", ps.join(", "));
             }
             if self.route.is_some() {
-                let _ = writeln!(out, "\n4. plugins (G1: consumer > route > service)");
+                let _ = writeln!(out, "\n4. plugins (G1: consumer > route > service > api)");
                 if self.plugins.is_empty() {
                     let _ = writeln!(out, "  none");
                 }
                 for p in &self.plugins {
                     let _ = writeln!(out, "  {} (from {})", p.name, p.from);
+                }
+                if let Some(c) = &self.consumer {
+                    let _ = writeln!(out, "  consumer: {c} (identified by key-auth)");
                 }
             }
         }
