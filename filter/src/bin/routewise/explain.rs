@@ -59,16 +59,22 @@ pub fn run(args: ExplainArgs) -> ExitCode {
         }
     };
     let x = explain::explain(&engine, &spec, Options { all_routes: args.all });
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string_pretty(&x) {
-            Ok(t) => println!("{t}"),
+            Ok(t) => t + "\n",
             Err(e) => {
                 eprintln!("routewise explain: {e}");
                 return ExitCode::from(2);
             }
         }
     } else {
-        print!("{}", x.render_text());
+        x.render_text()
+    };
+    match input::print(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("routewise explain: {e}");
+            ExitCode::from(2)
+        }
     }
-    ExitCode::SUCCESS
 }

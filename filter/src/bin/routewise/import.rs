@@ -81,11 +81,16 @@ fn run_aws(args: AwsArgs) -> ExitCode {
 fn finish(what: &str, result: Result<Imported, ImportErrors>) -> ExitCode {
     match result {
         Ok(imported) => {
-            println!("{}", imported.to_json_pretty());
             for n in &imported.notes {
                 eprintln!("note: {n}");
             }
-            ExitCode::SUCCESS
+            match input::print(&(imported.to_json_pretty() + "\n")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("routewise import {what}: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Err(errors) => {
             for e in &errors.0 {

@@ -23,3 +23,14 @@ pub fn display(path: &Path) -> String {
         path.display().to_string()
     }
 }
+
+/// Writes `text` to standard output. A closed pipe (`routewise schema | head`) is not an error: the reader
+/// has what it wanted. Other write errors are reported.
+pub fn print(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("standard output: {e}")),
+        _ => Ok(()),
+    }
+}

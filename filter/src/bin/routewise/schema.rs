@@ -16,10 +16,13 @@ pub struct SchemaArgs {}
 pub fn run(_args: SchemaArgs) -> ExitCode {
     let schema = schemars::schema_for!(Config);
     match serde_json::to_string_pretty(&schema) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => match crate::input::print(&format!("{text}\n")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routewise schema: {e}");
+                ExitCode::from(2)
+            }
+        },
         Err(e) => {
             eprintln!("routewise schema: {e}");
             ExitCode::from(2)

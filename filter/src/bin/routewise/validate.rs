@@ -35,6 +35,7 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     };
     let name = input::display(&args.config);
     let result = Engine::from_json(&text);
+    let mut text = String::new();
     if args.json {
         let doc = match &result {
             Ok(engine) => json!({"valid": true, "errors": [], "summary": engine.summary()}),
@@ -45,18 +46,22 @@ pub fn run(args: ValidateArgs) -> ExitCode {
                 "summary": null,
             }),
         };
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     } else {
         match &result {
-            Ok(engine) => println!("{name}: valid ({})", engine.summary()),
+            Ok(engine) => text = format!("{name}: valid ({})\n", engine.summary()),
             Err(errors) => {
                 for e in errors.iter() {
-                    println!("{e}");
+                    text.push_str(&format!("{e}\n"));
                 }
                 let n = errors.0.len();
-                println!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
+                text.push_str(&format!("{name}: {n} error{}\n", if n == 1 { "" } else { "s" }));
             }
         }
+    }
+    if let Err(e) = input::print(&text) {
+        eprintln!("routewise validate: {e}");
+        return ExitCode::from(2);
     }
     if result.is_ok() {
         ExitCode::SUCCESS
