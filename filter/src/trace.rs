@@ -87,4 +87,6 @@ pub enum Failed {
     Vars,
     /// The route's `remote_addrs` (P1).
     RemoteAddr,
+    /// The route's hosts, checked as a filter by the `apisix_radixtree_uri` router (P6).
+    Host,
 }

@@ -32,7 +32,6 @@ use crate::routing::rules::{HeaderCondition, Rule, RuleSet, Target};
 
 use super::{Api, Engine, Stage};
 
-const NOT_SUPPORTED: &str = "not supported yet";
 const MAX_HEADER_NAME_LEN: usize = 40;
 const MAX_ID_LEN: usize = 256;
 
@@ -311,15 +310,6 @@ impl Builder {
         self.errors.push(path, kind);
     }
 
-    fn not_supported(&mut self, path: impl Into<String>) {
-        self.err(
-            path,
-            ErrorKind::NotAllowed {
-                reason: NOT_SUPPORTED.into(),
-            },
-        );
-    }
-
     fn cluster_header(&mut self, name: &str) -> String {
         let lower = name.to_ascii_lowercase();
         if lower.is_empty()
@@ -415,9 +405,6 @@ impl Builder {
         if let Err(e) = check_id(&a.id) {
             self.err(format!("{path}.id"), invalid(&a.id, e));
         }
-        if a.router != RouterKind::Specificity {
-            self.not_supported(format!("{path}.router"));
-        }
         if a.stages.is_empty() {
             self.err(
                 format!("{path}.stages"),
@@ -493,6 +480,7 @@ impl Builder {
         }
 
         let ctx = ApiCtx {
+            router: a.router,
             hosts: &api_hosts,
             plugins: &api_plugins,
             layer: &api_layer,
@@ -534,8 +522,9 @@ impl Builder {
         let routes = self.check_route_uniqueness(drafts);
         Api {
             id: a.id.as_str().into(),
+            router: a.router,
             stages,
-            routes: RouteTable::build(routes),
+            routes: RouteTable::build(routes, a.router),
         }
     }
 
@@ -650,6 +639,25 @@ impl Builder {
                 match methods.with(m) {
                     Some(set) => methods = set,
                     None => self.err(format!("{path}.methods[{i}]"), invalid(m, method_hint(m))),
+                }
+            }
+        }
+        // P6: the APISIX routers know exact paths and `*` prefixes only (their radix tree); templates,
+        // greedy segments and `$default` have no APISIX order to reproduce.
+        if api.router != RouterKind::Specificity && !implicit {
+            for (p, ppath) in &patterns {
+                if !matches!(p, PathPattern::Exact(_) | PathPattern::Prefix(_)) {
+                    self.err(
+                        ppath.clone(),
+                        invalid(
+                            &p.as_written(),
+                            format!(
+                                "router `{}` matches exact paths and prefixes (`/a`, `/a/*`, `/a*`) only, as \
+                                 APISIX does; use router `specificity` for templates and `$default`",
+                                router_name(api.router)
+                            ),
+                        ),
+                    );
                 }
             }
         }
@@ -1160,6 +1168,8 @@ impl Builder {
 }
 
 struct ApiCtx<'a> {
+    /// P5/P6.
+    router: RouterKind,
     hosts: &'a [HostPattern],
     plugins: &'a Plugins,
     /// The API's compiled `plugins` (G1).
@@ -1179,6 +1189,14 @@ struct RouteDraft {
     explicit_id: bool,
     /// (uniqueness key, key as written, field path) per method × path.
     keys: Vec<(String, String, String)>,
+}
+
+fn router_name(r: RouterKind) -> &'static str {
+    match r {
+        RouterKind::Specificity => "specificity",
+        RouterKind::ApisixRadixtreeUri => "apisix_radixtree_uri",
+        RouterKind::ApisixRadixtreeHostUri => "apisix_radixtree_host_uri",
+    }
 }
 
 fn method_hint(m: &str) -> String {

@@ -70,6 +70,8 @@ pub struct Engine {
 pub struct Api {
     /// Id.
     pub id: Box<str>,
+    /// How its routes are ranked (P5, P6).
+    pub router: crate::config::RouterKind,
     /// Stages, by name order.
     pub stages: Vec<Stage>,
     /// Routes (one implicit `$default` route when the config has none).

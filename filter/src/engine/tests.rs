@@ -739,19 +739,37 @@ fn r12_mapping_and_domain_errors() {
 }
 
 #[test]
-fn r12_routers_are_not_supported_yet_but_plugins_and_consumers_are() {
-    // G1: plugins and consumers compile; only a non-default router is still refused (P6).
+fn p6_apisix_routers_plugins_and_consumers_compile() {
+    // G1: plugins and consumers compile; P6: the APISIX routers are accepted.
     let cfg = json!({"domains": [{"name": "*"}], "consumers": [{"username": "u"}],
         "apis": [{"id": "a", "router": "apisix_radixtree_uri", "plugins": {"key-auth": {}},
                   "stages": {"prod": {"integration": http("c")}},
                   "services": [{"id": "s", "plugins": {"proxy-rewrite": {}}}],
                   "routes": [{"key": "GET /", "plugins": {"response-rewrite": {}}}]}]});
+    let e = engine(cfg);
+    assert_eq!(e.apis()[0].router, crate::config::RouterKind::ApisixRadixtreeUri);
+}
+
+#[test]
+fn p6_apisix_routers_take_exact_and_prefix_paths_only() {
+    let cfg = json!({"domains": [{"name": "*"}],
+        "apis": [{"id": "a", "router": "apisix_radixtree_host_uri",
+                  "stages": {"prod": {"integration": http("c")}},
+                  "routes": [{"paths": ["/a", "/b/*", "/c*", "/pets/{id}"]}, {"key": "$default"}]}]});
     let errs = errors(cfg);
     assert!(
-        has_error(&errs, "apis[0].router", "not supported yet"),
+        has_error(
+            &errs,
+            "apis[0].routes[0].paths[3]",
+            "router `apisix_radixtree_host_uri` matches exact paths and prefixes"
+        ),
         "{errs:#?}"
     );
-    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        has_error(&errs, "apis[0].routes[1].key", "use router `specificity`"),
+        "{errs:#?}"
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
 }
 
 #[test]
@@ -1299,5 +1317,105 @@ fn ten_thousand_rules_and_routes_build_and_index_consistently() {
             .h("x-tenant", "nobody")
             .cluster(&e),
         "403 no_api"
+    );
+}
+
+/// One API `a` (stage `prod`, cluster `c`) with `router` and `routes`, behind a catch-all domain.
+fn router_engine(router: &str, routes: Value) -> Engine {
+    engine(
+        json!({"domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
+        "apis": [{"id": "a", "router": router, "stages": {"prod": {"integration": http("c")}}, "routes": routes}]}),
+    )
+}
+
+#[test]
+fn p6_radixtree_uri_full_match_then_deepest_prefix() {
+    // APISIX router-radixtree docs: full match first, then the deepest prefix.
+    for router in ["apisix_radixtree_uri", "apisix_radixtree_host_uri"] {
+        let e = router_engine(
+            router,
+            json!([{"id": "foo", "paths": ["/blog/foo/*"]}, {"id": "foo-a", "paths": ["/blog/foo/a/*"]},
+                   {"id": "foo-c", "paths": ["/blog/foo/c/*"]}, {"id": "bar", "paths": ["/blog/foo/bar"]}]),
+        );
+        for (path, want) in [
+            ("/blog/foo/bar", "bar"),
+            ("/blog/foo/a/b/c", "foo-a"),
+            ("/blog/foo/c/d", "foo-c"),
+            ("/blog/foo/gloo", "foo"),
+            ("/blog/bar", "404 no_route"),
+        ] {
+            assert_eq!(req("GET", "x.com", path).route(&e), want, "{router} {path}");
+        }
+    }
+}
+
+#[test]
+fn p6_uri_precedes_priority_and_priority_precedes_file_order() {
+    // APISIX: "the priority field takes precedence over other rules except uri".
+    let e = router_engine(
+        "apisix_radixtree_uri",
+        json!([{"id": "prefix", "paths": ["/hello*"], "priority": 100},
+               {"id": "exact", "paths": ["/hello"]},
+               {"id": "p-first", "paths": ["/p/*"], "vars": [["http_x", "==", "1"]]},
+               {"id": "p-second", "paths": ["/p/*"], "vars": [["http_y", "==", "1"]]},
+               {"id": "p-high", "paths": ["/p/*"], "priority": 5, "methods": ["POST"]}]),
+    );
+    assert_eq!(req("GET", "x.com", "/hello").route(&e), "exact");
+    assert_eq!(req("GET", "x.com", "/hello/x").route(&e), "prefix");
+    // Same path and priority: configuration order decides (P6), whichever route is listed first.
+    assert_eq!(
+        req("GET", "x.com", "/p/1").h("x", "1").h("y", "1").route(&e),
+        "p-first"
+    );
+    assert_eq!(req("POST", "x.com", "/p/1").h("x", "1").route(&e), "p-high");
+    let swapped = router_engine(
+        "apisix_radixtree_uri",
+        json!([{"id": "p-second", "paths": ["/p/*"], "vars": [["http_y", "==", "1"]]},
+               {"id": "p-first", "paths": ["/p/*"], "vars": [["http_x", "==", "1"]]}]),
+    );
+    assert_eq!(
+        req("GET", "x.com", "/p/1")
+            .h("x", "1")
+            .h("y", "1")
+            .route(&swapped),
+        "p-second"
+    );
+}
+
+#[test]
+fn p6_host_is_a_filter_for_radixtree_uri_and_first_for_radixtree_host_uri() {
+    // The `/test*` host case: a host route with a short prefix and a host-less route with a longer one.
+    let routes = json!([{"id": "host-route", "paths": ["/test*"], "hosts": ["foo.com"]},
+                        {"id": "plain", "paths": ["/test/api*"]},
+                        {"id": "wild", "paths": ["/test/api/v1*"], "hosts": ["*.foo.com"]}]);
+    let uri = router_engine("apisix_radixtree_uri", routes.clone());
+    let host_uri = router_engine("apisix_radixtree_host_uri", routes);
+    assert_eq!(req("GET", "foo.com", "/test/api/1").route(&uri), "plain");
+    assert_eq!(
+        req("GET", "foo.com", "/test/api/1").route(&host_uri),
+        "host-route"
+    );
+    assert_eq!(req("GET", "a.foo.com", "/test/api/v1/x").route(&uri), "wild");
+    assert_eq!(req("GET", "a.foo.com", "/test/api/v1/x").route(&host_uri), "wild");
+    // A wildcard-host route whose path does not match falls through to the host-less routes.
+    assert_eq!(req("GET", "a.foo.com", "/test/api/2").route(&host_uri), "plain");
+    assert_eq!(req("GET", "bar.com", "/test/x").route(&uri), "404 no_route");
+    assert_eq!(req("GET", "bar.com", "/test/x").route(&host_uri), "404 no_route");
+    // Explain sees the host filter fail on the uri router.
+    let mut events = Vec::new();
+    struct Collect<'v>(&'v mut Vec<(String, Verdict)>);
+    impl crate::trace::Trace for Collect<'_> {
+        const ENABLED: bool = true;
+        fn event(&mut self, e: crate::trace::TraceEvent<'_>) {
+            if let crate::trace::TraceEvent::Route { id, verdict, .. } = e {
+                self.0.push((id.to_string(), verdict));
+            }
+        }
+    }
+    let r = req("GET", "bar.com", "/test/x");
+    let _ = uri.evaluate_traced(&r.view(), &mut Collect(&mut events));
+    assert_eq!(
+        events,
+        [("host-route".to_string(), Verdict::Failed(Failed::Host))]
     );
 }

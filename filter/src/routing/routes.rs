@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use crate::config::RouterKind;
 use crate::decision::Integration;
 use crate::matchers::addr::Cidr;
 use crate::matchers::host::{HostIndex, HostPattern};
@@ -187,8 +188,9 @@ pub struct RouteMatch<'t> {
 /// The routes of one API, indexed by host group and path.
 #[derive(Debug)]
 pub struct RouteTable {
+    router: RouterKind,
     routes: Vec<Route>,
-    /// Sorted by the P5 key: position = rank.
+    /// Sorted by the router's key (P5 or P6): position = rank.
     entries: Vec<Entry>,
     hosts: HostIndex<u32>,
     groups: Vec<PathIndex<u32>>,
@@ -221,9 +223,43 @@ fn rank_key<'r>(route: &'r Route, path: &'r RoutePath) -> RankKey<'r> {
     )
 }
 
+/// The P6 ordering key of the APISIX routers (lua-resty-radixtree): exact paths before prefixes, longer
+/// prefixes first, then priority descending, then configuration order (`index`, the route's position in the
+/// API). Only exact and prefix paths reach these routers (validated).
+type ApisixKey = (PathClass, Reverse<usize>, Reverse<i64>, usize, String);
+
+fn apisix_key(route: &Route, index: usize, path: &RoutePath) -> ApisixKey {
+    let p = &path.pattern;
+    (
+        p.class(),
+        Reverse(p.literal_len()),
+        Reverse(route.priority),
+        index,
+        p.as_written(),
+    )
+}
+
+/// The order in which `router` tries two (route, path) entries; `index` is the route's position in the
+/// API's config (decisive only for the APISIX routers, P6). Host groups come first for the routers that
+/// have them ([`RouteTable::select`]); this is the order inside a group.
+pub fn entry_order(
+    router: RouterKind,
+    a: (&Route, usize, &RoutePath),
+    b: (&Route, usize, &RoutePath),
+) -> std::cmp::Ordering {
+    match router {
+        RouterKind::Specificity => rank_key(a.0, a.2).cmp(&rank_key(b.0, b.2)),
+        RouterKind::ApisixRadixtreeUri | RouterKind::ApisixRadixtreeHostUri => {
+            apisix_key(a.0, a.1, a.2).cmp(&apisix_key(b.0, b.1, b.2))
+        }
+    }
+}
+
 impl RouteTable {
-    /// Ranks and indexes the routes.
-    pub fn build(routes: Vec<Route>) -> RouteTable {
+    /// Ranks and indexes the routes (`routes` in config order) for `router`: P5 for `specificity`, P6 for
+    /// the APISIX routers. `apisix_radixtree_uri` has a single group (hosts are a filter, checked per
+    /// candidate); the others group routes by host pattern.
+    pub fn build(routes: Vec<Route>, router: RouterKind) -> RouteTable {
         let mut entries: Vec<Entry> = Vec::new();
         for (r, route) in routes.iter().enumerate() {
             for p in 0..route.paths.len() {
@@ -233,12 +269,15 @@ impl RouteTable {
                 });
             }
         }
-        let key_of = |e: &Entry| {
+        let of = |e: &Entry| {
             let route = routes.get(e.route as usize)?;
             let path = route.paths.get(e.path as usize)?;
-            Some(rank_key(route, path))
+            Some((route, e.route as usize, path))
         };
-        entries.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+        entries.sort_by(|a, b| match (of(a), of(b)) {
+            (Some(x), Some(y)) => entry_order(router, x, y),
+            (x, y) => x.is_some().cmp(&y.is_some()),
+        });
 
         let mut hosts = HostIndex::default();
         let mut groups: Vec<PathIndex<u32>> = Vec::new();
@@ -263,11 +302,12 @@ impl RouteTable {
                 continue;
             };
             let any = [HostPattern::Any];
-            let patterns: &[HostPattern] = if route.hosts.is_empty() {
-                &any
-            } else {
-                &route.hosts
-            };
+            let patterns: &[HostPattern] =
+                if route.hosts.is_empty() || router == RouterKind::ApisixRadixtreeUri {
+                    &any
+                } else {
+                    &route.hosts
+                };
             for h in patterns {
                 let g = group_for(h, &mut hosts, &mut groups);
                 if let Some(index) = groups.get_mut(g as usize) {
@@ -276,6 +316,7 @@ impl RouteTable {
             }
         }
         RouteTable {
+            router,
             routes,
             entries,
             hosts,
@@ -287,6 +328,24 @@ impl RouteTable {
     /// The routes, in config order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// The router the table was built for.
+    pub fn router(&self) -> RouterKind {
+        self.router
+    }
+
+    /// P1 filters of a candidate; `apisix_radixtree_uri` checks the route's hosts here too (P6: the path
+    /// decides, the host is only a filter).
+    #[inline]
+    fn check(&self, route: &Route, ctx: &RequestCtx<'_>, uri: &str) -> Result<(), Failed> {
+        if self.router == RouterKind::ApisixRadixtreeUri
+            && !route.hosts.is_empty()
+            && !route.hosts.iter().any(|h| h.matches(&ctx.host, ctx.port))
+        {
+            return Err(Failed::Host);
+        }
+        route.check(ctx, uri)
     }
 
     /// P5: the first route, in specificity order, whose path matches `uri` and whose filters pass.
@@ -309,7 +368,7 @@ impl RouteTable {
                 let Some((route, path)) = self.entry(rank) else {
                     return;
                 };
-                let result = route.check(ctx, uri);
+                let result = self.check(route, ctx, uri);
                 if T::ENABLED {
                     trace.event(TraceEvent::Route {
                         id: &route.id,
@@ -373,19 +432,30 @@ impl RouteTable {
             .map(|e| {
                 let route = self.routes.get(e.route as usize)?;
                 let path = route.paths.get(e.path as usize)?;
-                Some(rank_key(route, path))
+                Some((route, e.route as usize, path))
             })
             .collect();
         if keys.iter().any(Option::is_none) {
             return Err("an entry points to a missing route or path".into());
         }
-        if !keys.windows(2).all(|w| matches!(w, [a, b] if a <= b)) {
-            return Err("entries are not sorted by the P5 key".into());
+        let sorted = keys.windows(2).all(|w| match w {
+            [Some(a), Some(b)] => entry_order(self.router, *a, *b) != std::cmp::Ordering::Greater,
+            _ => false,
+        });
+        if !sorted {
+            return Err("entries are not sorted by the router's key".into());
         }
+        let groups_per_route = |r: &Route| {
+            if self.router == RouterKind::ApisixRadixtreeUri {
+                1
+            } else {
+                r.hosts.len().max(1)
+            }
+        };
         let expected: usize = self
             .routes
             .iter()
-            .map(|r| r.paths.len() * r.hosts.len().max(1))
+            .map(|r| r.paths.len() * groups_per_route(r))
             .sum();
         let indexed: usize = self.groups.iter().map(PathIndex::len).sum();
         if expected != indexed {
