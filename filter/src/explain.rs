@@ -11,7 +11,7 @@
 //!
 //! Native only (the CLI's `routewise explain`); nothing here is in the wasm build.
 
-use std::cmp::Reverse;
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -20,12 +20,12 @@ use crate::config::{RouterKind, RoutingMode};
 use crate::decision::{Decision, Integration};
 use crate::engine::{Api, Engine};
 use crate::matchers::host::{HostPattern, HostRank};
-use crate::matchers::path::{base_path_matches, path_after_base, PathClass, PathPattern};
+use crate::matchers::path::{base_path_matches, path_after_base, PathPattern};
 use crate::names::outcome;
 use crate::plugins::HeaderEdit;
 use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
-use crate::routing::routes::{HostsOrigin, Route, RoutePath};
+use crate::routing::routes::{entry_order, HostsOrigin, Route, RoutePath};
 use crate::routing::rules::{Rule, Target};
 use crate::trace::Failed;
 
@@ -284,7 +284,7 @@ pub fn explain(engine: &Engine, spec: &RequestSpec, opts: Options) -> Explanatio
         None => ctx.path,
     };
     x.story.uri = Some(uri.to_string());
-    x.story.router = Some(RouterKind::Specificity);
+    x.story.router = Some(api.routes.router());
     explain_routes(api, &ctx, uri, winner_route.as_ref(), opts, &mut x);
     x
 }
@@ -604,31 +604,26 @@ fn route_failure(r: &Route, f: Failed, ctx: &RequestCtx<'_>) -> String {
     }
 }
 
-/// The P5 ordering of a candidate: best matching host, then the path key, priority, method restriction, id.
-type P5Key<'r> = (
-    (HostRank, bool),
-    (PathClass, Reverse<usize>, bool, usize),
-    Reverse<i64>,
-    bool,
-    &'r str,
-    String,
-);
+/// A route path considered for a request, with the host pattern it matches through.
+#[derive(Clone, Copy)]
+struct Cand<'r> {
+    host: &'r HostPattern,
+    route: &'r Route,
+    /// Position of the route in the API's config (P6 ties).
+    index: usize,
+    path: &'r RoutePath,
+}
 
-fn p5_key<'r>(host: &HostPattern, r: &'r Route, p: &RoutePath) -> P5Key<'r> {
-    let pat = &p.pattern;
-    (
-        host_key(host),
-        (
-            pat.class(),
-            Reverse(pat.literal_len()),
-            !pat.is_template(),
-            pat.param_count(),
-        ),
-        Reverse(r.priority),
-        r.methods.is_any(),
-        &r.id,
-        pat.as_written(),
-    )
+/// The order in which the engine tries two candidates: host groups first (except for
+/// `apisix_radixtree_uri`, where the host is only a filter), then the router's own order
+/// ([`entry_order`], the function the route table is sorted with).
+fn order(router: RouterKind, a: &Cand<'_>, b: &Cand<'_>) -> Ordering {
+    let hosts = if router == RouterKind::ApisixRadixtreeUri {
+        Ordering::Equal
+    } else {
+        host_key(a.host).cmp(&host_key(b.host))
+    };
+    hosts.then_with(|| entry_order(router, (a.route, a.index, a.path), (b.route, b.index, b.path)))
 }
 
 fn class_name(p: &PathPattern) -> &'static str {
@@ -641,46 +636,60 @@ fn class_name(p: &PathPattern) -> &'static str {
     }
 }
 
-/// Why the winner ranks before a candidate: the first P5 step at which they differ.
-fn why_outranked(w: (&HostPattern, &Route, &RoutePath), c: (&HostPattern, &Route, &RoutePath)) -> String {
-    let (wk, ck) = (p5_key(w.0, w.1, w.2), p5_key(c.0, c.1, c.2));
-    let (wn, cn) = (w.1.id.as_ref(), c.1.id.as_ref());
-    let (wp, cp) = (&w.2.pattern, &c.2.pattern);
-    if wk.0 != ck.0 {
+/// Why the winner ranks before a candidate: the first step of the router's order at which they differ.
+fn why_outranked(router: RouterKind, w: &Cand<'_>, c: &Cand<'_>) -> String {
+    let (wn, cn) = (w.route.id.as_ref(), c.route.id.as_ref());
+    let (wp, cp) = (&w.path.pattern, &c.path.pattern);
+    let apisix = router != RouterKind::Specificity;
+    if router != RouterKind::ApisixRadixtreeUri && host_key(w.host) != host_key(c.host) {
         return format!(
-            "route `{wn}` matches the host through {} `{}`, more specific than {} `{}` (P5 step 1)",
-            host_kind(w.0),
-            w.0.canonical(),
-            host_kind(c.0),
-            c.0.canonical()
+            "route `{wn}` matches the host through {} `{}`, more specific than {} `{}` ({})",
+            host_kind(w.host),
+            w.host.canonical(),
+            host_kind(c.host),
+            c.host.canonical(),
+            if apisix { "P6: host first" } else { "P5 step 1" }
         );
     }
-    if wk.1 .0 != ck.1 .0 {
-        return format!(
-            "{} path `{}` of route `{wn}` ranks before {} path `{}` (P5 step 2: exact > prefix/template > \
-             greedy > $default)",
-            class_name(wp),
-            wp.as_written(),
-            class_name(cp),
-            cp.as_written()
-        );
+    if wp.class() != cp.class() {
+        return if apisix {
+            format!(
+                "the full match `{}` of route `{wn}` comes before the prefix `{}` (P6)",
+                wp.as_written(),
+                cp.as_written()
+            )
+        } else {
+            format!(
+                "{} path `{}` of route `{wn}` ranks before {} path `{}` (P5 step 2: exact > prefix/template > \
+                 greedy > $default)",
+                class_name(wp),
+                wp.as_written(),
+                class_name(cp),
+                cp.as_written()
+            )
+        };
     }
-    if wk.1 .1 != ck.1 .1 {
+    if wp.literal_len() != cp.literal_len() {
         return format!(
-            "`{}` of route `{wn}` has the longer literal part ({} > {} characters; P5 step 2)",
+            "`{}` of route `{wn}` has the longer literal part ({} > {} characters; {})",
             wp.as_written(),
             wp.literal_len(),
-            cp.literal_len()
+            cp.literal_len(),
+            if apisix {
+                "P6: deepest prefix first"
+            } else {
+                "P5 step 2"
+            }
         );
     }
-    if wk.1 .2 != ck.1 .2 {
+    if !apisix && wp.is_template() != cp.is_template() {
         return format!(
             "at equal literal length the template `{}` of route `{wn}` ranks before the prefix `{}` (P5 step 2)",
             wp.as_written(),
             cp.as_written()
         );
     }
-    if wk.1 .3 != ck.1 .3 {
+    if !apisix && wp.param_count() != cp.param_count() {
         return format!(
             "`{}` of route `{wn}` has fewer parameters ({} < {}; P5 step 2)",
             wp.as_written(),
@@ -688,16 +697,27 @@ fn why_outranked(w: (&HostPattern, &Route, &RoutePath), c: (&HostPattern, &Route
             cp.param_count()
         );
     }
-    if wk.2 != ck.2 {
+    if w.route.priority != c.route.priority {
         return format!(
-            "route `{wn}` has the higher priority ({} > {}; P5 step 3)",
-            w.1.priority, c.1.priority
+            "route `{wn}` has the higher priority ({} > {}; {})",
+            w.route.priority,
+            c.route.priority,
+            if apisix { "P6" } else { "P5 step 3" }
         );
     }
-    if wk.3 != ck.3 {
+    if apisix {
+        if w.index != c.index {
+            return format!(
+                "same path and priority: route `{wn}` comes first in the configuration (P6: file order decides \
+                 this tie; `routewise lint` reports it)"
+            );
+        }
+        return format!("another path of route `{wn}` ranks first");
+    }
+    if w.route.methods.is_any() != c.route.methods.is_any() {
         return format!(
             "route `{wn}` is method-restricted ({}), this one allows ANY (P5 step 4)",
-            w.1.methods.display()
+            w.route.methods.display()
         );
     }
     if wn != cn {
@@ -718,8 +738,8 @@ fn best_host<'r>(r: &'r Route, ctx: &RequestCtx<'_>) -> Option<&'r HostPattern> 
         .min_by_key(|h| host_key(h))
 }
 
-fn explain_routes(
-    api: &Api,
+fn explain_routes<'a>(
+    api: &'a Api,
     ctx: &RequestCtx<'_>,
     uri: &str,
     winner: Option<&(String, String)>,
@@ -727,11 +747,18 @@ fn explain_routes(
     x: &mut Explanation,
 ) {
     let routes = api.routes.routes();
-    let find = |(id, key): &(String, String)| {
-        routes.iter().find(|r| &*r.id == id).and_then(|r| {
-            let p = r.paths.iter().find(|p| &*p.key == key)?;
-            Some((best_host(r, ctx)?, r, p))
+    let router = api.routes.router();
+    let cand = |index: usize, route: &'a Route, path: &'a RoutePath| -> Option<Cand<'a>> {
+        Some(Cand {
+            host: best_host(route, ctx)?,
+            route,
+            index,
+            path,
         })
+    };
+    let find = |(id, key): &(String, String)| {
+        let (i, r) = routes.iter().enumerate().find(|(_, r)| &*r.id == id)?;
+        cand(i, r, r.paths.iter().find(|p| &*p.key == key)?)
     };
     let mut won = winner.and_then(find);
     if won.is_none() && x.outcome == outcome::UNAUTHORIZED {
@@ -739,41 +766,49 @@ fn explain_routes(
         // route, so find it as the engine does: the best-ranked candidate whose filters pass.
         won = routes
             .iter()
-            .flat_map(|r| r.paths.iter().map(move |p| (r, p)))
-            .filter_map(|(r, p)| {
-                let h = best_host(r, ctx)?;
-                (p.pattern.is_match(uri) && r.check(ctx, uri).is_ok()).then_some((h, r, p))
+            .enumerate()
+            .flat_map(|(i, r)| r.paths.iter().map(move |p| (i, r, p)))
+            .filter_map(|(i, r, p)| {
+                let c = cand(i, r, p)?;
+                (p.pattern.is_match(uri) && r.check(ctx, uri).is_ok()).then_some(c)
             })
-            .min_by(|a, b| p5_key(a.0, a.1, a.2).cmp(&p5_key(b.0, b.1, b.2)));
-        if let Some((_, _, p)) = won {
-            x.route_key = Some(p.key.to_string());
+            .min_by(|a, b| order(router, a, b));
+        if let Some(c) = won {
+            x.route_key = Some(c.path.key.to_string());
         }
     }
     let mut unlisted = 0usize;
-    for r in routes {
+    for (i, r) in routes.iter().enumerate() {
         for p in r.paths.iter() {
             let path_ok = p.pattern.is_match(uri);
             if !path_ok && !opts.all_routes {
                 unlisted += 1;
                 continue;
             }
-            let host = best_host(r, ctx);
-            let is_winner = won.is_some_and(|(_, wr, wp)| std::ptr::eq(wr, r) && std::ptr::eq(wp, p));
+            let this = cand(i, r, p);
+            let is_winner = won.is_some_and(|w| std::ptr::eq(w.route, r) && std::ptr::eq(w.path, p));
             let (verdict, reason) = if is_winner {
                 (
                     Verdict::Selected,
-                    "the best-ranked route whose host, path, methods, vars and remote addresses all pass (P5)"
-                        .to_string(),
+                    format!(
+                        "the best-ranked route whose host, path, methods, vars and remote addresses all pass ({})",
+                        if router == RouterKind::Specificity { "P5" } else { "P6" }
+                    ),
                 )
-            } else if host.is_none() {
+            } else if this.is_none() {
                 let hosts: Vec<String> = r.hosts.iter().map(HostPattern::canonical).collect();
                 (
                     Verdict::Failed,
                     format!(
-                        "host `{}` is not one of {} ({}; P1, P7)",
+                        "host `{}` is not one of {} ({}; {})",
                         ctx.host,
                         hosts.join(", "),
-                        origin(r)
+                        origin(r),
+                        if router == RouterKind::ApisixRadixtreeUri {
+                            "P6: the host is a filter"
+                        } else {
+                            "P1, P7"
+                        }
                     ),
                 )
             } else if !path_ok {
@@ -784,15 +819,15 @@ fn explain_routes(
             } else if let Err(f) = r.check(ctx, uri) {
                 (Verdict::Failed, route_failure(r, f, ctx))
             } else {
-                match (won, host) {
-                    (Some(w), Some(h)) => {
-                        if p5_key(h, r, p) < p5_key(w.0, w.1, w.2) {
+                match (won, this) {
+                    (Some(w), Some(c)) => {
+                        if order(router, &c, &w) == Ordering::Less {
                             x.notes.push(format!(
                                 "explain ranks route `{}` before the engine's choice `{}`: please report this",
-                                r.id, w.1.id
+                                r.id, w.route.id
                             ));
                         }
-                        (Verdict::Outranked, why_outranked(w, (h, r, p)))
+                        (Verdict::Outranked, why_outranked(router, &w, &c))
                     }
                     _ => (
                         Verdict::Outranked,
@@ -815,7 +850,7 @@ fn explain_routes(
             api.id
         ));
     }
-    if let Some((_, r, _)) = won {
+    if let Some(Cand { route: r, .. }) = won {
         if x.outcome == outcome::UNAUTHORIZED {
             x.route = Some(r.id.to_string());
             x.plugins = plugin_uses(crate::plugins::merge::merge_route(&r.plugins.compiled).list());
