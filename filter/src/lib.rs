@@ -25,6 +25,8 @@ pub mod ids;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod import;
 pub mod lambda;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod lint;
 pub mod matchers;
 pub mod names;
 #[cfg(not(target_arch = "wasm32"))]

@@ -13,6 +13,8 @@ mod import;
 #[cfg(not(target_arch = "wasm32"))]
 mod input;
 #[cfg(not(target_arch = "wasm32"))]
+mod lint;
+#[cfg(not(target_arch = "wasm32"))]
 mod schema;
 #[cfg(not(target_arch = "wasm32"))]
 mod validate;
@@ -23,7 +25,7 @@ mod cli {
 
     use clap::{Parser, Subcommand};
 
-    use crate::{explain, image, import, schema, validate};
+    use crate::{explain, image, import, lint, schema, validate};
 
     /// routewise: API Gateway / APISIX style routing and AWS Lambda integration for Envoy (proxy-wasm).
     #[derive(Debug, Parser)]
@@ -42,6 +44,8 @@ mod cli {
         Validate(validate::ValidateArgs),
         /// Explain how a request is routed: each layer's candidates and why they won or lost (E1).
         Explain(explain::ExplainArgs),
+        /// Find rules and routes that can never match, hidden mappings, file-order ties, overlaps (E2).
+        Lint(lint::LintArgs),
         /// Convert an existing configuration (API Gateway) into a routewise config.
         #[command(subcommand)]
         Import(import::ImportCommand),
@@ -54,6 +58,7 @@ mod cli {
             Command::Image(cmd) => image::run(cmd),
             Command::Validate(args) => validate::run(args),
             Command::Explain(args) => explain::run(args),
+            Command::Lint(args) => lint::run(args),
             Command::Import(cmd) => import::run(cmd),
             Command::Schema(args) => schema::run(args),
         }
