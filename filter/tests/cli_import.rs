@@ -152,3 +152,114 @@ fn import_aws_errors_name_the_input_and_exit_1() {
     );
     assert_eq!(o.status.code(), Some(2), "clap refuses an unknown mode");
 }
+
+/// `tests/golden/import-apisix/<case>/`: `args` (after `import apisix`), the input it names, and the golden
+/// `config.json` and `import.log`. The round trip: every route the input enables and routewise can express
+/// comes back with its id, paths, hosts, methods, priority, vars and service, in the input's order.
+#[test]
+fn import_apisix_golden_cases_and_round_trip() {
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for case in sorted_entries(&golden_dir("import-apisix")) {
+        if !case.is_dir() {
+            continue;
+        }
+        cases += 1;
+        let args = std::fs::read_to_string(case.join("args")).unwrap();
+        let mut argv = vec!["import", "apisix"];
+        argv.extend(args.split_whitespace());
+        let o = routewise(&case, &argv);
+        if !o.status.success() {
+            failures.push(format!("{}: {}", case.display(), transcript(&o)));
+            continue;
+        }
+        let config = String::from_utf8(o.stdout.clone()).unwrap();
+        if let Err(e) = check(&case.join("config.json"), &config) {
+            failures.push(e);
+        }
+        let log = transcript(&std::process::Output {
+            stdout: Vec::new(),
+            ..o
+        });
+        if let Err(e) = check(&case.join("import.log"), &log) {
+            failures.push(e);
+        }
+        let v = routewise(&case, &["validate", "config.json"]);
+        if !v.status.success() {
+            failures.push(format!(
+                "{}: the imported config does not validate: {}",
+                case.display(),
+                transcript(&v)
+            ));
+        }
+        // Round trip of the routes.
+        let input_path = case.join(args.split_whitespace().next().unwrap());
+        let input: Value = serde_norway::from_str(&std::fs::read_to_string(&input_path).unwrap()).unwrap();
+        let routes_in: Vec<Value> = match input.get("routes") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => input["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["key"].as_str().unwrap().starts_with("/apisix/routes/"))
+                .map(|i| i["value"].clone())
+                .collect(),
+        };
+        let expected: Vec<Value> = routes_in
+            .iter()
+            .filter(|r| r["status"] != json!(0))
+            .filter(|r| !r["uri"].as_str().unwrap_or_default().contains(':'))
+            .map(|r| {
+                let id = match &r["id"] {
+                    Value::Number(n) => n.to_string(),
+                    other => other.as_str().unwrap().to_string(),
+                };
+                let mut paths: Vec<Value> = r["uris"].as_array().cloned().unwrap_or_default();
+                if let Some(u) = r.get("uri") {
+                    paths.push(u.clone());
+                }
+                let hosts = r
+                    .get("hosts")
+                    .cloned()
+                    .or_else(|| r.get("host").map(|h| json!([h])));
+                json!({"id": id, "paths": paths, "hosts": hosts, "methods": r.get("methods"),
+                       "priority": r.get("priority").cloned().unwrap_or(json!(0)), "vars": r.get("vars"),
+                       "service": r.get("service_id")})
+            })
+            .collect();
+        let out: Value = serde_json::from_str(&config).unwrap();
+        let got: Vec<Value> = out["apis"][0]["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                json!({"id": r["id"], "paths": r["paths"], "hosts": r.get("hosts"), "methods": r.get("methods"),
+                       "priority": r["priority"], "vars": r.get("vars"), "service": r.get("service")})
+            })
+            .collect();
+        if got != expected {
+            failures.push(format!(
+                "{}: routes do not round-trip:\n{got:#?}\nvs\n{expected:#?}",
+                case.display()
+            ));
+        }
+    }
+    assert!(cases >= 3);
+    report(failures);
+}
+
+#[test]
+fn import_apisix_refuses_an_unknown_router() {
+    let dir = golden_dir("import-apisix/standalone");
+    let o = routewise(
+        &dir,
+        &[
+            "import",
+            "apisix",
+            "apisix.yaml",
+            "--router",
+            "radixtree_uri_with_parameter",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,9 +1,10 @@
 //! Bringing existing configurations across: [`aws`] (an API Gateway custom domain name as the AWS CLI prints
-//! it). Each importer is a pure transformation into the [`crate::config`] types; the result is validated by
+//! it) and [`apisix`] (APISIX routes, services and consumers, on the P6 compatibility routers). Each importer is a pure transformation into the [`crate::config`] types; the result is validated by
 //! the engine before it is returned, so an import either yields a config the filter accepts or says why not.
 //!
 //! Native only (the CLI's `routewise import`).
 
+pub mod apisix;
 pub mod aws;
 
 use std::fmt;
@@ -121,17 +122,30 @@ fn write_ordered(out: &mut String, v: &Value, depth: usize) {
 
 /// Fields that are required even when empty.
 const REQUIRED: [&str; 2] = ["domains", "stages"];
+/// Maps keyed by the user's names (stage names): their entries stay even when empty (`"prod": {}`).
+const NAMED: [&str; 1] = ["stages"];
+/// Values kept verbatim: plugin configs (`"key-auth": {}` means something) and `vars` expressions.
+const VERBATIM: [&str; 2] = ["plugins", "vars"];
+
+fn is_empty(v: &Value) -> bool {
+    v.is_null()
+        || v.as_array().is_some_and(Vec::is_empty)
+        || v.as_object().is_some_and(serde_json::Map::is_empty)
+}
 
 fn prune(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            map.values_mut().for_each(prune);
-            map.retain(|k, v| {
-                REQUIRED.contains(&k.as_str())
-                    || !(v.is_null()
-                        || v.as_array().is_some_and(Vec::is_empty)
-                        || v.as_object().is_some_and(serde_json::Map::is_empty))
-            });
+            for (k, child) in map.iter_mut() {
+                if VERBATIM.contains(&k.as_str()) {
+                    continue;
+                }
+                match (NAMED.contains(&k.as_str()), child) {
+                    (true, Value::Object(named)) => named.values_mut().for_each(prune),
+                    (_, child) => prune(child),
+                }
+            }
+            map.retain(|k, v| REQUIRED.contains(&k.as_str()) || !is_empty(v));
         }
         Value::Array(items) => items.iter_mut().for_each(prune),
         _ => {}

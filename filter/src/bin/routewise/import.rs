@@ -1,4 +1,4 @@
-//! `routewise import aws|...`: an existing configuration as a routewise config on standard output (see
+//! `routewise import aws|apisix`: an existing configuration as a routewise config on standard output (see
 //! `routewise::import`). What the source has that routewise does not carry is listed on standard error.
 //!
 //! ```text
@@ -6,13 +6,15 @@
 //! aws apigatewayv2 get-api-mappings --domain-name api.example.com > mappings.json
 //! routewise import aws --domain-name api.example.com --routing-mode ROUTING_RULE_THEN_API_MAPPING \
 //!     --rules rules.json --mappings mappings.json > routewise.json
+//! routewise import apisix apisix.yaml [--router radixtree_uri|radixtree_host_uri] > routewise.json
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use routewise::config::RoutingMode;
+use routewise::config::{RouterKind, RoutingMode};
+use routewise::import::apisix::{self, ApisixImport};
 use routewise::import::aws::{self, AwsImport, DEFAULT_CLUSTER_TEMPLATE};
 use routewise::import::{ImportErrors, Imported};
 
@@ -23,6 +25,30 @@ pub enum ImportCommand {
     /// An API Gateway custom domain name: the output of `aws apigatewayv2 list-routing-rules` and
     /// `get-api-mappings`.
     Aws(AwsArgs),
+    /// APISIX routes, services and consumers: standalone apisix.yaml, or Admin API JSON.
+    Apisix(ApisixArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApisixArgs {
+    /// apisix.yaml (standalone mode) or a JSON/YAML document with `routes`, `services`, `consumers`,
+    /// `upstreams` (lists or Admin API answers); `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// APISIX's `apisix.router.http`: radixtree_host_uri (the default since APISIX 3.0) or radixtree_uri.
+    /// Selects the routewise compatibility router of the same name (P6).
+    #[arg(long, value_name = "ROUTER", default_value = "radixtree_host_uri", value_parser = parse_router)]
+    router: RouterKind,
+}
+
+fn parse_router(s: &str) -> Result<RouterKind, String> {
+    match s {
+        "radixtree_uri" => Ok(RouterKind::ApisixRadixtreeUri),
+        "radixtree_host_uri" => Ok(RouterKind::ApisixRadixtreeHostUri),
+        _ => {
+            Err("radixtree_uri or radixtree_host_uri (radixtree_uri_with_parameter is not reproduced)".into())
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -53,7 +79,25 @@ fn parse_mode(s: &str) -> Result<RoutingMode, String> {
 pub fn run(cmd: ImportCommand) -> ExitCode {
     match cmd {
         ImportCommand::Aws(args) => run_aws(args),
+        ImportCommand::Apisix(args) => run_apisix(args),
     }
+}
+
+fn run_apisix(args: ApisixArgs) -> ExitCode {
+    let text = match input::read_text(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("routewise import apisix: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    finish(
+        "apisix",
+        apisix::import(&ApisixImport {
+            text: &text,
+            router: args.router,
+        }),
+    )
 }
 
 fn read(path: &Option<PathBuf>) -> Result<Option<String>, String> {

@@ -46,7 +46,7 @@ mod cli {
         Explain(explain::ExplainArgs),
         /// Find rules and routes that can never match, hidden mappings, file-order ties, overlaps (E2).
         Lint(lint::LintArgs),
-        /// Convert an existing configuration (API Gateway) into a routewise config.
+        /// Convert an existing configuration (API Gateway, APISIX) into a routewise config.
         #[command(subcommand)]
         Import(import::ImportCommand),
         /// Print the JSON Schema of the configuration (generated from the filter's config types).
