@@ -30,7 +30,9 @@
 //!    the path routes match on. Nothing selected → `no_match_status` (403).
 //! 3. **Route** (P1-P5): host groups in specificity order, then path class and literal length, priority,
 //!    method restriction, route id; the first whose methods, vars and remote addresses pass wins. None →
-//!    404. The integration is the route's, else its service's, else the stage's.
+//!    404. The integration is the route's, else its service's, else the stage's. An API with router
+//!    `apisix_radixtree_uri` or `apisix_radixtree_host_uri` ranks its routes as APISIX does instead (P6:
+//!    full match, deepest prefix, priority, configuration order; [`crate::routing::routes::entry_order`]).
 //!
 //! Nothing is parsed per request: every lookup is a hash map, a trie walk or a globset query built at
 //! configure time, and a decision borrows its strings from the engine.
