@@ -15,13 +15,32 @@ function): `--lambda NAME=PORT,ARN` (repeatable) adds one on 127.0.0.1:PORT; `--
 (`lambda-mock`, tests/src/bin). They sign with `--lambda-credentials KEY:SECRET` (default: the mock's).
 The same placeholders are filled by tests/src/envoy.rs (`LambdaCluster` there writes the same cluster); keep
 both in step with the template.
+
+Live config updates (ECDS, extension config discovery from a watched file):
+
+    render_bootstrap.py --config C --wasm W --ecds-dir /etc/routewise/ecds [--ecds-out DIR] --out envoy.yaml
+    render_bootstrap.py --config C2 --wasm W --ecds-dir /etc/routewise/ecds [--ecds-out DIR] --ecds-update
+
+The first renders the bootstrap with the routewise filter as `config_discovery` of the file
+`<ecds-dir>/routewise-filter.yaml` (Envoy watches the directory) and writes that file: the filter block of the
+template between its `routewise:filter` markers, as an ECDS `TypedExtensionConfig` resource. The second only
+rewrites the file (for a running Envoy). `--ecds-out` is where the file is written when Envoy sees the directory
+under another path (a container's mount); default `--ecds-dir`. The file is replaced atomically (write, then
+rename in the same directory, the move Envoy's `watched_directory` reacts to), and its `version_info` is the
+first 12 hex digits of the SHA-256 of the filter entry (config, module path, settings), shown by Envoy as
+`extension_config_discovery.http_filter.routewise.version_text`. Envoy checks each version by running the
+filter's `on_configure` on its main thread: a rejected config is NACKed (`update_rejected`, the filter's errors
+in Envoy's log) and the previous one keeps serving.
 """
 
 import argparse
+import hashlib
 import json
+import os
 import pathlib
 import re
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "envoy" / "routewise.yaml.tmpl"
@@ -125,6 +144,88 @@ def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=()
     return out
 
 
+# ECDS (see the module docstring). The resource name is what Envoy subscribes to and names its stats after.
+ECDS_NAME = "routewise"
+ECDS_FILE = "routewise-filter.yaml"
+FILTER_BEGIN = "# routewise:filter-begin"
+FILTER_END = "# routewise:filter-end"
+WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+
+
+def filter_block(bootstrap):
+    """(start, end, lines) of the routewise filter entry between the template's markers (marker lines
+    excluded)."""
+    lines = bootstrap.splitlines(keepends=True)
+    begin = [i for i, l in enumerate(lines) if l.strip().startswith(FILTER_BEGIN)]
+    end = [i for i, l in enumerate(lines) if l.strip().startswith(FILTER_END)]
+    if len(begin) != 1 or len(end) != 1 or end[0] <= begin[0]:
+        raise SystemExit("render_bootstrap.py: the template must have one %s ... %s block" % (FILTER_BEGIN, FILTER_END))
+    return begin[0], end[0], lines
+
+
+def ecds_bootstrap(bootstrap, ecds_dir):
+    """The bootstrap with the filter entry replaced by a `config_discovery` of the ECDS file."""
+    b, e, lines = filter_block(bootstrap)
+    indent = lines[b][: len(lines[b]) - len(lines[b].lstrip())]
+    path = "%s/%s" % (ecds_dir.rstrip("/"), ECDS_FILE)
+    entry = [
+        "- name: %s" % ECDS_NAME,
+        "  # ECDS: the filter's config is the resource in %s, reloaded when that file is replaced." % path,
+        "  config_discovery:",
+        "    config_source:",
+        "      path_config_source:",
+        "        path: %s" % json.dumps(path),
+        "        watched_directory: { path: %s }" % json.dumps(ecds_dir),
+        "    type_urls: [%s]" % json.dumps(WASM_TYPE),
+    ]
+    return "".join(lines[:b] + [indent + l + "\n" for l in entry] + lines[e + 1 :])
+
+
+def ecds_resource(bootstrap, version):
+    """The ECDS file: the template's filter entry (its `typed_config`) as a TypedExtensionConfig resource."""
+    b, e, lines = filter_block(bootstrap)
+    body = lines[b + 1 : e]
+    at = [i for i, l in enumerate(body) if l.strip() == "typed_config:"]
+    if not at:
+        raise SystemExit("render_bootstrap.py: the routewise filter block has no `typed_config:`")
+    config = [l for l in body[at[0] + 1 :] if l.strip()]
+    cut = min(len(l) - len(l.lstrip()) for l in config)
+    out = [
+        "# ECDS resource for the routewise filter, written by scripts/render_bootstrap.py. Replace the file\n",
+        "# atomically (write another file in this directory, then rename it over this one) to reload the filter.\n",
+        "version_info: %s\n" % json.dumps(version),
+        "resources:\n",
+        '- "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig\n',
+        "  name: %s\n" % ECDS_NAME,
+        "  typed_config:\n",
+    ]
+    out += ["    " + l[cut:] if l.strip() else l for l in config]
+    return "".join(out)
+
+
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary file in the same directory and a rename (an IN_MOVED_TO
+    for Envoy's watched directory, never a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".%s." % path.name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def filter_version(bootstrap):
+    """Content-derived: the same filter config (routewise config, module path, settings) gives the same
+    version, so a re-push of an unchanged config is a no-op for Envoy."""
+    b, e, lines = filter_block(bootstrap)
+    return hashlib.sha256("".join(lines[b + 1 : e]).encode()).hexdigest()[:12]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, type=pathlib.Path)
@@ -139,7 +240,12 @@ def main():
     ap.add_argument("--lambda-credentials", default=MOCK_ACCESS_KEY + ":" + MOCK_SECRET, metavar="KEY:SECRET")
     ap.add_argument("--out", type=pathlib.Path)
     ap.add_argument("--print-clusters", action="store_true")
+    ap.add_argument("--ecds-dir", metavar="DIR", help="serve the filter config by ECDS from DIR (as Envoy sees it)")
+    ap.add_argument("--ecds-out", type=pathlib.Path, metavar="DIR", help="where to write the ECDS file (default --ecds-dir)")
+    ap.add_argument("--ecds-update", action="store_true", help="only rewrite the ECDS file (a running Envoy reloads it)")
     args = ap.parse_args()
+    if (args.ecds_out or args.ecds_update) and not args.ecds_dir:
+        ap.error("--ecds-out and --ecds-update need --ecds-dir")
 
     text = args.config.read_text()
     clusters = []
@@ -167,6 +273,14 @@ def main():
             lambdas.append((n, args.lambda_port, arn, access_key, secret))
 
     out = render(text, args.wasm, args.listen_port, args.admin_port, clusters, lambdas)
+    if args.ecds_dir:
+        version = filter_version(out)
+        target = (args.ecds_out or pathlib.Path(args.ecds_dir)) / ECDS_FILE
+        write_atomically(target, ecds_resource(out, version))
+        print("ecds: %s version %s" % (target, version), file=sys.stderr)
+        if args.ecds_update:
+            return
+        out = ecds_bootstrap(out, args.ecds_dir)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(out)

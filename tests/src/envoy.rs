@@ -10,6 +10,10 @@
 //!
 //! Container stdout is the access log (one JSON object per request, with the `wasm.routewise.*` filter
 //! state); stderr is Envoy's own log, where the filter's log lines appear.
+//!
+//! [`Envoy::start_ecds`] serves the filter's config by ECDS instead (live updates): the bootstrap and the
+//! watched resource file are rendered by `scripts/render_bootstrap.py --ecds-dir`, the tool users run, and
+//! [`Envoy::push_config`] replaces the file the way it does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +43,11 @@ pub const CLUSTER_HEADER: &str = "x-routewise-cluster";
 const READY_DEADLINE: Duration = Duration::from_secs(120);
 /// How long an access log line may take to appear (Envoy flushes it every 100 ms here).
 const LOG_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a condition on Envoy's state may take ([`Envoy::wait_until`]): an ECDS update compiles the module
+/// in V8 again on the main thread, seconds on 2 shared cores.
+const STATE_DEADLINE: Duration = Duration::from_secs(120);
+/// Where the ECDS directory is mounted in the container (`render_bootstrap.py --ecds-dir`).
+const ECDS_DIR: &str = "/etc/routewise/ecds";
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -287,11 +296,18 @@ fn ensure_image() {
     });
 }
 
-/// Starts a container from the bootstrap in `dir`.
+/// Starts a container from the bootstrap in `dir` (and its `ecds/` directory, when there is one).
 fn start_container(dir: &WorkDir, wasm: &Path) -> Container<GenericImage> {
     ensure_image();
-    GenericImage::new(IMAGE, TAG)
-        .with_network("host")
+    let mut image = GenericImage::new(IMAGE, TAG).with_network("host");
+    let ecds = dir.0.join("ecds");
+    if ecds.is_dir() {
+        // Read-only for Envoy; the test replaces files in it from the host, which Envoy's inotify watch sees.
+        image = image.with_mount(
+            Mount::bind_mount(ecds.display().to_string(), ECDS_DIR).with_access_mode(AccessMode::ReadOnly),
+        );
+    }
+    image
         .with_label("routewise-tests", "1")
         .with_mount(
             Mount::bind_mount(
@@ -325,7 +341,37 @@ pub struct Envoy {
     listen_port: u16,
     admin_port: u16,
     next_tag: AtomicU64,
-    _dir: WorkDir,
+    ecds: bool,
+    dir: WorkDir,
+}
+
+/// How the filter gets its config.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// In the bootstrap (`envoy/routewise.yaml.tmpl` as it is).
+    Static,
+    /// By ECDS from a watched file (`render_bootstrap.py --ecds-dir`).
+    Ecds,
+}
+
+/// Runs `scripts/render_bootstrap.py` with `args`; its stderr line `ecds: PATH version V` gives V.
+fn render_script(args: &[String]) -> String {
+    let out = Command::new("python3")
+        .arg(workspace_root().join("scripts/render_bootstrap.py"))
+        .args(args)
+        .output()
+        .expect("run python3 scripts/render_bootstrap.py");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "render_bootstrap.py {args:?} failed:\n{stderr}"
+    );
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ecds: ")?.split(" version ").nth(1))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// An Envoy that refused to start (or exited).
@@ -379,12 +425,49 @@ impl Envoy {
         upstreams: &[&EchoUpstream],
         wasm: &Path,
     ) -> Result<Envoy, Refused> {
-        Envoy::try_start_full(config, upstreams, &[], wasm)
+        Envoy::try_start_full(config, upstreams, &[], wasm, Delivery::Static)
+    }
+
+    /// [`Envoy::start`] with the filter's config served by ECDS (extension config discovery) from a watched
+    /// file, as `render_bootstrap.py --ecds-dir` renders it; [`Envoy::push_config`] changes it live.
+    pub fn start_ecds(config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
+        match Envoy::try_start_full(config, upstreams, &[], &routewise_wasm(), Delivery::Ecds) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy (ECDS) did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                refused.exit_code,
+                log_excerpt(&refused.log)
+            ),
+        }
+    }
+
+    /// Replaces the ECDS file with one carrying `config` (`render_bootstrap.py --ecds-update`: written
+    /// aside, then renamed over the watched file), and returns its `version_info`. Envoy reloads the filter,
+    /// or NACKs a config the filter rejects and keeps the previous one. Only for [`Envoy::start_ecds`].
+    pub fn push_config(&self, config: &str) -> String {
+        assert!(self.ecds, "push_config needs Envoy::start_ecds");
+        static N: AtomicU64 = AtomicU64::new(0);
+        let file = self
+            .dir
+            .0
+            .join(format!("config-{}.json", N.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&file, config).expect("write the config");
+        render_script(&[
+            "--config".into(),
+            file.display().to_string(),
+            "--wasm".into(),
+            "/etc/routewise/routewise.wasm".into(),
+            "--ecds-dir".into(),
+            ECDS_DIR.into(),
+            "--ecds-out".into(),
+            self.dir.0.join("ecds").display().to_string(),
+            "--ecds-update".into(),
+        ])
     }
 
     /// [`Envoy::start`] with Lambda clusters ([`LambdaCluster`]) besides the upstreams' clusters.
     pub fn start_with_lambdas(config: &str, upstreams: &[&EchoUpstream], lambdas: &[LambdaCluster]) -> Envoy {
-        match Envoy::try_start_full(config, upstreams, lambdas, &routewise_wasm()) {
+        match Envoy::try_start_full(config, upstreams, lambdas, &routewise_wasm(), Delivery::Static) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
                 "Envoy did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
@@ -399,11 +482,12 @@ impl Envoy {
         upstreams: &[&EchoUpstream],
         lambdas: &[LambdaCluster],
         wasm: &Path,
+        delivery: Delivery,
     ) -> Result<Envoy, Refused> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Envoy::try_start_once(config, upstreams, lambdas, wasm) {
+            match Envoy::try_start_once(config, upstreams, lambdas, wasm, delivery) {
                 Err(refused) if tries < 3 && refused.log.contains("Address already in use") => continue,
                 other => return other,
             }
@@ -415,6 +499,7 @@ impl Envoy {
         upstreams: &[&EchoUpstream],
         lambdas: &[LambdaCluster],
         wasm: &Path,
+        delivery: Delivery,
     ) -> Result<Envoy, Refused> {
         let dir = WorkDir::new();
         let (listen_port, admin_port) = (free_port(), free_port());
@@ -422,15 +507,41 @@ impl Envoy {
             .iter()
             .map(|u| (u.name().to_string(), u.port()))
             .collect();
-        let bootstrap = render_bootstrap_with_lambdas(
-            config,
-            "/etc/routewise/routewise.wasm",
-            listen_port,
-            admin_port,
-            &clusters,
-            lambdas,
-        );
-        std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
+        if delivery == Delivery::Ecds {
+            assert!(lambdas.is_empty(), "Envoy::start_ecds renders no Lambda clusters");
+            let file = dir.0.join("config.json");
+            std::fs::write(&file, config).expect("write the config");
+            let mut args: Vec<String> = vec![
+                "--config".into(),
+                file.display().to_string(),
+                "--wasm".into(),
+                "/etc/routewise/routewise.wasm".into(),
+                "--listen-port".into(),
+                listen_port.to_string(),
+                "--admin-port".into(),
+                admin_port.to_string(),
+                "--ecds-dir".into(),
+                ECDS_DIR.into(),
+                "--ecds-out".into(),
+                dir.0.join("ecds").display().to_string(),
+                "--out".into(),
+                dir.0.join("envoy.yaml").display().to_string(),
+            ];
+            for (name, port) in &clusters {
+                args.extend(["--cluster".into(), format!("{name}={port}")]);
+            }
+            render_script(&args);
+        } else {
+            let bootstrap = render_bootstrap_with_lambdas(
+                config,
+                "/etc/routewise/routewise.wasm",
+                listen_port,
+                admin_port,
+                &clusters,
+                lambdas,
+            );
+            std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
+        }
         let container = start_container(&dir, wasm);
 
         let deadline = Instant::now() + READY_DEADLINE;
@@ -462,7 +573,8 @@ impl Envoy {
             listen_port,
             admin_port,
             next_tag: AtomicU64::new(1),
-            _dir: dir,
+            ecds: delivery == Delivery::Ecds,
+            dir,
         })
     }
 
@@ -563,6 +675,32 @@ impl Envoy {
                     .filter(|l| l.contains("routewise"))
                     .collect::<Vec<_>>()
                     .join("\n")
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The value of stat `name` on admin `/stats` (`None` when Envoy has no such stat).
+    pub fn stat(&self, name: &str) -> Option<String> {
+        let stats = Request::get(&format!("/stats?filter=^{name}$"))
+            .send(self.admin_port)
+            .ok()?
+            .text();
+        let prefix = format!("{name}: ");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.trim().to_string())
+    }
+
+    /// Waits until `cond` holds (checked every 100 ms, deadline-bounded); the panic names `what`.
+    pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + STATE_DEADLINE;
+        while !cond() {
+            assert!(
+                Instant::now() < deadline,
+                "not reached after {STATE_DEADLINE:?}: {what}. Envoy's log:\n{}",
+                log_excerpt(&self.log())
             );
             thread::sleep(Duration::from_millis(100));
         }
