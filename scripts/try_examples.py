@@ -22,7 +22,8 @@ import time
 EXAMPLES = [
     ("mapping (none) -> products API, route GET /products/{id} (R9, P2)",
      "GET", "api.example.com", "/products/42", {}, 200, "products-v1", "/products/42",
-     {"rule_id": "-", "mapping_id": "catch-all", "api": "products", "route_id": "get-product"}),
+     {"rule_id": "-", "mapping_id": "catch-all", "api": "products", "route_id": "get-product", "consumer": "-",
+      "lambda_statuscode": None}),
     ("header rule x-version: v2* wins before the mappings (R3, R8 ROUTING_RULE_THEN_API_MAPPING)",
      "GET", "api.example.com", "/products/42", {"x-version": "v2-beta"}, 200, "products-v2", "/products/42",
      {"rule_id": "v2-by-header", "mapping_id": "-", "api": "products-v2", "route_id": "v2-get-product"}),
@@ -68,7 +69,8 @@ EXAMPLES = [
     ("GET /busy -> Lambda function 'throttle', which Lambda throttles (429): API Gateway's 500 with the Lambda "
      "status and reason (U1)",
      "GET", "api.example.com", "/zoo/busy", {}, 500, {"message": "Internal server error"}, None,
-     {"mapping_id": "zoo", "route_id": "busy", "lambda_status": "429"},
+     {"mapping_id": "zoo", "route_id": "busy", "lambda_outcome": "throttled", "lambda_status": "429",
+      "lambda_statuscode": "429", "lambda_statusreason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
      {"x-envoy-lambda-statuscode": "429",
       "x-envoy-lambda-statusreason": "ReservedFunctionConcurrentInvocationLimitExceeded"}),
 ]

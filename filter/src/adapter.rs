@@ -76,7 +76,9 @@ impl RootContext for Root {
                 true
             }
             Err(errors) => {
-                log::error!("routewise: configuration rejected ({} errors):", errors.0.len());
+                let n = errors.0.len();
+                let noun = if n == 1 { "error" } else { "errors" };
+                log::error!("routewise: configuration rejected ({n} {noun}):");
                 for e in errors.iter() {
                     log::error!("{e}");
                 }
@@ -341,6 +343,12 @@ fn set_context(c: &Selected<'_>) -> Result<(), Status> {
     }
     if let Some(s) = c.stage {
         set(property::STAGE, s)?;
+    }
+    if let Some(r) = c.route_id {
+        set(property::ROUTE_ID, r)?;
+    }
+    if let Some(k) = c.route_key {
+        set(property::ROUTE_KEY, k)?;
     }
     Ok(())
 }

@@ -110,6 +110,10 @@ pub struct Selected<'e> {
     pub api: Option<&'e str>,
     /// The stage, if one was selected.
     pub stage: Option<&'e str>,
+    /// The route, when one was selected and a plugin answered for it (`key-auth`'s 401, G2).
+    pub route_id: Option<&'e str>,
+    /// The route key of [`Selected::route_id`].
+    pub route_key: Option<&'e str>,
 }
 
 impl<'e> LocalReply<'e> {

@@ -337,6 +337,26 @@ fn u1_a_throttled_function_is_500_with_the_lambda_status_and_reason() {
         !resp.text().contains("Rate Exceeded"),
         "U1: the upstream body is ignored"
     );
+    // What operators see: the access log has the Lambda status headers the client got and the outcome;
+    // admin /stats counts the throttled invocation.
+    let entry = lab.envoy.access_log_for(&resp);
+    assert_eq!(
+        (
+            &entry["lambda_statuscode"],
+            &entry["lambda_statusreason"],
+            &entry["lambda_outcome"],
+            &entry["status"],
+        ),
+        (
+            &json!("429"),
+            &json!("ReservedFunctionConcurrentInvocationLimitExceeded"),
+            &json!("throttled"),
+            &json!(500),
+        ),
+        "{entry}"
+    );
+    lab.envoy
+        .wait_stats(&["wasmcustom.routewise.lambda.throttled: 1"]);
 }
 
 #[test]

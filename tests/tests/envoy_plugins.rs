@@ -65,6 +65,14 @@ fn g1_g2_apisix_regression_and_merge_in_envoy() {
     let resp = envoy.send(Request::get("/a/x").header("apikey", "joe-key"));
     let got = upstream_got(&envoy, &resp, &up);
     assert_eq!(got.header_all("x-test"), ["456"]);
+    // The access log names the consumer and where each merged plugin came from; the key is nowhere in it.
+    let entry = envoy.access_log_for(&resp);
+    assert_eq!(entry["consumer"], "joe", "{entry}");
+    assert_eq!(
+        entry["plugins"], "key-auth:route,proxy-rewrite:consumer",
+        "{entry}"
+    );
+    assert!(!entry.to_string().contains("joe-key"), "{entry}");
 
     for req in [
         Request::get("/a/x"),
@@ -73,7 +81,18 @@ fn g1_g2_apisix_regression_and_merge_in_envoy() {
         let resp = envoy.send(req);
         assert_eq!(resp.status, 401, "{}", resp.text());
         assert_eq!(resp.json(), Some(json!({"message": "Unauthorized"})));
+        let entry = envoy.access_log_for(&resp);
+        assert_eq!(
+            (&entry["consumer"], &entry["outcome"], &entry["route_id"]),
+            (&json!(null), &json!("unauthorized"), &json!("regression")),
+            "{entry}"
+        );
     }
+    // Counters (README "What the filter tells Envoy"): 3 forwarded through the route, 2 refused.
+    envoy.wait_stats(&[
+        "wasmcustom.routewise.requests.unauthorized: 2",
+        "wasmcustom.routewise.route.a.regression.hits: 3",
+    ]);
 
     let resp = envoy.send(Request::get("/b/x"));
     assert_eq!(resp.status, 202, "{}", resp.text());

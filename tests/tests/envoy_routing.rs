@@ -782,17 +782,23 @@ fn r12_every_config_error_is_reported_with_its_path() {
 }
 
 /// proxy-wasm-host.md §3.4: the filter's counters are Envoy stats: `wasmcustom.<name>` on admin `/stats`,
-/// and the name without the namespace (sanitised, no `envoy_` prefix) on `/stats/prometheus`.
+/// and the name without the namespace (sanitised, no `envoy_` prefix) on `/stats/prometheus`. Every counter
+/// family of the README's table after traffic: outcomes, rule hits, mapping hits, route hits (R11, P4 ids).
 #[test]
 fn metrics_are_envoy_stats_under_wasmcustom() {
     let up = EchoUpstream::start("up");
     let cfg = config(
         json!([{
             "name": "api.example.com",
-            "routing_mode": "ROUTING_RULE_ONLY",
+            "routing_mode": "ROUTING_RULE_THEN_API_MAPPING",
             "routing_rules": [rule("r", 1, header("x-ok", "1"), "a")],
+            "api_mappings": [mapping("orders-v2", "orders/v2", "a")],
         }]),
-        json!([api("a", "up", json!([]))]),
+        json!([api(
+            "a",
+            "up",
+            json!([{"id": "item", "key": "GET /items/{id}"}, {"key": "ANY /{proxy+}"}])
+        )]),
     );
     let envoy = Envoy::start(&cfg, &[&up]);
     for _ in 0..2 {
@@ -803,13 +809,25 @@ fn metrics_are_envoy_stats_under_wasmcustom() {
             "/m",
         );
     }
+    let resp = get(&envoy, "api.example.com", "/orders/v2/items/7");
+    assert_forwarded(&envoy, &resp, &up, "/items/7");
+    // The derived id of the greedy route (P4), as the access log shows it: the counter carries the same id.
+    let greedy = envoy.access_log_for(&get_with(&envoy, "api.example.com", "/x", &[("x-ok", "1")]))
+        ["route_id"]
+        .as_str()
+        .expect("route_id")
+        .to_string();
     assert_local_reply(&get(&envoy, "api.example.com", "/m"), 403, "Forbidden");
     assert_local_reply(&get(&envoy, "nowhere.test", "/m"), 404, "Not Found");
 
     let stats = envoy.wait_stats(&[
-        "wasmcustom.routewise.requests.forwarded: 2",
+        "wasmcustom.routewise.requests.forwarded: 4",
         "wasmcustom.routewise.requests.no_api: 1",
         "wasmcustom.routewise.requests.no_domain: 1",
+        "wasmcustom.routewise.rule.r.hits: 3",
+        "wasmcustom.routewise.mapping.orders-v2.hits: 1",
+        "wasmcustom.routewise.route.a.item.hits: 1",
+        &format!("wasmcustom.routewise.route.a.{greedy}.hits: 3"),
     ]);
     assert!(!stats.contains("envoy_routewise"), "{stats}");
     let prometheus = Request::get("/stats/prometheus")

@@ -174,6 +174,13 @@ fn g2_missing_or_unknown_key_is_401_and_the_key_is_never_shown() {
         let resp = ex.response.as_ref().expect("a reply");
         assert_eq!(resp.body, br#"{"message":"Unauthorized"}"#);
         assert_eq!(ex.property("routewise.outcome").as_deref(), Some("unauthorized"));
+        // The access log can tell which route refused it (R11 filter state); no consumer was identified.
+        assert_eq!(ex.property("routewise.route_id").as_deref(), Some("r"));
+        assert_eq!(
+            ex.property("routewise.route_key").as_deref(),
+            Some("ANY /{proxy+}")
+        );
+        assert_eq!(ex.property("routewise.consumer"), None);
         for (k, v) in &ex.properties {
             assert!(
                 !String::from_utf8_lossy(v).contains("wrong-secret"),

@@ -187,6 +187,8 @@ impl Engine {
             &ctx,
             path.as_deref().unwrap_or(req.path),
         ) else {
+            selected.route_id = Some(&m.route.id);
+            selected.route_key = Some(&m.path.key);
             return Decision::LocalReply(LocalReply {
                 status: 401,
                 body: crate::names::body::UNAUTHORIZED,
