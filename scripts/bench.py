@@ -8,6 +8,8 @@ Configurations (one Envoy process each, `--concurrency 1` pinned to CPU 1, wrk p
                  x-tenant exact/prefix/suffix/contains AND, for odd k, x-env), in priority order, then a
                  catch-all -> cluster fallback
   routewise-N    the filter with the same N rules (+ a catch-all rule); Envoy routes only on the cluster header
+  candidate-N    routewise-N with another build of the module (--candidate PATH): an optimisation measured
+                 against the current module in the same rounds (ratios candidate/routewise)
 Every cluster points at the same upstream: a second listener of the same Envoy answering `direct_response`
 200, so all three configurations do the same proxying work and only the routing differs. Each route adds a
 response header `x-rule` (the native route's rule id, or routewise's filter state `rule_id`), which is how
@@ -150,6 +152,7 @@ def x_rule(value):
 
 
 def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
+    """The Envoy bootstrap of one configuration (`candidate` is `routewise` with another module)."""
     if kind == "bare":
         routes = [{"match": {"prefix": "/"}, "route": {"cluster": "svc"}, "response_headers_to_add": x_rule("bare")}]
         filters = []
@@ -303,8 +306,8 @@ class Envoy:
         self.log.close()
 
 
-def verify(port, mix):
-    """Every request of the mix must be answered 200 by the rule it is meant to hit."""
+def verify(port, mix, check_rule=True):
+    """Every request of the mix must be answered 200 by the rule it is meant to hit (by any, unchecked)."""
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     bad = []
@@ -313,7 +316,7 @@ def verify(port, mix):
         r = conn.getresponse()
         r.read()
         got = r.getheader("x-rule")
-        if r.status != 200 or got != want:
+        if r.status != 200 or (check_rule and got != want):
             bad.append(f"{p} {headers}: status {r.status}, x-rule {got!r}, want {want!r}")
     conn.close()
     return bad
@@ -358,12 +361,17 @@ def summarise(runs, configs, sizes):
             rows[c]["c1_p99_us"] = statistics.median(r["c1"]["p99"] for r in rs)
     ratios = {}
     for n in sizes:
-        rw, nat = f"routewise-{n}", f"native-{n}"
+        rw, nat, cand = f"routewise-{n}", f"native-{n}", f"candidate-{n}"
         per_round = {}
         for r in runs:
             per_round.setdefault(r["round"], {})[r["config"]] = r
         rb, rn, p99b, cpu_b, p99b1, p50b1, cb, cn = [], [], [], [], [], [], [], []
+        kr, kc, kd = [], [], []
         for rd in per_round.values():
+            if cand in rd and rw in rd:
+                kr.append(rd[cand]["rps"] / rd[rw]["rps"])
+                kc.append(rd[rw]["cpu_per_req_us"] / rd[cand]["cpu_per_req_us"])
+                kd.append(rd[cand]["cpu_per_req_us"] - rd[rw]["cpu_per_req_us"])
             if rw in rd and "bare" in rd:
                 rb.append(rd[rw]["rps"] / rd["bare"]["rps"])
                 cb.append(rd["bare"]["cpu_per_req_us"] / rd[rw]["cpu_per_req_us"])
@@ -387,6 +395,14 @@ def summarise(runs, configs, sizes):
             "c1_p50_added_over_bare_us": statistics.median(p50b1) if p50b1 else None,
             "c1_p99_added_over_bare_us": statistics.median(p99b1) if p99b1 else None,
         }
+        if kr:
+            ratios[n].update({
+                "candidate_over_routewise": statistics.median(kr),
+                "candidate_over_routewise_by_cpu": statistics.median(kc),
+                "candidate_cpu_minus_routewise_us": statistics.median(kd),
+                "candidate_per_round": [round(x, 3) for x in kr],
+                "candidate_cpu_delta_per_round_us": [round(x, 1) for x in kd],
+            })
     return rows, ratios
 
 
@@ -419,7 +435,18 @@ def markdown(meta, rows, ratios, sizes):
                    f"{f(q['routewise_over_native'])} ({f(q['routewise_over_native_by_cpu'])}) | "
                    f"{f(q['p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['c1_p50_added_over_bare_us'], '{:+.0f} µs')} / "
                    f"{f(q['c1_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['cpu_added_over_bare_us'], '{:+.1f} µs')} |")
-    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith("routewise")]
+    if any("candidate_over_routewise" in ratios[n] for n in sizes):
+        out += ["", f"Candidate module ({meta['candidate']}, {meta['candidate_bytes']:,} bytes"
+                + (f", {meta['candidate_note']}" if meta.get("candidate_note") else "") + ") against routewise.wasm, "
+                "within each round (median; per round in brackets):", "",
+                "| N | candidate / routewise req/s | by CPU/req | CPU/req candidate − routewise |", "|--:|--:|--:|--:|"]
+        for n in sizes:
+            q = ratios[n]
+            if "candidate_over_routewise" in q:
+                out.append(f"| {n:,} | {q['candidate_over_routewise']:.3f} ({', '.join(map(str, q['candidate_per_round']))}) | "
+                           f"{q['candidate_over_routewise_by_cpu']:.3f} | {q['candidate_cpu_minus_routewise_us']:+.1f} µs "
+                           f"({', '.join(f'{x:+.1f}' for x in q['candidate_cpu_delta_per_round_us'])}) |")
+    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith(("routewise", "candidate"))]
     if vm:
         out += ["", "VM start: time from starting Envoy to each `routewise: configured` line in Envoy's log (one per "
                 "VM that ran on_configure: Envoy configures the module on the main thread first, then in a VM per "
@@ -489,13 +516,20 @@ def main():
                     help="seconds of an extra 1-connection run per config (unloaded latency); 0 skips it")
     ap.add_argument("--note", default="", help="free text recorded in the results (e.g. which build of the module)")
     ap.add_argument("--configs", default="bare,native,routewise", help="kinds to run")
+    ap.add_argument("--candidate", type=pathlib.Path, help="another routewise.wasm, run as candidate-N beside routewise-N")
+    ap.add_argument("--candidate-note", default="", help="what the candidate module is")
+    ap.add_argument("--candidate-unchecked", action="store_true",
+                    help="do not check that the candidate answers each request with its rule (ablation builds that "
+                         "do less than routewise); its answers must still be 200")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
     ap.add_argument("--command", default="scripts/bench")
     args = ap.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.configs.split(",")
-    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise") if k in kinds]
+    if args.candidate:
+        kinds.append("candidate")
+    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise", "candidate") if k in kinds]
     work = ROOT / ".work" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -509,6 +543,9 @@ def main():
         "git": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip(),
         "note": args.note, "latency_duration_s": args.latency_duration,
     }
+    if args.candidate:
+        meta.update({"candidate": str(args.candidate), "candidate_bytes": args.candidate.stat().st_size,
+                     "candidate_note": args.candidate_note})
     mixes = {n: request_mix(n) for n in sizes}
     bare_mix = mixes[max(sizes)]
     runs = []
@@ -520,7 +557,8 @@ def main():
             mix = mixes[n] if n else [(p, h, "bare") for p, h, _ in bare_mix]
             port, admin, up = free_port(), free_port(), free_port()
             cfg = work / f"{c}.json"
-            cfg.write_text(json.dumps(bootstrap(kind, n, args.wasm, port, admin, up)))
+            module = args.candidate if kind == "candidate" else args.wasm
+            cfg.write_text(json.dumps(bootstrap("routewise" if kind == "candidate" else kind, n, module, port, admin, up)))
             lua = work / f"{c}.lua"
             write_lua(lua, mix)
             log = work / f"{c}.log"
@@ -528,7 +566,7 @@ def main():
             try:
                 pid = envoy.proc.pid
                 rss_ready = proc_status_kib(pid, "VmRSS") / 1024
-                bad = verify(port, mix)
+                bad = verify(port, mix, check_rule=not (kind == "candidate" and args.candidate_unchecked))
                 if bad:
                     raise SystemExit(f"{c}: {len(bad)} requests did not hit their rule, e.g.\n  " + "\n  ".join(bad[:5]))
                 url = f"http://127.0.0.1:{port}"
