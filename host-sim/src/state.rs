@@ -227,7 +227,8 @@ pub(crate) enum Deferred {
 pub struct HttpCall {
     /// The token `proxy_http_call` returned.
     pub token: u32,
-    /// The context that dispatched it.
+    /// The context that dispatched it (the effective context of `proxy_http_call`). Envoy makes the call on
+    /// its root context, which receives the answer.
     pub context_id: u32,
     /// Upstream cluster name.
     pub cluster: String,

@@ -289,8 +289,8 @@ impl Sim {
         self.invoke("proxy_on_done", id, self.cb.done.clone(), id as i32)?;
         self.invoke("proxy_on_delete", id, self.cb.delete.clone(), id as i32)?;
         let st = self.store.data_mut();
-        // Envoy cancels a context's outstanding callouts when it is destroyed.
-        st.calls.pending.retain(|(c, _)| c.context_id != id);
+        // HTTP callouts belong to the root context (cpp-host `http_call`), so a stream's end does not cancel
+        // them: an answer that comes later still reaches the root context, where the SDK finds no stream.
         st.deferred.clear();
         let s = st
             .ctx

@@ -580,7 +580,9 @@ impl Sim {
                 (0, 0, 0)
             }
         };
-        let ctx = call.context_id;
+        // cpp-host `http_call` runs on `contextOrEffectiveContext()->root_context()`: the root context owns the
+        // call, and its answer is delivered there (the SDKs map the token back to the stream themselves).
+        let ctx = self.store.data().ctx.root_id;
         let r = self.invoke(
             "proxy_on_http_call_response",
             ctx,

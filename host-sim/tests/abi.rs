@@ -431,6 +431,7 @@ fn http_call_validation_and_response_delivery() {
           (call $proxy_http_call (local.get $cluster) (i32.const 5) (local.get $h) (local.get $hl)
             (i32.const 0x400) (i32.const 2) (i32.const 0) (i32.const 0) (local.get $timeout) (i32.const 0x108)))
         (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+          (call $st (i32.const 12) (local.get 0))
           (call $st (i32.const 0) (call $call (i32.const 0x400) (i32.const 0x500) (i32.const {}) (i32.const 1000)))
           (call $st (i32.const 1) (call $call (i32.const 0x400) (i32.const 0x420) (i32.const {}) (i32.const -1)))
           (call $st (i32.const 2) (call $call (i32.const 0x410) (i32.const 0x420) (i32.const {}) (i32.const 1000)))
@@ -443,7 +444,9 @@ fn http_call_validation_and_response_delivery() {
           (call $st (i32.const 7) (local.get $body))
           (call $st (i32.const 8) (call $proxy_get_header_map_value (i32.const 6) (i32.const 0x5f0) (i32.const 7) (i32.const 0x100) (i32.const 0x104)))
           (call $st (i32.const 9) (call $proxy_get_buffer_bytes (i32.const 4) (i32.const 0) (i32.const 100) (i32.const 0x110) (i32.const 0x114)))
-          (call $st (i32.const 10) (call $proxy_set_effective_context (local.get $ctx)))
+          (call $st (i32.const 13) (local.get $ctx))
+          ;; The response goes to the root context, which owns the call: the guest finds its stream itself.
+          (call $st (i32.const 10) (call $proxy_set_effective_context (i32.load (i32.const 48))))
           (call $st (i32.const 11) (call $proxy_continue_stream (i32.const 0))))"#,
         wat_bytes(&good),
         wat_bytes(&no_path),
@@ -471,8 +474,11 @@ fn http_call_validation_and_response_delivery() {
     let token = s[4] as u32;
     sim.answer_http_call(token, HttpCallReply::Response(Response::ok().body("fine")))
         .unwrap();
-    let s = slots(&mut sim, 12);
+    let s = slots(&mut sim, 14);
     assert_eq!(&s[5..12], &[token as i32, 1, 4, OK, OK, OK, OK]);
+    // cpp-host `http_call` dispatches on `contextOrEffectiveContext()->root_context()`: the answer is
+    // delivered to the root context (id 1), not to the stream that made the call.
+    assert_eq!((s[12], s[13]), (id as i32, 1));
     assert_eq!(returned(&mut sim), b"200");
     assert!(matches!(
         sim.stream_state(id).unwrap(),

@@ -350,6 +350,8 @@ pub struct Envoy {
 enum Delivery {
     /// In the bootstrap (`envoy/routewise.yaml.tmpl` as it is).
     Static,
+    /// In the bootstrap, after an edit of the rendered text ([`Envoy::start_with_module_edited`]).
+    Edited(fn(String) -> String),
     /// By ECDS from a watched file (`render_bootstrap.py --ecds-dir`).
     Ecds,
 }
@@ -465,6 +467,24 @@ impl Envoy {
         ])
     }
 
+    /// [`Envoy::start_with_module`] on a bootstrap changed by `edit` (the rendered template in, the bootstrap
+    /// out), for tests of Envoy settings the template fixes (e.g. `allow_on_headers_stop_iteration: false`).
+    pub fn start_with_module_edited(
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        wasm: &Path,
+        edit: fn(String) -> String,
+    ) -> Envoy {
+        match Envoy::try_start_full(config, upstreams, &[], wasm, Delivery::Edited(edit)) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy did not start with the edited bootstrap (exit code {:?}). Its log:\n{}",
+                refused.exit_code,
+                log_excerpt(&refused.log)
+            ),
+        }
+    }
+
     /// [`Envoy::start`] with Lambda clusters ([`LambdaCluster`]) besides the upstreams' clusters.
     pub fn start_with_lambdas(config: &str, upstreams: &[&EchoUpstream], lambdas: &[LambdaCluster]) -> Envoy {
         match Envoy::try_start_full(config, upstreams, lambdas, &routewise_wasm(), Delivery::Static) {
@@ -540,6 +560,10 @@ impl Envoy {
                 &clusters,
                 lambdas,
             );
+            let bootstrap = match delivery {
+                Delivery::Edited(edit) => edit(bootstrap),
+                _ => bootstrap,
+            };
             std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
         }
         let container = start_container(&dir, wasm);

@@ -837,7 +837,7 @@ fn metrics_are_envoy_stats_under_wasmcustom() {
     assert!(
         prometheus
             .lines()
-            .any(|l| l.starts_with("routewise_requests_forwarded") && l.ends_with(" 2")),
+            .any(|l| l.starts_with("routewise_requests_forwarded") && l.ends_with(" 4")),
         "{}",
         prometheus
             .lines()

@@ -555,6 +555,147 @@ fn response_header_read_in_body_after_continue_matches_envoy() {
     );
 }
 
+/// proxy-wasm-host.md §3.3: a `Pause` from `on_http_request_headers` on a request with a body. With
+/// `allow_on_headers_stop_iteration: true` the body callbacks still run (the test filter buffers the body and
+/// continues at its end); in Envoy's default (`false`) they do not, and the stream stalls until Envoy's
+/// `stream_idle_timeout` (set to 1 s here) ends it (504 `stream timeout`). host-sim, in the same mode, forwards or reports
+/// the stall.
+#[test]
+fn pause_in_request_headers_matches_envoy_in_both_modes() {
+    let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
+    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    let config = serde_json::json!({
+        "add_request_headers": [["x-routewise-cluster", "up"]],
+        "request_headers_action": "pause",
+        "buffer_request_body": true,
+    });
+    fn idle_timeout(b: String) -> String {
+        assert!(
+            b.contains("          stat_prefix: routewise\n"),
+            "the template's HCM changed"
+        );
+        b.replace(
+            "          stat_prefix: routewise\n",
+            "          stat_prefix: routewise\n          stream_idle_timeout: 1s\n",
+        )
+    }
+    fn default_mode(b: String) -> String {
+        idle_timeout(b).replace(
+            "allow_on_headers_stop_iteration: true",
+            "allow_on_headers_stop_iteration: false",
+        )
+    }
+    for allow in [true, false] {
+        let case: Case = serde_json::from_value(serde_json::json!({
+            "name": "pause_in_request_headers",
+            "config": config,
+            "allow_on_headers_stop_iteration": allow,
+            "request": {"method": "POST", "path": "/p", "authority": "api.example.com", "body": "abc"},
+            "upstream": {"status": 200, "body": "ok"},
+        }))
+        .expect("case");
+        let result = run_case(&case, &wasm);
+        let sim_forwarded = result.upstream_request.as_ref().map(|r| r.body.clone());
+        if sim_forwarded.is_none() {
+            let error = result.error.clone().unwrap_or_default();
+            assert!(error.contains("paused"), "host-sim, allow={allow}: {result:?}");
+        }
+
+        let up = EchoUpstream::start("up");
+        let edit: fn(String) -> String = if allow { idle_timeout } else { default_mode };
+        let envoy = Envoy::start_with_module_edited(&config.to_string(), &[&up], &wasm, edit);
+        let resp = Request::post("/p")
+            .host("api.example.com")
+            .body("abc")
+            .send(envoy.port())
+            .expect("Envoy answers (the upstream, or its idle timeout)");
+        let envoy_forwarded = up
+            .requests()
+            .first()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+        assert_eq!(
+            sim_forwarded,
+            envoy_forwarded,
+            "allow_on_headers_stop_iteration: {allow}: host-sim vs Envoy (client got {} {})\n{}",
+            resp.status,
+            resp.text(),
+            log_excerpt(&envoy.log())
+        );
+        if allow {
+            assert_eq!(envoy_forwarded.as_deref(), Some("abc"));
+        } else {
+            // The request was complete, so Envoy's idle timeout answers 504 `stream timeout` (408 is for an
+            // incomplete request); the filter never saw the body.
+            let log = envoy.log();
+            assert_eq!(
+                (resp.status, resp.text().as_str()),
+                (504, "stream timeout"),
+                "the stalled stream ends by Envoy's idle timeout\n{}",
+                log_excerpt(&log)
+            );
+            assert!(!log.contains("request body:"), "{}", log_excerpt(&log));
+        }
+    }
+}
+
+/// `set_buffer_bytes(HTTP_REQUEST_BODY, start, size, data)` on a buffered body `abc`, with the test filter: the
+/// body the upstream gets (or the guest's panic on BAD_ARGUMENT) is the same in host-sim and in Envoy for a
+/// prefix replacement, a prepend, a whole replacement, an append and a range in the middle.
+#[test]
+fn set_buffer_bytes_ranges_match_envoy() {
+    let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
+    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    for range in [
+        serde_json::json!([0, 2, "X"]),
+        serde_json::json!([0, 0, ">"]),
+        serde_json::json!([0, 99, "all"]),
+        serde_json::json!([3, 0, "+"]),
+        serde_json::json!([1, 1, "X"]),
+    ] {
+        // Without content-length (the filter changes the body's size), Envoy sends the body chunked.
+        let config = serde_json::json!({
+            "add_request_headers": [["x-routewise-cluster", "up"]],
+            "remove_request_headers": ["content-length"],
+            "buffer_request_body": true,
+            "set_request_body_range": range,
+        });
+        let case: Case = serde_json::from_value(serde_json::json!({
+            "name": "set_buffer_bytes",
+            "config": config,
+            "allow_on_headers_stop_iteration": true,
+            "request": {"method": "POST", "path": "/b", "authority": "api.example.com", "body": "abc"},
+            "upstream": {"status": 200, "body": "ok"},
+        }))
+        .expect("case");
+        let result = run_case(&case, &wasm);
+        let sim = match (&result.upstream_request, &result.trap) {
+            (Some(up), _) => Ok(up.body.clone()),
+            (None, Some(trap)) => Err(trap.contains("unexpected status: 2")),
+            (None, None) => panic!("host-sim: neither forwarded nor trapped: {result:?}"),
+        };
+
+        let up = EchoUpstream::start("up");
+        let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &wasm);
+        let resp = Request::post("/b")
+            .host("api.example.com")
+            .body("abc")
+            .send(envoy.port());
+        let got = up.requests();
+        let log = envoy.log();
+        let in_envoy = match got.first() {
+            Some(r) => Ok(String::from_utf8_lossy(&r.body).into_owned()),
+            None => Err(log.contains("unexpected status: 2")),
+        };
+        assert_eq!(
+            sim,
+            in_envoy,
+            "set_buffer_bytes {range}: host-sim vs Envoy (client got {:?})\n{}",
+            resp.as_ref().map(|r| (r.status, r.text())),
+            log_excerpt(&log)
+        );
+    }
+}
+
 /// `request.*` properties read after the request headers continued (in `on_http_response_headers`), with
 /// the test filter: host-sim and Envoy must log the same value or status for each path.
 #[test]

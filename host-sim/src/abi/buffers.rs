@@ -118,10 +118,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             };
             let body = &mut stream.half(dir).body;
             let (start, size) = (start as u32 as usize, size as u32 as usize);
-            if start == 0 && size == 0 {
-                body.splice(0..0, data);
-            } else if start == 0 && size >= body.len() {
-                *body = data;
+            // Envoy's `Buffer::copyFrom` (source/extensions/common/wasm/context.cc): from the start, drain `size`
+            // bytes (all of them when `size` is larger) and prepend the data, which replaces a prefix, the whole
+            // body, or (size 0) prepends; at or past the end, append; any other start is BAD_ARGUMENT.
+            if start == 0 {
+                let drained = size.min(body.len());
+                body.splice(0..drained, data);
             } else if start >= body.len() {
                 body.extend_from_slice(&data);
             } else {
