@@ -1,4 +1,11 @@
 //! [`Lenient`]: a list item parsed on its own, so that one bad item does not hide the errors of the others.
+//!
+//! Inside an item, serde stops at the first error. To list every error (issue "Foundation": a bad config
+//! logs EVERY error with its field path), [`deserialize_repairing`] removes what serde complained about and
+//! tries again: every unknown field, and every field of the wrong type or value that has a default, is
+//! reported. Removing an unknown field changes nothing the filter reads, so an item whose only errors are
+//! unknown fields is still validated (its semantic errors are listed too); an item repaired in any other way
+//! is not, since the default that replaced the bad value could produce errors the user did not make.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -10,41 +17,169 @@ use crate::error::{ConfigErrors, ErrorKind};
 pub enum Lenient<T> {
     /// The item parsed.
     Ok(T),
+    /// The item parsed once its unknown fields were dropped: validated like a parsed item, and rejected
+    /// for those fields.
+    Repaired {
+        /// The item without its unknown fields.
+        value: T,
+        /// `(path inside the item, serde's message)` of each unknown field.
+        errors: Vec<(String, String)>,
+        /// The item as written.
+        raw: serde_json::Value,
+    },
     /// The item did not parse.
     Err {
-        /// Path inside the item (`priority`, `conditions.headers[0]`), empty for the item itself.
-        path: String,
-        /// serde's message.
-        message: String,
+        /// `(path inside the item, serde's message)` of each error found (`priority`,
+        /// `conditions.headers[0]`; empty for the item itself), in the order found.
+        errors: Vec<(String, String)>,
         /// The item as written.
         raw: serde_json::Value,
     },
 }
 
 impl<T> Lenient<T> {
-    /// The parsed item, if it parsed.
+    /// The parsed item, if it parsed without errors.
     pub fn get(&self) -> Option<&T> {
         match self {
             Lenient::Ok(t) => Some(t),
-            Lenient::Err { .. } => None,
+            Lenient::Repaired { .. } | Lenient::Err { .. } => None,
         }
     }
 
-    /// The parsed item; records the item's shape error under `prefix` when it did not parse.
+    /// The item to validate (parsed, or repaired by dropping unknown fields); records the item's shape
+    /// errors under `prefix`.
     pub fn report(&self, prefix: &str, errors: &mut ConfigErrors) -> Option<&T> {
-        match self {
-            Lenient::Ok(t) => Some(t),
-            Lenient::Err { path, message, .. } => {
-                let full = if path.is_empty() {
-                    prefix.to_string()
-                } else {
-                    format!("{prefix}.{path}")
+        let (value, found) = match self {
+            Lenient::Ok(t) => return Some(t),
+            Lenient::Repaired { value, errors, .. } => (Some(value), errors),
+            Lenient::Err { errors, .. } => (None, errors),
+        };
+        for (path, message) in found {
+            errors.push(join(prefix, path), ErrorKind::Shape(message.clone()));
+        }
+        value
+    }
+}
+
+/// `prefix.path` (`prefix` alone for an empty path; `prefix[0]` for an index path).
+pub(crate) fn join(prefix: &str, path: &str) -> String {
+    if path.is_empty() {
+        prefix.to_string()
+    } else if prefix.is_empty() || path.starts_with('[') {
+        format!("{prefix}{path}")
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// What [`deserialize_repairing`] found.
+pub(crate) struct Repairing<T> {
+    /// The value, when one could be parsed after the repairs.
+    pub value: Option<T>,
+    /// `(path, message)` of every error, in the order found.
+    pub errors: Vec<(String, String)>,
+    /// Every repair was the removal of an unknown field (the value means what the user wrote).
+    pub neutral: bool,
+}
+
+/// Deserializes `raw`, and after each error removes the offending field and tries again, so that one run
+/// lists every error it can (see the module docs). Stops when the error cannot be repaired (the item
+/// itself has the wrong type, a required field is missing) or after a bound on the number of errors.
+pub(crate) fn deserialize_repairing<T: serde::de::DeserializeOwned>(
+    mut raw: serde_json::Value,
+) -> Repairing<T> {
+    const MAX_ERRORS: usize = 64;
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut neutral = true;
+    let mut removed: Option<Vec<Segment>> = None;
+    while errors.len() < MAX_ERRORS {
+        match serde_path_to_error::deserialize::<_, T>(&raw) {
+            Ok(value) => {
+                return Repairing {
+                    value: Some(value),
+                    errors,
+                    neutral,
                 };
-                errors.push(full, ErrorKind::Shape(message.clone()));
-                None
+            }
+            Err(e) => {
+                let segments = segments(e.path());
+                let message = clean_message(e.inner());
+                // Removing a required field only moves the error to its parent ("missing field"): the
+                // error already reported is the one the user made.
+                if let (Some(prev), Some(field)) = (&removed, missing_field(&message)) {
+                    if prev.len() == segments.len() + 1
+                        && prev.starts_with(&segments)
+                        && prev.last() == Some(&Segment::Key(field.to_string()))
+                    {
+                        break;
+                    }
+                }
+                let unknown = message.starts_with("unknown field `");
+                errors.push((display_path(e.path()), message));
+                if segments.is_empty() || !remove(&mut raw, &segments) {
+                    break;
+                }
+                neutral &= unknown;
+                removed = Some(segments);
             }
         }
     }
+    Repairing {
+        value: None,
+        errors,
+        neutral: false,
+    }
+}
+
+/// One step of a path into a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &serde_path_to_error::Path) -> Vec<Segment> {
+    use serde_path_to_error::Segment as S;
+    path.iter()
+        .filter_map(|s| match s {
+            S::Map { key } => Some(Segment::Key(key.clone())),
+            S::Seq { index } => Some(Segment::Index(*index)),
+            S::Enum { .. } | S::Unknown => None,
+        })
+        .collect()
+}
+
+/// Removes the value at `path` from `raw` (a key from its object; an element of an array is not removed,
+/// which would shift the paths of the others). False when there is nothing to remove.
+fn remove(raw: &mut serde_json::Value, path: &[Segment]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = raw;
+    for seg in parents {
+        node = match (seg, node) {
+            (Segment::Key(k), serde_json::Value::Object(m)) => match m.get_mut(k) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Index(i), serde_json::Value::Array(a)) => match a.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Key(k), serde_json::Value::Object(m)) => m.remove(k).is_some(),
+        _ => false,
+    }
+}
+
+/// The field name of serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
 }
 
 impl<T> From<T> for Lenient<T> {
@@ -56,14 +191,21 @@ impl<T> From<T> for Lenient<T> {
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = serde_json::Value::deserialize(deserializer)?;
-        match serde_path_to_error::deserialize::<_, T>(&raw) {
-            Ok(t) => Ok(Lenient::Ok(t)),
-            Err(e) => Ok(Lenient::Err {
-                path: display_path(e.path()),
-                message: clean_message(e.inner()),
-                raw,
-            }),
+        if let Ok(t) = serde_json::from_value::<T>(raw.clone()) {
+            return Ok(Lenient::Ok(t));
         }
+        let r = deserialize_repairing::<T>(raw.clone());
+        Ok(match r.value {
+            Some(value) if r.neutral => Lenient::Repaired {
+                value,
+                errors: r.errors,
+                raw,
+            },
+            _ => Lenient::Err {
+                errors: r.errors,
+                raw,
+            },
+        })
     }
 }
 
@@ -71,7 +213,7 @@ impl<T: Serialize> Serialize for Lenient<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Lenient::Ok(t) => t.serialize(serializer),
-            Lenient::Err { raw, .. } => raw.serialize(serializer),
+            Lenient::Repaired { raw, .. } | Lenient::Err { raw, .. } => raw.serialize(serializer),
         }
     }
 }

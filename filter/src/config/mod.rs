@@ -344,26 +344,40 @@ pub struct ConsumerConfig {
 
 /// Parses the plugin configuration, collecting every shape error with its field path.
 ///
-/// A document that is not JSON at all yields one error at path `` (the document). Otherwise each lenient
-/// list item is parsed on its own, and the config is returned only when no item failed.
+/// A document that is not JSON at all yields one error at path `` (the document, with serde's line and
+/// column). Otherwise each lenient list item is parsed on its own, and the config is returned only when
+/// nothing failed.
 pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    let config: Config = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-    {
-        Ok(c) => c,
+    let (config, mut errors) = parse_document(text);
+    match config {
+        Some(config) => {
+            config.collect_shape_errors(&mut errors);
+            if errors.is_empty() {
+                Ok(config)
+            } else {
+                Err(errors)
+            }
+        }
+        None => Err(errors),
+    }
+}
+
+/// The document's own (top-level) errors, and the config when it can still be validated: parsed, or
+/// parsed once its unknown top-level fields were dropped ([`Lenient`] items keep their errors inside).
+pub fn parse_document(text: &str) -> (Option<Config>, ConfigErrors) {
+    let mut errors = ConfigErrors::default();
+    let raw: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
         Err(e) => {
-            let mut errors = ConfigErrors::default();
-            let path = lenient::display_path(e.path());
-            errors.push(path, ErrorKind::Shape(lenient::clean_message(e.inner())));
-            return Err(errors);
+            errors.push("", ErrorKind::Shape(format!("not valid JSON: {e}")));
+            return (None, errors);
         }
     };
-    let mut errors = ConfigErrors::default();
-    config.collect_shape_errors(&mut errors);
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
+    let r = lenient::deserialize_repairing::<Config>(raw);
+    for (path, message) in r.errors {
+        errors.push(path, ErrorKind::Shape(message));
     }
+    (r.value.filter(|_| r.neutral), errors)
 }
 
 impl Config {

@@ -41,3 +41,76 @@ fn unknown_top_level_field_is_an_error() {
     let errors = parse(r#"{"domains": [], "domians": []}"#).expect_err("typo");
     assert!(errors.to_string().contains("unknown field `domians`"), "{errors}");
 }
+
+fn error_lines(text: &str) -> Vec<String> {
+    match crate::engine::Engine::from_json(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn every_unknown_field_of_an_item_is_reported_and_the_item_is_still_validated() {
+    let lines = error_lines(
+        r#"{"domains": [{"name": "a", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": [
+            {"id": "r", "priority": 0, "bogus": 1, "bogus2": 2,
+             "conditions": {"headers": [{"header": "x-v", "value_glob": "v*", "zz": true}]},
+             "action": {"invoke_api": {"api": "p", "stage": "prod"}}}]}],
+           "apis": [{"id": "p", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}]}"#,
+    );
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(lines[0].starts_with("domains[0].routing_rules[0].bogus: unknown field `bogus`"));
+    assert!(lines[1].starts_with("domains[0].routing_rules[0].bogus2: unknown field `bogus2`"));
+    assert!(lines[2].starts_with("domains[0].routing_rules[0].conditions.headers[0].zz: unknown field `zz`"));
+    // R12: the rule is validated with its unknown fields dropped.
+    assert_eq!(
+        lines[3],
+        "domains[0].routing_rules[0].priority: 0 is outside 1..=1000000"
+    );
+}
+
+#[test]
+fn an_unknown_top_level_field_does_not_hide_the_other_errors() {
+    let lines = error_lines(
+        r#"{"cluster_headr": "x", "domains": [{"name": "a", "api_mappings": [
+            {"base_path": "/x", "api": "p", "stage": "prod"}]}], "apis": []}"#,
+    );
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].starts_with("cluster_headr: unknown field `cluster_headr`"));
+    assert!(lines[1].starts_with("domains[0].api_mappings[0].base_path: `/x` is invalid"));
+    assert_eq!(lines[2], "domains[0].api_mappings[0].api: unknown api `p`");
+}
+
+#[test]
+fn a_bad_value_with_a_default_is_reported_with_the_other_shape_errors_but_not_validated_further() {
+    // The bad routing_mode would otherwise default to API_MAPPING_ONLY, which forbids routing rules: that
+    // error would be the filter's doing, not the user's, so the domain is not validated further.
+    let lines = error_lines(
+        r#"{"domains": [{"name": "a", "routing_mode": "ROUTING_ONLY", "extra": 1, "routing_rules": [
+            {"id": "r", "priority": 1, "action": {"invoke_api": {"api": "p", "stage": "prod"}}}]}],
+           "apis": [{"id": "p", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}]}"#,
+    );
+    // Within an item the errors come in key order (the item is re-read from its JSON value).
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("domains[0].extra: unknown field `extra`"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("domains[0].routing_mode: unknown variant `ROUTING_ONLY`"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_missing_required_field_after_a_bad_value_is_not_reported_twice() {
+    let lines = error_lines(
+        r#"{"domains": [{"name": "a", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": [
+            {"id": "r", "priority": "high", "action": {"invoke_api": {"api": "p", "stage": "prod"}}}]}],
+           "apis": [{"id": "p", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}]}"#,
+    );
+    assert_eq!(
+        lines,
+        ["domains[0].routing_rules[0].priority: invalid type: string \"high\", expected i64"]
+    );
+}

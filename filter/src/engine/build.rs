@@ -73,8 +73,8 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     let mut apis = Vec::new();
     for (i, a) in config.apis.iter().enumerate() {
         let path = format!("apis[{i}]");
-        match a {
-            Lenient::Ok(a) => {
+        match a.report(&path, &mut b.errors) {
+            Some(a) => {
                 if let Some(first) = api_refs.get(&a.id) {
                     b.err(
                         format!("{path}.id"),
@@ -95,8 +95,11 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
                 }
                 apis.push(b.api(&path, a));
             }
-            Lenient::Err { raw, .. } => {
-                a.report(&path, &mut b.errors);
+            None => {
+                let raw = match a {
+                    Lenient::Err { raw, .. } | Lenient::Repaired { raw, .. } => raw,
+                    Lenient::Ok(_) => &Value::Null,
+                };
                 // Keep the id known so that rules naming this API do not add a second, misleading error.
                 if let Some(id) = raw.get("id").and_then(Value::as_str) {
                     api_refs.entry(id.to_string()).or_insert(ApiRef {

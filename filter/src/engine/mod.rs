@@ -95,14 +95,20 @@ impl Engine {
     /// Parses, validates and compiles a JSON configuration, reporting every error with its field path:
     /// the shape errors of individual items together with the semantic errors of the others.
     pub fn from_json(text: &str) -> Result<Engine, ConfigErrors> {
-        match config::parse(text) {
-            Ok(config) => Engine::from_config(&config),
-            // Item-level shape errors leave the document readable ([`config::Lenient`] keeps the bad items);
-            // validate the rest too so that one run lists everything. A document-level error stands alone.
-            Err(shape) => match serde_json::from_str::<Config>(text) {
-                Ok(config) => Engine::from_config(&config),
-                Err(_) => Err(shape),
-            },
+        // Item-level shape errors leave the document readable ([`config::Lenient`] keeps the bad items, and
+        // the builder reports them), so the rest is validated too and one run lists everything; so is a
+        // document whose only own errors are unknown top-level fields.
+        let (config, mut errors) = config::parse_document(text);
+        let Some(config) = config else {
+            return Err(errors);
+        };
+        match Engine::from_config(&config) {
+            Ok(engine) if errors.is_empty() => Ok(engine),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.0.extend(more.0);
+                Err(errors)
+            }
         }
     }
 
