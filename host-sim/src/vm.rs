@@ -562,7 +562,7 @@ impl Sim {
         if reply == HttpCallReply::Pending {
             return Ok(());
         }
-        let (call, _) = calls.pending.remove(i);
+        calls.pending.remove(i);
         let (n_headers, body_len, n_trailers) = match reply {
             HttpCallReply::Response(r) => {
                 let mut headers = Headers::new();

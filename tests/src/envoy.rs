@@ -346,7 +346,7 @@ pub struct Envoy {
 }
 
 /// How the filter gets its config.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Delivery {
     /// In the bootstrap (`envoy/routewise.yaml.tmpl` as it is).
     Static,
@@ -467,6 +467,28 @@ impl Envoy {
         ])
     }
 
+    /// [`Envoy::push_config`] through the user's command, `scripts/ecds-push --no-validate` (the filter's
+    /// `on_configure` in Envoy is the check), pointed at this Envoy's ECDS directory and module path.
+    pub fn push_config_with_ecds_push(&self, config: &str) {
+        assert!(self.ecds, "push_config_with_ecds_push needs Envoy::start_ecds");
+        let file = self.dir.0.join("ecds-push-config.json");
+        std::fs::write(&file, config).expect("write the config");
+        let out = Command::new(workspace_root().join("scripts/ecds-push"))
+            .arg("--no-validate")
+            .arg("--dir")
+            .arg(self.dir.0.join("ecds"))
+            .arg(&file)
+            .env("ROUTEWISE_WASM", "/etc/routewise/routewise.wasm")
+            .output()
+            .expect("run scripts/ecds-push");
+        assert!(
+            out.status.success(),
+            "scripts/ecds-push failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// [`Envoy::start_with_module`] on a bootstrap changed by `edit` (the rendered template in, the bootstrap
     /// out), for tests of Envoy settings the template fixes (e.g. `allow_on_headers_stop_iteration: false`).
     pub fn start_with_module_edited(
@@ -527,7 +549,7 @@ impl Envoy {
             .iter()
             .map(|u| (u.name().to_string(), u.port()))
             .collect();
-        if delivery == Delivery::Ecds {
+        if matches!(delivery, Delivery::Ecds) {
             assert!(lambdas.is_empty(), "Envoy::start_ecds renders no Lambda clusters");
             let file = dir.0.join("config.json");
             std::fs::write(&file, config).expect("write the config");
@@ -597,7 +619,7 @@ impl Envoy {
             listen_port,
             admin_port,
             next_tag: AtomicU64::new(1),
-            ecds: delivery == Delivery::Ecds,
+            ecds: matches!(delivery, Delivery::Ecds),
             dir,
         })
     }

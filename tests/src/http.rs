@@ -65,6 +65,13 @@ impl Request {
     pub fn send(&self, port: u16) -> io::Result<Response> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut writer = stream.try_clone()?;
+        self.write_to(&mut writer, true)?;
+        read_response(&mut BufReader::new(stream), &self.method, true)
+    }
+
+    /// Writes the request line, headers (`connection: close` or `keep-alive`) and body.
+    fn write_to(&self, writer: &mut impl Write, close: bool) -> io::Result<()> {
         let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -72,37 +79,68 @@ impl Request {
         if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
             head.push_str(&format!("content-length: {}\r\n", self.body.len()));
         }
-        head.push_str("connection: close\r\n\r\n");
-        let mut writer = stream.try_clone()?;
+        head.push_str(if close {
+            "connection: close\r\n\r\n"
+        } else {
+            "connection: keep-alive\r\n\r\n"
+        });
         writer.write_all(head.as_bytes())?;
         writer.write_all(&self.body)?;
-        writer.flush()?;
+        writer.flush()
+    }
+}
 
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line)?;
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad status line {status_line:?}"),
-                )
-            })?;
-        let headers = read_headers(&mut reader)?;
-        let body = if self.method == "HEAD" {
-            Vec::new()
-        } else {
-            read_body(&mut reader, &headers, true)?
-        };
-        Ok(Response {
-            status,
-            headers,
-            body,
+/// One HTTP/1.1 connection to 127.0.0.1 kept open across requests (keep-alive), for tests of what
+/// happens to streams on an existing connection.
+pub struct Connection {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    /// Connects to 127.0.0.1:`port`.
+    pub fn open(port: u16) -> io::Result<Connection> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Connection {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
         })
     }
+
+    /// Sends `req` on this connection and reads its response (which must be framed: a response that
+    /// closes the connection ends this connection's use).
+    pub fn send(&mut self, req: &Request) -> io::Result<Response> {
+        req.write_to(&mut self.writer, false)?;
+        read_response(&mut self.reader, &req.method, false)
+    }
+}
+
+/// Reads one response (status line, headers, body; to EOF only when `until_eof` and it is not framed).
+fn read_response(reader: &mut impl BufRead, method: &str, until_eof: bool) -> io::Result<Response> {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {status_line:?}"),
+            )
+        })?;
+    let headers = read_headers(reader)?;
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        read_body(reader, &headers, until_eof)?
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A response.

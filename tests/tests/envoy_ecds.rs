@@ -2,15 +2,19 @@
 //! file (`scripts/render_bootstrap.py --ecds-dir`), replaced under a steady stream of requests.
 //!
 //! What Envoy does (measured on 1.40, proxy-wasm-host.md §3.5-3.6): each new version is checked on the main
-//! thread by the filter's `on_configure`; an accepted one is used by every stream that starts afterwards (a
-//! stream already running keeps the config it started with); a rejected one is NACKed (`update_rejected`,
-//! the filter's errors with their field paths in Envoy's log) and the previous config keeps serving.
+//! thread by the filter's `on_configure`; an accepted one is used by every stream that starts afterwards,
+//! also on connections already open, while a stream already running finishes on the config it started with;
+//! a rejected one is NACKed (`update_rejected`, the filter's errors with their field paths in Envoy's log)
+//! and the previous config keeps serving.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
-use routewise_tests::{EchoUpstream, Envoy, Request};
+use routewise_tests::http::Connection;
+use routewise_tests::upstream::Answer;
+use routewise_tests::{EchoUpstream, Envoy, RecordedRequest, Request};
 
 const STATS: &str = "extension_config_discovery.http_filter.routewise";
 
@@ -34,7 +38,19 @@ enum Seen {
     Failed(String),
 }
 
-/// Clients sending requests one after another (each on a new connection) until stopped.
+fn seen(r: std::io::Result<routewise_tests::Response>) -> Seen {
+    match r {
+        Ok(r) if r.status == 200 => match r.upstream() {
+            Some(u) => Seen::Upstream(u),
+            None => Seen::Failed(format!("200 without an upstream: {}", r.text())),
+        },
+        Ok(r) => Seen::Failed(format!("{} {}", r.status, r.text())),
+        Err(e) => Seen::Failed(format!("request failed: {e}")),
+    }
+}
+
+/// Clients sending requests one after another until stopped: each of `new_connections` opens a connection
+/// per request; each of `keep_alive` sends all its requests on one connection.
 struct Load {
     stop: Arc<AtomicBool>,
     seen: Vec<Arc<Mutex<Vec<Seen>>>>,
@@ -42,41 +58,53 @@ struct Load {
 }
 
 impl Load {
-    fn start(port: u16, clients: usize) -> Load {
+    fn start(port: u16, new_connections: usize, keep_alive: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut seen = Vec::new();
+        let mut seen_by = Vec::new();
         let mut threads = Vec::new();
-        for c in 0..clients {
+        for c in 0..new_connections + keep_alive {
             let log = Arc::new(Mutex::new(Vec::new()));
             let (stop, out) = (stop.clone(), log.clone());
+            let persistent = c >= new_connections;
             threads.push(thread::spawn(move || {
+                let mut conn = None;
                 let mut i = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     i += 1;
-                    let seen = match Request::get(&format!("/items/{c}-{i}")).send(port) {
-                        Ok(r) if r.status == 200 => match r.upstream() {
-                            Some(u) => Seen::Upstream(u),
-                            None => Seen::Failed(format!("200 without an upstream: {}", r.text())),
-                        },
-                        Ok(r) => Seen::Failed(format!("{} {}", r.status, r.text())),
-                        Err(e) => Seen::Failed(format!("request failed: {e}")),
+                    let req = Request::get(&format!("/items/{c}-{i}"));
+                    let answer = if persistent {
+                        let conn = match &mut conn {
+                            Some(c) => c,
+                            None => conn.insert(Connection::open(port).expect("connect")),
+                        };
+                        seen(conn.send(&req))
+                    } else {
+                        seen(req.send(port))
                     };
-                    out.lock().unwrap().push(seen);
+                    let failed = matches!(answer, Seen::Failed(_));
+                    out.lock().unwrap().push(answer);
+                    if failed && persistent {
+                        break; // the connection is gone; the failure is on record
+                    }
                 }
             }));
-            seen.push(log);
+            seen_by.push(log);
         }
-        Load { stop, seen, threads }
+        Load {
+            stop,
+            seen: seen_by,
+            threads,
+        }
     }
 
-    /// Answers so far, per client.
-    fn snapshot(&self) -> Vec<Vec<Seen>> {
-        self.seen.iter().map(|s| s.lock().unwrap().clone()).collect()
+    /// Answers so far per client.
+    fn counts(&self) -> Vec<usize> {
+        self.seen.iter().map(|s| s.lock().unwrap().len()).collect()
     }
 
-    /// Total answers so far.
-    fn count(&self) -> usize {
-        self.seen.iter().map(|s| s.lock().unwrap().len()).sum()
+    /// Whether every client has `more` answers beyond `base` (per client).
+    fn each_beyond(&self, base: &[usize], more: usize) -> bool {
+        self.counts().iter().zip(base).all(|(n, b)| *n >= b + more)
     }
 
     /// Whether every client's latest answer came from `upstream`.
@@ -110,10 +138,31 @@ fn runs(seen: &[Seen]) -> Vec<(String, usize)> {
     out
 }
 
+/// The upstream of the first config: answers like an echo upstream (`{"upstream": "old", ...}`), but holds
+/// a request for `/slow` (setting `arrived`) until `release` is set, so that a stream is in flight across a
+/// config change.
+fn old_upstream(arrived: Arc<AtomicBool>, release: Arc<AtomicBool>) -> EchoUpstream {
+    EchoUpstream::start_scripted("old", move |req: &RecordedRequest| -> Answer {
+        if req.path == "/slow" {
+            arrived.store(true, Ordering::SeqCst);
+            while !release.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let body = serde_json::json!({"upstream": "old", "path": req.path}).to_string();
+        (
+            200,
+            vec![("content-type".into(), "application/json".into())],
+            body.into_bytes(),
+        )
+    })
+}
+
 #[test]
 fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_old_one() {
+    let (arrived, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let (old, new, third) = (
-        EchoUpstream::start("old"),
+        old_upstream(arrived.clone(), release.clone()),
         EchoUpstream::start("new"),
         EchoUpstream::start("third"),
     );
@@ -121,12 +170,24 @@ fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_
     let first_version = envoy
         .stat(&format!("{STATS}.version_text"))
         .expect("the ECDS version stat");
-    let load_owned = Load::start(envoy.port(), 2);
+    // Two clients opening a connection per request, one keeping its connection open throughout.
+    let load_owned = Load::start(envoy.port(), 2, 1);
     let load = &load_owned;
-    let enough = |n: usize| move || load.count() >= n;
-    envoy.wait_until("40 answers from the first config", enough(40));
+    let none = vec![0; 3];
+    envoy.wait_until("10 answers per client from the first config", || {
+        load.each_beyond(&none, 10)
+    });
 
-    // An accepted update: every later stream uses it.
+    // A stream in flight when the config changes: routed by the first config, held by its upstream.
+    let slow = thread::spawn({
+        let port = envoy.port();
+        move || seen(Request::get("/slow").send(port))
+    });
+    envoy.wait_until("the slow request at the first config's upstream", || {
+        arrived.load(Ordering::SeqCst)
+    });
+
+    // An accepted update: every stream that starts later uses it, on new and open connections alike.
     let v2 = envoy.push_config(&config("new", "v2"));
     assert_ne!(
         format!("\"{v2}\""),
@@ -136,18 +197,24 @@ fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_
     envoy.wait_until("every client answered by the new config", || {
         load.all_latest_are("new")
     });
-    let before_bad = load.count();
-    envoy.wait_until("40 more answers", enough(before_bad + 40));
+    // The stream that started before the update finishes where the first config sent it.
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(slow.join().expect("slow request"), Seen::Upstream("old".into()));
+    let after_switch = load.counts();
+    envoy.wait_until("10 more answers per client", || {
+        load.each_beyond(&after_switch, 10)
+    });
 
-    // A config the filter rejects (R12-style field errors): NACKed, the previous config keeps serving.
+    // A config the filter rejects (R12 field errors), pushed with the user's command: NACKed, and the
+    // previous config keeps serving.
     let rejected_before: u64 = envoy
         .stat(&format!("{STATS}.update_rejected"))
         .and_then(|v| v.parse().ok())
         .expect("update_rejected stat");
     let bad = r#"{"domains": [{"name": "*", "api_mappings": [{"base_path": "", "api": "nope", "stage": "prod"}]}],
                  "apis": [{"id": "shop", "stages": {"prod": {}}, "routes": [{"key": "ANY /{proxy+}"}]}]}"#;
-    let at_bad: Vec<usize> = load.snapshot().iter().map(Vec::len).collect();
-    envoy.push_config(bad);
+    let at_bad = load.counts();
+    envoy.push_config_with_ecds_push(bad);
     envoy.wait_until("the bad config rejected", || {
         envoy
             .stat(&format!("{STATS}.update_rejected"))
@@ -165,39 +232,36 @@ fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_
         Some(format!("\"{v2}\"")),
         "Envoy still runs the accepted version"
     );
-    let after_bad = load.count();
-    envoy.wait_until("40 answers after the rejection", enough(after_bad + 40));
-    let at_third: Vec<usize> = load.snapshot().iter().map(Vec::len).collect();
+    let after_bad = load.counts();
+    envoy.wait_until("10 answers per client after the rejection", || {
+        load.each_beyond(&after_bad, 10)
+    });
+    let at_third = load.counts();
 
     // Envoy still takes a good config after a bad one.
-    envoy.push_config(&config("third", "v3"));
+    envoy.push_config_with_ecds_push(&config("third", "v3"));
     envoy.wait_until("every client answered by the third config", || {
         load.all_latest_are("third")
     });
-    let done = load.count();
-    envoy.wait_until("20 more answers", enough(done + 20));
+    let done = load.counts();
+    envoy.wait_until("5 more answers per client", || load.each_beyond(&done, 5));
     let seen = load_owned.stop();
 
     for (c, answers) in seen.iter().enumerate() {
         let runs = runs(answers);
         // No request failed, and each client saw old, then new, then third, never going back: the switch
-        // is a clean cut per stream, the rejected config never served anything.
+        // is a clean cut per stream, and the rejected config never served anything.
         let order: Vec<&str> = runs.iter().map(|(u, _)| u.as_str()).collect();
         assert_eq!(order, ["old", "new", "third"], "client {c}: {runs:?}");
-    }
-    // From the bad push to the next good one, every answer came from the config Envoy kept.
-    let mut kept = 0;
-    for (c, answers) in seen.iter().enumerate() {
+        // From the bad push to the next good one, every answer came from the config Envoy kept.
         let window = &answers[at_bad[c]..at_third[c]];
         assert!(
-            window.iter().all(|s| *s == Seen::Upstream("new".into())),
+            window.len() >= 10 && window.iter().all(|s| *s == Seen::Upstream("new".into())),
             "client {c} while the bad config was pushed: {:?}",
-            runs(window)
+            self::runs(window)
         );
-        kept += window.len();
     }
-    assert!(kept >= 40, "{kept} answers while the bad config was pushed");
-    // The filter's own view: the route id of the config that answered each stage is in the access log.
+    // The filter's own view: the route id of each accepted config is in the access log.
     let ids: Vec<String> = envoy
         .access_log()
         .iter()
