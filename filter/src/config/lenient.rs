@@ -114,12 +114,22 @@ pub(crate) fn deserialize_repairing<T: serde::de::DeserializeOwned>(
                         break;
                     }
                 }
-                let unknown = message.starts_with("unknown field `");
-                errors.push((display_path(e.path()), message));
+                let mut segments = segments;
+                let mut shown = display_path(e.path());
+                let unknown = unknown_field(&message).map(str::to_string);
+                if let Some(field) = &unknown {
+                    // Inside an internally tagged enum (`integration`) serde reports an unknown field at the
+                    // enum's path: point at the field itself, so that only it is removed.
+                    if segments.last() != Some(&Segment::Key(field.clone())) {
+                        segments.push(Segment::Key(field.clone()));
+                        shown = join(&shown, field);
+                    }
+                }
+                errors.push((shown, message));
                 if segments.is_empty() || !remove(&mut raw, &segments) {
                     break;
                 }
-                neutral &= unknown;
+                neutral &= unknown.is_some();
                 removed = Some(segments);
             }
         }
@@ -173,6 +183,13 @@ fn remove(raw: &mut serde_json::Value, path: &[Segment]) -> bool {
         (Segment::Key(k), serde_json::Value::Object(m)) => m.remove(k).is_some(),
         _ => false,
     }
+}
+
+/// The field name of serde's "unknown field `x`, expected ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
 }
 
 /// The field name of serde's "missing field `x`".

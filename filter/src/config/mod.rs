@@ -322,8 +322,12 @@ fn default_payload_format() -> String {
     "2.0".to_string()
 }
 
+/// Lambda's synchronous payload limit (6 MB each way): the default of both body limits, and their largest
+/// value (a larger limit could never be reached through the Invoke API).
+pub const MAX_LAMBDA_PAYLOAD_BYTES: u64 = 6 * 1024 * 1024;
+
 fn default_lambda_limit() -> u64 {
-    6 * 1024 * 1024
+    MAX_LAMBDA_PAYLOAD_BYTES
 }
 
 fn default_lambda_timeout_ms() -> u64 {

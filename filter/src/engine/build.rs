@@ -239,6 +239,30 @@ fn invalid(value: &str, reason: impl Into<String>) -> ErrorKind {
     }
 }
 
+/// Stage variables follow API Gateway's rules (they reach Lambda events as `stageVariables`, L1/L2): a name
+/// of letters, digits and `_`; a value of 1 to 2048 characters from `A-Za-z0-9-._~:/?#&=,`.
+fn check_stage_variable(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "the variable name `{}` may hold only letters, digits and `_`",
+            name.escape_debug()
+        ));
+    }
+    if value.is_empty() || value.len() > 2048 {
+        return Err("a stage variable value is 1 to 2048 characters long".into());
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(*c)))
+    {
+        return Err(format!(
+            "`{}` is not allowed in a stage variable value (letters, digits and `-._~:/?#&=,`)",
+            c.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// Ids are shown in logs, filter state and metric names (sanitised there): any printable text.
 fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
@@ -363,6 +387,19 @@ impl Builder {
                     if v == 0 {
                         self.err(format!("{path}.{field}"), invalid("0", "must be at least 1"));
                         ok = false;
+                    } else if v > crate::config::MAX_LAMBDA_PAYLOAD_BYTES {
+                        self.err(
+                            format!("{path}.{field}"),
+                            invalid(
+                                &v.to_string(),
+                                format!(
+                                    "Lambda's synchronous invocations carry at most {} bytes (6 MB) each way, so a \
+                                     larger limit is never reached",
+                                    crate::config::MAX_LAMBDA_PAYLOAD_BYTES
+                                ),
+                            ),
+                        );
+                        ok = false;
                     }
                 }
                 let timeout_ms = u32::try_from(l.timeout_ms)
@@ -422,6 +459,11 @@ impl Builder {
             let spath = format!("{path}.stages.{name}");
             if let Err(e) = check_id(name) {
                 self.err(spath.clone(), invalid(name, e));
+            }
+            for (var, value) in &s.variables {
+                if let Err(e) = check_stage_variable(var, value) {
+                    self.err(format!("{spath}.variables.{var}"), invalid(value, e));
+                }
             }
             let integration = s
                 .integration

@@ -1187,6 +1187,49 @@ fn integration_errors_are_reported() {
 }
 
 #[test]
+fn lambda_limits_over_the_invoke_payload_limit_and_bad_stage_variables_are_errors() {
+    let errs = errors(
+        json!({"domains": [{"name": "*"}], "apis": [{"id": "a", "stages": {
+        "q": {"variables": {"ok_1": "a-b.c~:/?#&=,", "bad name": "x", "v": "has space", "e": ""},
+              "integration": {"type": "lambda", "cluster": "c",
+                              "max_request_body_bytes": 100_000_000_000_u64, "max_response_body_bytes": 6_291_457,
+                              "tiemout_ms": 10}}}}]}),
+    );
+    for (path, msg) in [
+        (
+            "apis[0].stages.q.integration.tiemout_ms",
+            "unknown field `tiemout_ms`",
+        ),
+        (
+            "apis[0].stages.q.integration.max_request_body_bytes",
+            "at most 6291456 bytes",
+        ),
+        (
+            "apis[0].stages.q.integration.max_response_body_bytes",
+            "at most 6291456 bytes",
+        ),
+        (
+            "apis[0].stages.q.variables.bad name",
+            "only letters, digits and `_`",
+        ),
+        ("apis[0].stages.q.variables.v", "` ` is not allowed"),
+        ("apis[0].stages.q.variables.e", "1 to 2048 characters"),
+    ] {
+        assert!(has_error(&errs, path, msg), "missing {path}: {msg} in\n{errs:#?}");
+    }
+    assert!(
+        !errs.iter().any(|(p, _)| p.contains("ok_1")),
+        "API Gateway's value characters are all allowed: {errs:#?}"
+    );
+    // The limit itself is accepted.
+    engine(
+        json!({"domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "q"}]}],
+                  "apis": [{"id": "a", "stages": {"q": {"integration": {"type": "lambda", "cluster": "c",
+                      "max_request_body_bytes": 6_291_456, "max_response_body_bytes": 6_291_456}}}}]}),
+    );
+}
+
+#[test]
 fn api_without_routes_has_an_implicit_default_route() {
     let e = engine(
         json!({"domains": [{"name": "*", "api_mappings": [{"api": "api1", "stage": "prod"}]}],

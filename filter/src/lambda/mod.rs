@@ -66,7 +66,18 @@
 //! (warn) and [`Unwrapped::dropped`] (debug) and puts the outcome, the Invoke status and the reason in
 //! filter state. The body callbacks of a request whose headers the filter paused run only with
 //! `allow_on_headers_stop_iteration: true` (Envoy >= 1.35): without it a Lambda request with a body
-//! stalls; the example configs set it.
+//! stalls; the example configs set it. (The spec's preamble speaks of holding the response headers: with
+//! the call made by the filter there are none to hold, so the flag matters for request bodies only.)
+//!
+//! # Where the answer differs from API Gateway's, and why
+//!
+//! - An answer with an **empty body** carries no `content-type` (U12 asks for `application/json`): Envoy's
+//!   local replies drop `content-type` and `content-length` when the body is empty
+//!   (`Utility::encodeLocalReply`), and `send_http_response` is how the filter answers. HTTP/1 clients see
+//!   `content-length: 0` from Envoy's codec.
+//! - The Invoke call timing out after `timeout_ms` (Envoy's 504 without `x-amzn-requestid`) is answered
+//!   `504 {"message":"Endpoint request timed out"}`, as API Gateway answers an integration timeout, not with
+//!   U2's 502: that status is Envoy's, not Lambda's.
 
 pub mod event;
 pub mod headers;

@@ -493,9 +493,11 @@ fn status(raw: Option<Raw<'_>>) -> Result<u16, String> {
         Ok(Json::Other(t)) => Cow::Borrowed(t),
         Ok(Json::Null) | Err(_) => Cow::Borrowed(""),
     };
-    let ok = !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit());
-    match digits.parse::<u16>() {
-        Ok(s) if ok && (100..=599).contains(&s) => Ok(s),
+    // Leading zeros do not change the number (`"000201"` is 201); at most 3 significant digits can be in range.
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let significant = digits.trim_start_matches('0');
+    match significant.parse::<u16>() {
+        Ok(s) if all_digits && significant.len() <= 3 && (100..=599).contains(&s) => Ok(s),
         _ => Err("statusCode must be an integer in 100..=599".into()),
     }
 }
