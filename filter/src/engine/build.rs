@@ -808,6 +808,10 @@ impl Builder {
             method_names
         };
         let methods_display = methods.display();
+        // P3: a route written as a route key (`GET /pets/{id}`, API Gateway's form) has a key unique in the
+        // API whatever its hosts, vars or addresses, as the spec says; routes written as `paths` (APISIX's
+        // form) may repeat a path under other filters (`test2.com` + `/test*` beside a host-less `/test*`, P5).
+        let key_sig = if r.key.is_some() { "" } else { sig.as_str() };
         let mut keys = Vec::new();
         let mut paths = Vec::new();
         for (p, ppath) in &patterns {
@@ -817,7 +821,7 @@ impl Builder {
                     _ => format!("{m} {}", p.as_written()),
                 };
                 keys.push((
-                    format!("{sig}\u{1}{m} {}", p.normalized()),
+                    format!("{key_sig}\u{1}{m} {}", p.normalized()),
                     display,
                     ppath.clone(),
                 ));

@@ -926,10 +926,25 @@ fn p3_duplicate_route_key_names_both_routes() {
     assert!(errs
         .iter()
         .any(|e| matches!(e.kind, ErrorKind::DuplicateRouteKey { .. })));
-    // Distinct keys: `$default` vs `ANY /{proxy+}`, ANY vs GET, or the same key under other hosts.
+    // A route key is unique in the API whatever the route's hosts or vars (P3 says so of keys).
+    let errs = Engine::from_json(
+        &routes_api(json!([
+            {"id": "a", "key": "ANY /x", "hosts": ["a.com"]},
+            {"id": "b", "key": "ANY /x", "vars": [["http_x", "==", "1"]]},
+        ]))
+        .to_string(),
+    )
+    .expect_err("same key under other filters");
+    assert!(
+        errs.to_string()
+            .contains("apis[0].routes[1].key: route key ANY /x is defined twice: routes a and b"),
+        "{errs}"
+    );
+    // Distinct keys: `$default` vs `ANY /{proxy+}`, ANY vs GET; and routes written as `paths` (APISIX's
+    // form) may repeat a path under other hosts (the P5 `test2.com` case).
     engine(routes_api(json!([
         {"key": "$default"}, {"key": "ANY /{proxy+}"}, {"key": "GET /{proxy+}"},
-        {"key": "ANY /x", "hosts": ["a.com"]}, {"key": "ANY /x"},
+        {"paths": ["/x"], "hosts": ["a.com"]}, {"paths": ["/x"]},
     ])));
 }
 
@@ -1048,6 +1063,20 @@ fn p5_template_before_prefix_at_equal_literal_length() {
     ));
     assert_eq!(req("GET", "h", "/pets/1").route(&e), "tmpl");
     assert_eq!(req("GET", "h", "/pets/1/2").route(&e), "prefix");
+}
+
+#[test]
+fn p5_fewer_parameters_first_among_templates_of_equal_literal_length() {
+    // `/ab/{x}/{y}` and `/{x}/c/d` both have 5 literal characters; the one with 1 parameter wins for
+    // `/ab/c/d`, whatever the ids (id order would pick `a`) and the file order.
+    for routes in [
+        json!([{"id": "a", "key": "GET /ab/{x}/{y}"}, {"id": "z", "key": "GET /{x}/c/d"}]),
+        json!([{"id": "z", "key": "GET /{x}/c/d"}, {"id": "a", "key": "GET /ab/{x}/{y}"}]),
+    ] {
+        let e = engine(routes_api(routes));
+        assert_eq!(req("GET", "h", "/ab/c/d").route(&e), "z");
+        assert_eq!(req("GET", "h", "/ab/c/e").route(&e), "a");
+    }
 }
 
 #[test]
