@@ -27,13 +27,28 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// Every line of header `name` (lowercase), in order (R4).
+    /// Every line of header `name` (lowercase), in order (R4). `host` is the request's authority when no
+    /// `host` line is present: HTTP/1's `Host` reaches the filter as `:authority`, and API Gateway's routing
+    /// rules match on `Host` (its documented example 4, wildcard domains).
     #[inline]
     pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-        self.headers
+        let lines = self
+            .headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_str());
+        let authority = name
+            .eq_ignore_ascii_case("host")
+            .then(|| self.authority_as_host())
+            .flatten();
+        lines.chain(authority)
+    }
+
+    /// The authority, as the `host` header's value when the request has no `host` line.
+    #[inline]
+    pub fn authority_as_host(&self) -> Option<&'a str> {
+        let has_line = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"));
+        (!has_line && !self.authority.is_empty()).then_some(self.authority)
     }
 
     /// The first line of header `name`.

@@ -191,6 +191,9 @@ pub(crate) struct StreamData {
     /// The response is finished (or the stream reset): log/done/delete are next.
     pub finished: bool,
     pub upstream_called: bool,
+    /// The HTTP callouts this stream made (also in the plugin-wide history), for its [`crate::Exchange`]:
+    /// kept here so that finishing a stream does not scan every call of the plugin's life.
+    pub http_calls: Vec<HttpCall>,
 }
 
 impl StreamData {

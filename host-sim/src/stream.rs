@@ -170,6 +170,7 @@ impl Sim {
                 reset: false,
                 finished: false,
                 upstream_called: false,
+                http_calls: Vec::new(),
             },
         );
         let root = st.ctx.root_id as i32;
@@ -292,7 +293,7 @@ impl Sim {
         // HTTP callouts belong to the root context (cpp-host `http_call`), so a stream's end does not cancel
         // them: an answer that comes later still reaches the root context, where the SDK finds no stream.
         st.deferred.clear();
-        let s = st
+        let mut s = st
             .ctx
             .streams
             .remove(&id)
@@ -303,13 +304,7 @@ impl Sim {
             .get(self.log_mark..)
             .map(<[LogEntry]>::to_vec)
             .unwrap_or_default();
-        let http_calls = st
-            .calls
-            .history
-            .iter()
-            .filter(|c| c.context_id == id)
-            .cloned()
-            .collect();
+        let http_calls = std::mem::take(&mut s.http_calls);
         let response = (!s.reset).then(|| {
             let h = s.response.out_headers.clone().unwrap_or_default();
             Response {

@@ -208,11 +208,9 @@ impl<T> From<T> for Lenient<T> {
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = serde_json::Value::deserialize(deserializer)?;
-        if let Ok(t) = serde_json::from_value::<T>(raw.clone()) {
-            return Ok(Lenient::Ok(t));
-        }
         let r = deserialize_repairing::<T>(raw.clone());
         Ok(match r.value {
+            Some(value) if r.errors.is_empty() => Lenient::Ok(value),
             Some(value) if r.neutral => Lenient::Repaired {
                 value,
                 errors: r.errors,

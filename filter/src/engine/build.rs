@@ -38,16 +38,16 @@ const MAX_ID_LEN: usize = 256;
 /// Header names a routing rule may not test (R12). API Gateway's list (`authorization`, `connection`,
 /// `content-length`, `transfer-encoding`, `upgrade`, `x-amz-*`, `x-amzn-*`, `x-forwarded-*`, ...) completed
 /// with the rest of API Gateway's reserved request headers (hop-by-hop and proxy headers, `access-control-*`,
-/// `apigw-*`), plus two decisions of ours: `host` (layer 1 selects by host; use domains or route `hosts`) and
-/// the configured cluster header (the filter removes any client copy before routing, so it never matches).
-const FORBIDDEN_HEADERS: [&str; 16] = [
+/// `apigw-*`), plus a decision of ours: the configured cluster header (the filter removes any client copy
+/// before routing, so it never matches). `host` is allowed, as in API Gateway (its example 4 routes a wildcard
+/// domain's subdomains by `Host`); it matches the request's authority.
+const FORBIDDEN_HEADERS: [&str; 15] = [
     "authorization",
     "connection",
     "content-encoding",
     "content-length",
     "content-location",
     "forwarded",
-    "host",
     "keep-alive",
     "origin",
     "proxy-authenticate",

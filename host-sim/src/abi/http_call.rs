@@ -78,6 +78,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 u64::MAX
             };
             st.calls.history.push(call.clone());
+            if let Some(stream) = st.stream() {
+                stream.http_calls.push(call.clone());
+            }
             st.calls.pending.push((call, deadline));
             let (mem, _) = memory::split(&mut caller)?;
             ok(memory::write_u32(mem, token_ptr, token).map_or_else(Into::into, |_| Status::Ok))
