@@ -125,13 +125,32 @@ impl fmt::Display for ErrorKind {
 }
 
 impl fmt::Display for ConfigError {
+    /// One line, always: control characters the user wrote into a name or value (a header name with
+    /// CR/LF) are shown escaped, so that no error can fake another line of the list (or of Envoy's log).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind.to_string();
         if self.path.is_empty() {
-            write!(f, "{}", self.kind)
+            write_one_line(f, &kind)
         } else {
-            write!(f, "{}: {}", self.path, self.kind)
+            write_one_line(f, &self.path)?;
+            f.write_str(": ")?;
+            write_one_line(f, &kind)
         }
     }
+}
+
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    if !text.chars().any(char::is_control) {
+        return f.write_str(text);
+    }
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            write!(f, "{c}")?;
+        }
+    }
+    Ok(())
 }
 
 impl std::error::Error for ConfigError {}

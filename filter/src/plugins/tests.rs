@@ -340,3 +340,15 @@ fn g2_duplicate_keys_are_a_config_error() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_header_name_with_cr_lf_is_one_error_on_one_line() {
+    let text = r#"{"domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "p"}]}],
+        "apis": [{"id": "a", "stages": {"p": {"integration": {"type": "http", "cluster": "c"}}},
+                  "routes": [{"key": "ANY /{proxy+}",
+                              "plugins": {"proxy-rewrite": {"headers": {"set": {"x-a\nfake: error line": "v"}}}}}]}]}"#;
+    let errors = crate::engine::Engine::from_json(text).expect_err("bad header name");
+    let shown = errors.to_string();
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(shown.contains("x-a\\nfake: error line"), "{shown}");
+}
