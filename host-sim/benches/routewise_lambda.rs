@@ -33,17 +33,20 @@ fn lambda_path(c: &mut Criterion) {
                 {"id": "http", "key": "GET /http/{proxy+}"}],
              "stages": {"prod": {"integration": {"type": "http", "cluster": "backend"}}}}]
     });
+    let new_sim = || {
+        plugin
+            .sim()
+            .config_json(&config)
+            .allow_on_headers_stop_iteration(true)
+            .start()
+            .expect("configured")
+    };
     let mut group = c.benchmark_group("routewise_lambda");
     for (name, size) in [("1KB", 1024), ("100KB", 100 * 1024), ("5MB", 5 * 1024 * 1024)] {
         group.throughput(Throughput::Bytes(size as u64));
         let body = text(size);
 
-        let mut sim = plugin
-            .sim()
-            .config_json(&config)
-            .allow_on_headers_stop_iteration(true)
-            .start()
-            .expect("configured");
+        let mut sim = new_sim();
         let upstream = Response::ok()
             .header("content-type", "text/plain")
             .body(body.clone());
@@ -58,12 +61,7 @@ fn lambda_path(c: &mut Criterion) {
             })
         });
 
-        let mut sim = plugin
-            .sim()
-            .config_json(&config)
-            .allow_on_headers_stop_iteration(true)
-            .start()
-            .expect("configured");
+        let mut sim = new_sim();
         let payload =
             json!({"statusCode": 200, "headers": {"content-type": "text/plain"}, "body": body}).to_string();
         let reply = HttpCallReply::Response(
