@@ -18,11 +18,24 @@
 //! `regex_uri`, `host`, `headers`), `response-rewrite` (`status_code`, `headers`). Metadata (`name`,
 //! `desc`, `labels`, timestamps) is summarised in one note. Everything else (other fields, other plugins,
 //! fields of a plugin routewise does not implement, routes with `:param` paths) is listed as a note naming
-//! the route, service or consumer, never dropped silently.
+//! the route, service or consumer, never dropped silently. A consumer `key` that is an APISIX secret
+//! reference (`$secret://`, `$env://`, `$ENV://`) is not a key: that credential is not imported, and the note
+//! says to write its `key_sha256` by hand.
+//!
+//! **Routes the config could not hold.** A route whose `vars` use an operator or variable outside P1, or
+//! that the engine refuses for any other reason (an address that is not one, an invalid regex), is not
+//! imported; a note names its APISIX id and the reason, and the other routes are imported. The same holds
+//! for a consumer (a key another consumer has). Only problems that belong to no route or consumer fail the
+//! import.
 //!
 //! **Upstreams.** routewise forwards to Envoy clusters: a route's (or service's) `upstream_id` `U` becomes
 //! the cluster `apisix_upstream_U`, an inline upstream the cluster `apisix_route_ID` (`apisix_service_ID`);
-//! a note lists each cluster with the nodes to give it.
+//! a note lists each cluster with the nodes to give it (`nodes`, `type` with the matching `lb_policy`,
+//! `scheme`, `service_name`, `discovery_type`), and one note per other field that is set (`hash_on`/`key`,
+//! `pass_host` other than `pass`, `upstream_host`, `retries`, `retry_timeout`, `timeout`, `keepalive_pool`,
+//! `checks`, `tls`, `labels`, `discovery_args`, node priorities and metadata, and any field routewise does
+//! not know) with what to configure on the Envoy cluster or route instead. An upstream no imported route
+//! or service uses is listed too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +46,9 @@ use crate::config::{
     ApiConfig, ApiMappingConfig, Config, ConsumerConfig, DomainConfig, IntegrationConfig, RouteConfig,
     RouterKind, RoutingMode, ServiceConfig, StageConfig, DEFAULT_CLUSTER_HEADER,
 };
+
+use crate::engine::Engine;
+use crate::matchers::vars::VarsExpr;
 
 use super::{ImportErrors, Imported};
 
@@ -146,9 +162,42 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 struct Ctx {
     notes: Vec<String>,
     metadata: BTreeMap<&'static str, usize>,
-    /// cluster → description of its nodes.
-    clusters: BTreeMap<String, String>,
+    /// cluster → description of its nodes, and the notes on the upstream fields it does not carry.
+    clusters: BTreeMap<String, (String, Vec<String>)>,
     upstreams: BTreeMap<String, Value>,
+    /// The `upstreams` some imported route or service uses.
+    used_upstreams: BTreeSet<String>,
+}
+
+/// Upstream fields that routewise maps: `id` names the cluster, the others are in the cluster's note.
+const UPSTREAM_DESCRIBED: [&str; 6] = ["id", "nodes", "type", "scheme", "service_name", "discovery_type"];
+/// Upstream metadata, counted in the metadata note like that of routes (`labels` gets its own note).
+const UPSTREAM_METADATA: [&str; 4] = ["name", "desc", "create_time", "update_time"];
+/// APISIX secret references (`$secret://vault/1/jack/key`, `$env://KEY`): APISIX resolves them at run time,
+/// so the input does not hold the value.
+const SECRET_PREFIXES: [&str; 3] = ["$secret://", "$env://", "$ENV://"];
+
+fn secret_reference(s: &str) -> bool {
+    SECRET_PREFIXES.iter().any(|p| s.starts_with(p))
+}
+
+/// A value as a note shows it: strings bare, the rest as compact JSON.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The Envoy `lb_policy` closest to an APISIX balancer `type`.
+fn lb_policy(t: &str) -> Option<&'static str> {
+    Some(match t {
+        "roundrobin" => "ROUND_ROBIN",
+        "chash" => "RING_HASH or MAGLEV",
+        "least_conn" => "LEAST_REQUEST",
+        "ewma" => "LEAST_REQUEST (closest)",
+        _ => return None,
+    })
 }
 
 fn describe_upstream(u: &Value) -> String {
@@ -157,8 +206,12 @@ fn describe_upstream(u: &Value) -> String {
         Some(Value::Array(a)) => a
             .iter()
             .map(|n| {
+                let priority = match n.get("priority") {
+                    Some(p) if p.as_i64() != Some(0) => format!(", priority {}", show(p)),
+                    _ => String::new(),
+                };
                 format!(
-                    "{}:{} (weight {})",
+                    "{}:{} (weight {}{priority})",
                     n.get("host").and_then(Value::as_str).unwrap_or("?"),
                     n.get("port").map(Value::to_string).unwrap_or_else(|| "?".into()),
                     n.get("weight")
@@ -177,9 +230,191 @@ fn describe_upstream(u: &Value) -> String {
     for k in ["type", "scheme", "service_name", "discovery_type"] {
         if let Some(v) = u.get(k).and_then(Value::as_str) {
             s.push_str(&format!(", {k} {v}"));
+            if let Some(lb) = (k == "type").then(|| lb_policy(v)).flatten() {
+                s.push_str(&format!(" (lb_policy {lb})"));
+            }
         }
     }
     s
+}
+
+/// What Envoy needs for a `chash` upstream's `hash_on` / `key`: the route's `hash_policy`.
+fn hash_policy(hash_on: &str, key: Option<&str>) -> String {
+    let key = key.unwrap_or("?");
+    match hash_on {
+        "header" => format!("header `{key}`"),
+        "cookie" => format!("cookie `{key}`"),
+        "consumer" => "the consumer (no direct equivalent: hash on its credential header)".into(),
+        "vars_combinations" => format!("`{key}` (no direct equivalent: one hash_policy entry per variable)"),
+        _ => match key {
+            "remote_addr" => "connection_properties source_ip".into(),
+            "uri" | "request_uri" => "header `:path`".into(),
+            "host" | "server_name" => "header `:authority`".into(),
+            k => match k.strip_prefix("arg_") {
+                Some(arg) => format!("query_parameter `{arg}`"),
+                None => format!("`{k}` (no direct equivalent)"),
+            },
+        },
+    }
+}
+
+/// One note per upstream field routewise does not carry, with what to configure in Envoy instead; `who`
+/// names the upstream (`upstream 1`, `route 3 upstream`), `cluster` the Envoy cluster it became.
+fn upstream_field_notes(who: &str, cluster: &str, u: &Value) -> Vec<String> {
+    let Some(obj) = u.as_object() else {
+        return vec![format!(
+            "{who}: not a mapping; define cluster `{cluster}` by hand"
+        )];
+    };
+    let mut notes = Vec::new();
+    let mut note = |fields: String, hint: String| notes.push(format!("{who}: {fields} not imported; {hint}"));
+    let field = |k: &str| obj.get(k).map(|v| format!("`{k}: {}`", show(v)));
+    let chash = obj.get("type").and_then(Value::as_str) == Some("chash");
+    let pass_host = obj.get("pass_host").and_then(Value::as_str);
+    let mut hash_done = false;
+    for (k, v) in obj {
+        let k = k.as_str();
+        if UPSTREAM_DESCRIBED.contains(&k) || UPSTREAM_METADATA.contains(&k) {
+            continue;
+        }
+        match k {
+            "hash_on" | "key" => {
+                if hash_done {
+                    continue;
+                }
+                hash_done = true;
+                let fields: Vec<String> = ["hash_on", "key"].iter().filter_map(|k| field(k)).collect();
+                let hash_on = obj.get("hash_on").and_then(Value::as_str).unwrap_or("vars");
+                let hint = if chash {
+                    format!(
+                        "give cluster `{cluster}` lb_policy RING_HASH or MAGLEV and the Envoy route a hash_policy \
+                         on {}",
+                        hash_policy(hash_on, obj.get("key").and_then(Value::as_str))
+                    )
+                } else {
+                    "APISIX ignores them unless `type` is `chash`".into()
+                };
+                note(fields.join(", "), hint);
+            }
+            "pass_host" => match v.as_str() {
+                Some("pass") => {}
+                Some("node") => note(
+                    "`pass_host: node`".to_string(),
+                    format!(
+                        "send the node's host to cluster `{cluster}`: the Envoy route's auto_host_rewrite \
+                         (STRICT_DNS or LOGICAL_DNS cluster)"
+                    ),
+                ),
+                Some("rewrite") => {
+                    let host = obj.get("upstream_host").map(show);
+                    let fields: Vec<String> =
+                        ["pass_host", "upstream_host"].iter().filter_map(|k| field(k)).collect();
+                    note(
+                        fields.join(", "),
+                        format!(
+                            "rewrite the host to `{}` for cluster `{cluster}`: the Envoy route's \
+                             host_rewrite_literal, or a `proxy-rewrite` plugin with `host` on the routes",
+                            host.as_deref().unwrap_or("?")
+                        ),
+                    );
+                }
+                _ => note(
+                    field(k).unwrap_or_default(),
+                    "not an APISIX `pass_host` mode (pass, node, rewrite)".into(),
+                ),
+            },
+            "upstream_host" => {
+                if pass_host != Some("rewrite") {
+                    note(
+                        field(k).unwrap_or_default(),
+                        "APISIX ignores it unless `pass_host` is `rewrite`".into(),
+                    );
+                }
+            }
+            "retries" => note(
+                field(k).unwrap_or_default(),
+                format!("set num_retries {} in the retry_policy of the Envoy route to `{cluster}`", show(v)),
+            ),
+            "retry_timeout" => note(
+                field(k).unwrap_or_default(),
+                format!(
+                    "bound the retries to `{cluster}` in time: the Envoy route's timeout (APISIX: {}s for \
+                     all tries)",
+                    show(v)
+                ),
+            ),
+            "timeout" => note(
+                field(k).unwrap_or_default(),
+                format!(
+                    "`connect` is cluster `{cluster}`'s connect_timeout, `send`/`read` the Envoy route's \
+                     timeout and idle_timeout (seconds in APISIX)"
+                ),
+            ),
+            "keepalive_pool" => note(
+                field(k).unwrap_or_default(),
+                format!(
+                    "cluster `{cluster}`'s common_http_protocol_options: `idle_timeout` → idle_timeout, \
+                     `requests` → max_requests_per_connection (`size` has no exact equivalent)"
+                ),
+            ),
+            "checks" => {
+                let kinds: Vec<&str> = v
+                    .as_object()
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                note(
+                    format!("`checks` ({})", kinds.join(", ")),
+                    format!(
+                        "health checks of cluster `{cluster}`: `active` → its health_checks, `passive` → its \
+                         outlier_detection"
+                    ),
+                );
+            }
+            "tls" => {
+                // The client certificate and key are not repeated in the note.
+                let parts: Vec<&str> = v
+                    .as_object()
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                note(
+                    format!("`tls` ({})", parts.join(", ")),
+                    format!(
+                        "cluster `{cluster}`'s transport_socket (UpstreamTlsContext: tls_certificates, \
+                         validation_context)"
+                    ),
+                );
+            }
+            "labels" => note(
+                field(k).unwrap_or_default(),
+                format!("cluster `{cluster}`'s metadata, if anything reads them"),
+            ),
+            "discovery_args" => note(
+                field(k).unwrap_or_default(),
+                format!("configure the service discovery of cluster `{cluster}` (e.g. EDS) with them"),
+            ),
+            _ => note(
+                format!("field `{k}`"),
+                format!("routewise does not know it: configure its Envoy equivalent on cluster `{cluster}` by hand"),
+            ),
+        }
+    }
+    if let Some(Value::Array(nodes)) = obj.get("nodes") {
+        if nodes
+            .iter()
+            .any(|n| n.get("priority").is_some_and(|p| p.as_i64() != Some(0)))
+        {
+            notes.push(format!(
+                "{who}: node priorities not imported; put the nodes of cluster `{cluster}` in Envoy priority \
+                 levels (APISIX tries the highest priority first, Envoy priority 0 first)"
+            ));
+        }
+        if nodes.iter().any(|n| n.get("metadata").is_some()) {
+            notes.push(format!(
+                "{who}: node `metadata` not imported; the endpoints' metadata in cluster `{cluster}`"
+            ));
+        }
+    }
+    notes
 }
 
 impl Ctx {
@@ -195,20 +430,29 @@ impl Ctx {
             _ => None,
         }) {
             let cluster = format!("apisix_upstream_{id}");
-            let desc = match self.upstreams.get(&id) {
-                Some(u) => describe_upstream(u),
+            let entry = match self.upstreams.get(&id) {
+                Some(u) => (
+                    describe_upstream(u),
+                    upstream_field_notes(&format!("upstream {id}"), &cluster, u),
+                ),
                 None => {
                     self.note(
                         what,
                         format!("upstream_id `{id}` is not among the imported upstreams"),
                     );
-                    "upstream not in the input".into()
+                    ("upstream not in the input".into(), Vec::new())
                 }
             };
-            self.clusters.insert(cluster.clone(), desc);
+            self.used_upstreams.insert(id);
+            self.clusters.entry(cluster.clone()).or_insert(entry);
             cluster
         } else if let Some(u) = v.get("upstream") {
-            self.clusters.insert(inline_cluster.clone(), describe_upstream(u));
+            if let Some(obj) = u.as_object() {
+                self.metadata_of(obj, &UPSTREAM_METADATA);
+            }
+            let notes = upstream_field_notes(&format!("{what} upstream"), &inline_cluster, u);
+            self.clusters
+                .insert(inline_cluster.clone(), (describe_upstream(u), notes));
             inline_cluster
         } else {
             return None;
@@ -259,6 +503,16 @@ impl Ctx {
                 ("key-auth", true) => {
                     // G2: only the key's SHA-256 is stored.
                     match kept.remove("key").as_ref().and_then(Value::as_str) {
+                        Some(key) if secret_reference(key) => {
+                            self.note(
+                                what,
+                                format!(
+                                    "key-auth `key` is an APISIX secret reference (`{key}`), not the key: \
+                                     credential not imported; supply the key's SHA-256 as `key_sha256` by hand"
+                                ),
+                            );
+                            continue;
+                        }
                         Some(key) => {
                             let digest = Sha256::digest(key.as_bytes());
                             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -294,8 +548,12 @@ impl Ctx {
     }
 
     fn metadata(&mut self, obj: &Map<String, Value>) {
-        for k in METADATA {
-            if obj.contains_key(k) {
+        self.metadata_of(obj, &METADATA);
+    }
+
+    fn metadata_of(&mut self, obj: &Map<String, Value>, keys: &[&'static str]) {
+        for k in keys {
+            if obj.contains_key(*k) {
                 *self.metadata.entry(k).or_default() += 1;
             }
         }
@@ -330,20 +588,105 @@ const ROUTE_FIELDS: [&str; 16] = [
 ];
 
 /// Imports an APISIX configuration.
+///
+/// A route (or consumer) that would make the config invalid is not imported, with a note naming it and
+/// why: `vars` are checked up front, anything else the engine finds is attributed to its route or consumer
+/// and the import runs again without it. Problems that belong to no route or consumer fail the import.
 pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
     let doc: Value = serde_norway::from_str(opts.text)
         .map_err(|e| ImportErrors(vec![format!("not YAML or JSON: {e}")]))?;
     let items = collect(&doc).map_err(|e| ImportErrors(vec![e]))?;
+    let mut skip = Skip::default();
+    // Each pass skips at least one more route or consumer, so this ends.
+    loop {
+        let built = build(opts, &items, &skip)?;
+        let Err(errors) = Engine::from_config(&built.config) else {
+            return Ok(Imported {
+                config: built.config,
+                notes: built.notes,
+            });
+        };
+        let mut found = Skip::default();
+        let mut unattributed = false;
+        for e in &errors.0 {
+            let kind = one_line(&e.kind.to_string());
+            let reason = |rest: &str| match rest.trim_start_matches('.') {
+                "" => kind.clone(),
+                field => format!("`{field}`: {kind}"),
+            };
+            if let Some((k, rest)) = indexed(&e.path, "apis[0].routes") {
+                if let Some(&input) = built.route_input.get(k) {
+                    push_reason(found.routes.entry(input).or_default(), reason(rest));
+                    continue;
+                }
+            } else if let Some((k, rest)) = indexed(&e.path, "consumers") {
+                if let Some(&input) = built.consumer_input.get(k) {
+                    push_reason(found.consumers.entry(input).or_default(), reason(rest));
+                    continue;
+                }
+            }
+            unattributed = true;
+        }
+        if unattributed || (found.routes.is_empty() && found.consumers.is_empty()) {
+            return super::finish(built.config, built.notes);
+        }
+        skip.routes.extend(found.routes);
+        skip.consumers.extend(found.consumers);
+    }
+}
+
+/// A message on one line, whatever it was (a regex error spans several).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn push_reason(reasons: &mut String, reason: String) {
+    if !reasons.is_empty() {
+        reasons.push_str("; ");
+    }
+    reasons.push_str(&reason);
+}
+
+/// `apis[0].routes[3].vars[0][1]` with `prefix` `apis[0].routes` → `(3, ".vars[0][1]")`.
+fn indexed<'p>(path: &'p str, prefix: &str) -> Option<(usize, &'p str)> {
+    let rest = path.strip_prefix(prefix)?.strip_prefix('[')?;
+    let (n, rest) = rest.split_once(']')?;
+    Some((n.parse().ok()?, rest))
+}
+
+/// Routes and consumers (by their index in the input) not to import, with the reason.
+#[derive(Default)]
+struct Skip {
+    routes: BTreeMap<usize, String>,
+    consumers: BTreeMap<usize, String>,
+}
+
+struct Built {
+    config: Config,
+    notes: Vec<String>,
+    /// For each route of the config, its index among the input's routes.
+    route_input: Vec<usize>,
+    /// For each consumer of the config, its index among the input's consumers.
+    consumer_input: Vec<usize>,
+}
+
+fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, ImportErrors> {
     let mut cx = Ctx {
         notes: Vec::new(),
         metadata: BTreeMap::new(),
         clusters: BTreeMap::new(),
         upstreams: BTreeMap::new(),
+        used_upstreams: BTreeSet::new(),
     };
     let mut errors = Vec::new();
+    let mut upstream_order = Vec::new();
     for (i, u) in items.upstreams.iter().enumerate() {
         match id_of(u) {
             Some(id) => {
+                if let Some(obj) = u.as_object() {
+                    cx.metadata_of(obj, &UPSTREAM_METADATA);
+                }
+                upstream_order.push(id.clone());
                 cx.upstreams.insert(id, u.clone());
             }
             None => errors.push(format!("upstreams[{i}]: no `id`")),
@@ -396,6 +739,7 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
         .collect();
 
     let mut routes = Vec::new();
+    let mut route_input = Vec::new();
     let mut needs_default = false;
     for (i, r) in items.routes.iter().enumerate() {
         let Some(obj) = r.as_object() else {
@@ -432,6 +776,21 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
             );
             continue;
         }
+        if let Some(Err(problems)) = obj.get("vars").map(VarsExpr::compile) {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|(at, msg)| format!("`vars{at}`: {}", one_line(msg)))
+                .collect();
+            cx.note(&what, format!("{}; route not imported", list.join("; ")));
+            continue;
+        }
+        if let Some(reason) = skip.routes.get(&i) {
+            cx.note(
+                &what,
+                format!("{reason}; the config would not be valid, route not imported"),
+            );
+            continue;
+        }
         let hosts = {
             let mut h = strings(obj.get("hosts"));
             h.extend(strings(obj.get("host")));
@@ -452,6 +811,7 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
                 format!("no upstream (own or service's): sent to cluster `{NO_UPSTREAM_CLUSTER}`"),
             );
         }
+        route_input.push(i);
         routes.push(
             RouteConfig {
                 id: Some(id),
@@ -471,6 +831,7 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
     }
 
     let mut consumers = Vec::new();
+    let mut consumer_input = Vec::new();
     for (i, c) in items.consumers.iter().enumerate() {
         let Some(obj) = c.as_object() else {
             errors.push(format!("consumers[{i}]: not a mapping"));
@@ -483,6 +844,14 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
         let what = format!("consumer {username}");
         cx.metadata(obj);
         cx.unknown(&what, obj, &["username", "plugins"]);
+        if let Some(reason) = skip.consumers.get(&i) {
+            cx.note(
+                &what,
+                format!("{reason}; the config would not be valid, consumer not imported"),
+            );
+            continue;
+        }
+        consumer_input.push(i);
         consumers.push(
             ConsumerConfig {
                 username: username.to_string(),
@@ -494,13 +863,21 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
     if !errors.is_empty() {
         return Err(ImportErrors(errors));
     }
+    for id in &upstream_order {
+        if !cx.used_upstreams.contains(id) {
+            cx.notes.push(format!(
+                "upstream {id}: not used by any imported route or service; not imported"
+            ));
+        }
+    }
     if !cx.metadata.is_empty() {
         let list: Vec<String> = cx.metadata.iter().map(|(k, n)| format!("{k} ({n})")).collect();
         cx.notes
             .push(format!("metadata not imported: {}", list.join(", ")));
     }
-    for (cluster, desc) in &cx.clusters {
+    for (cluster, (desc, field_notes)) in &cx.clusters {
         cx.notes.push(format!("define Envoy cluster `{cluster}`: {desc}"));
+        cx.notes.extend(field_notes.iter().cloned());
     }
     let mut stages = BTreeMap::new();
     stages.insert(
@@ -540,5 +917,234 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
         .into()],
         consumers,
     };
-    super::finish(config, cx.notes)
+    Ok(Built {
+        config,
+        notes: cx.notes,
+        route_input,
+        consumer_input,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Imported {
+        import(&ApisixImport {
+            text,
+            router: RouterKind::ApisixRadixtreeHostUri,
+        })
+        .unwrap_or_else(|e| panic!("imports: {e}"))
+    }
+
+    fn route_ids(out: &Imported) -> Vec<String> {
+        let api = out.config.apis[0].get().expect("api");
+        api.routes
+            .iter()
+            .map(|r| r.get().and_then(|r| r.id.clone()).expect("route id"))
+            .collect()
+    }
+
+    fn notes_about<'a>(out: &'a Imported, who: &str) -> Vec<&'a str> {
+        let prefix = format!("{who}: ");
+        out.notes
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn every_unmapped_upstream_field_is_listed_with_its_envoy_counterpart() {
+        let out = run(r#"
+routes: [{id: 1, uri: /a, upstream_id: u1}, {id: 2, uri: /b, upstream_id: u1}]
+upstreams:
+  - id: u1
+    type: chash
+    hash_on: cookie
+    key: session
+    pass_host: rewrite
+    upstream_host: backend.internal
+    retries: 3
+    retry_timeout: 2
+    timeout: {connect: 1, send: 2, read: 3}
+    keepalive_pool: {size: 10, idle_timeout: 5, requests: 100}
+    checks: {active: {http_path: /health}}
+    tls: {client_cert: CERT-PEM, client_key: KEY-PEM}
+    labels: {a: b}
+    discovery_args: {namespace_id: ns}
+    brand_new_field: 1
+    nodes: {"10.0.0.1:80": 1}
+"#);
+        let notes = notes_about(&out, "upstream u1");
+        let expect = [
+            (
+                "`hash_on: cookie`, `key: session`",
+                "hash_policy on cookie `session`",
+            ),
+            (
+                "`pass_host: rewrite`, `upstream_host: backend.internal`",
+                "host_rewrite_literal",
+            ),
+            ("`retries: 3`", "retry_policy"),
+            ("`retry_timeout: 2`", "timeout"),
+            ("`timeout: ", "connect_timeout"),
+            ("`keepalive_pool: ", "max_requests_per_connection"),
+            ("`checks` (active)", "health_checks"),
+            ("`tls` (client_cert, client_key)", "transport_socket"),
+            ("`labels: ", "metadata"),
+            ("`discovery_args: ", "service discovery"),
+            ("field `brand_new_field`", "by hand"),
+        ];
+        for (field, hint) in expect {
+            assert!(
+                notes.iter().any(|n| n.contains(field) && n.contains(hint)),
+                "no note for {field} with {hint}: {notes:#?}"
+            );
+        }
+        // One note per field, however many routes use the upstream; the client key is never repeated.
+        assert_eq!(notes.len(), expect.len(), "{notes:#?}");
+        assert!(!out.notes.iter().any(|n| n.contains("KEY-PEM")));
+        assert!(out
+            .notes
+            .contains(&"define Envoy cluster `apisix_upstream_u1`: nodes 10.0.0.1:80 (weight 1), type chash (lb_policy RING_HASH or MAGLEV)".to_string()));
+    }
+
+    #[test]
+    fn pass_host_pass_needs_no_note_and_inline_upstreams_name_their_route() {
+        let out = run(r#"
+routes:
+  - id: 7
+    uri: /a
+    upstream: {type: roundrobin, pass_host: pass, retries: 1, nodes: {"10.0.0.1:80": 1}}
+"#);
+        assert_eq!(
+            notes_about(&out, "route 7 upstream"),
+            [
+                "route 7 upstream: `retries: 1` not imported; set num_retries 1 in the retry_policy of the \
+              Envoy route to `apisix_route_7`"
+            ]
+        );
+        assert!(
+            !out.notes.iter().any(|n| n.contains("pass_host")),
+            "{:?}",
+            out.notes
+        );
+    }
+
+    #[test]
+    fn pass_host_node_and_a_stray_upstream_host_are_explained() {
+        let out = run(r#"
+routes: [{id: 1, uri: /a, upstream_id: 1}]
+upstreams: [{id: 1, type: roundrobin, pass_host: node, upstream_host: x.internal, nodes: {"a.internal:80": 1}}]
+"#);
+        let notes = notes_about(&out, "upstream 1");
+        assert!(notes
+            .iter()
+            .any(|n| n.contains("`pass_host: node`") && n.contains("auto_host_rewrite")));
+        assert!(notes
+            .iter()
+            .any(|n| n.contains("`upstream_host: x.internal`")
+                && n.contains("unless `pass_host` is `rewrite`")));
+    }
+
+    #[test]
+    fn unused_upstreams_are_listed() {
+        let out = run(r#"
+routes: [{id: 1, uri: /a, upstream_id: used}]
+upstreams: [{id: used, type: roundrobin, nodes: {"a:80": 1}}, {id: spare, type: roundrobin, nodes: {"b:80": 1}}]
+"#);
+        assert_eq!(
+            notes_about(&out, "upstream spare"),
+            ["upstream spare: not used by any imported route or service; not imported"]
+        );
+        assert!(notes_about(&out, "upstream used").is_empty());
+    }
+
+    #[test]
+    fn a_route_with_an_unsupported_vars_operator_is_skipped_and_the_rest_imported() {
+        let out = run(r#"
+routes:
+  - {id: 1, uri: /a, upstream_id: 1}
+  - {id: 2, uri: /b, vars: [["arg_name", "ipmatch", ["10.0.0.0/8"]]], upstream_id: 1}
+  - {id: 3, uri: /c, vars: [["http_x", "==", "1"]], upstream_id: 1}
+upstreams: [{id: 1, type: roundrobin, nodes: {"a:80": 1}}]
+"#);
+        assert_eq!(route_ids(&out), ["1", "3"]);
+        let notes = notes_about(&out, "route 2");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("route 2: `vars[0][1]`: unknown operator `ipmatch`"));
+        assert!(notes[0].ends_with("; route not imported"));
+    }
+
+    #[test]
+    fn any_route_or_consumer_the_engine_refuses_is_skipped_with_the_reason() {
+        let out = run(r#"
+routes:
+  - {id: a, uri: /a, remote_addr: 10.0.0.300, upstream_id: 1}
+  - {id: b, uri: /b, service_id: missing, upstream_id: 1}
+  - {id: c, uri: /c, plugins: {proxy-rewrite: {regex_uri: ["(", "/x"]}}, upstream_id: 1}
+  - {id: d, uri: /d, upstream_id: 1}
+consumers:
+  - {username: first, plugins: {key-auth: {key: same}}}
+  - {username: second, plugins: {key-auth: {key: same}}}
+upstreams: [{id: 1, type: roundrobin, nodes: {"a:80": 1}}]
+"#);
+        assert_eq!(route_ids(&out), ["d"]);
+        for (who, field) in [
+            ("route a", "`remote_addrs[0]`"),
+            ("route b", "`service`"),
+            ("route c", "`plugins.proxy-rewrite.regex_uri[0]`"),
+            ("consumer second", "`plugins.key-auth.key_sha256`"),
+        ] {
+            let notes = notes_about(&out, who);
+            assert!(
+                notes.len() == 1
+                    && notes[0].contains(field)
+                    && notes[0].contains("not imported")
+                    && !notes[0].contains('\n'),
+                "{who}: {notes:?}"
+            );
+        }
+        assert_eq!(out.config.consumers.len(), 1);
+        // Problems outside any route or consumer still fail the import.
+        let err = import(&ApisixImport {
+            text: "services: [{id: s, hosts: ['a*b.com']}]\nroutes: [{id: 1, uri: /a, service_id: s}]",
+            router: RouterKind::ApisixRadixtreeHostUri,
+        })
+        .expect_err("an invalid service is not attributable to a route");
+        assert!(err.0[0].contains("not valid"), "{err}");
+    }
+
+    #[test]
+    fn secret_reference_keys_are_not_hashed() {
+        let out = run(r#"
+consumers:
+  - {username: plain, plugins: {key-auth: {key: k}}}
+  - {username: vault, plugins: {key-auth: {key: "$secret://vault/1/vault/key"}}}
+  - {username: env, plugins: {key-auth: {key: "$env://KEY"}}}
+  - {username: env_upper, plugins: {key-auth: {key: "$ENV://KEY"}}}
+routes: [{id: 1, uri: /a, plugins: {key-auth: {}}, upstream: {type: roundrobin, nodes: {"a:80": 1}}}]
+"#);
+        let with_key: Vec<&str> = out
+            .config
+            .consumers
+            .iter()
+            .filter_map(|c| c.get())
+            .filter(|c| c.plugins.contains_key("key-auth"))
+            .map(|c| c.username.as_str())
+            .collect();
+        assert_eq!(with_key, ["plain"]);
+        for (who, reference) in [
+            ("consumer vault", "$secret://vault/1/vault/key"),
+            ("consumer env", "$env://KEY"),
+            ("consumer env_upper", "$ENV://KEY"),
+        ] {
+            let notes = notes_about(&out, who);
+            assert!(
+                notes.len() == 1 && notes[0].contains(reference) && notes[0].contains("`key_sha256` by hand"),
+                "{who}: {notes:?}"
+            );
+        }
+    }
 }
