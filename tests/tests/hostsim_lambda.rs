@@ -1008,46 +1008,70 @@ fn the_minimal_example_configs_send_every_request_to_the_lambda_cluster() {
 
 // -------------------------------------------------------------------------------------- plugins (G2)
 
+/// G1, G2 with L1/L2: key-auth, proxy-rewrite and response-rewrite on a Lambda route act on the event and
+/// the answer as on a forwarded request; the consumer goes into the event as API Gateway sends the caller of
+/// an API key: 1.0 `requestContext.authorizer.principalId` and `identity.apiKeyId` (the first 10 hex digits
+/// of the key's SHA-256, i.e. of the configured `key_sha256`), 2.0 `requestContext.authorizer.lambda`.
+/// The key itself is nowhere in the event (`identity.apiKey` is `null`).
 #[test]
 fn g2_plugins_on_a_lambda_route_act_on_the_event_and_the_answer() {
     use sha2::{Digest, Sha256};
-    let sha: String = Sha256::digest(b"k1").iter().map(|b| format!("{b:02x}")).collect();
-    let cfg = json!({
-        "domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],
-        "apis": [{"id": "fn",
-                  "routes": [{"key": "ANY /{proxy+}", "plugins": {
-                      "key-auth": {},
-                      "proxy-rewrite": {"headers": {"set": {"x-env": "prod"}}},
-                      "response-rewrite": {"status_code": 202, "headers": {"set": {"cache-control": "no-store"}}}}}],
-                  "stages": {"prod": {"integration": {"type": "lambda", "cluster": "lambda_echo",
-                                                      "payload_format_version": "2.0"}}}}],
-        "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha}}}]
-    });
-    let mut sim = sim_for(&cfg);
-    for req in [get("/a?x=1").header("apikey", "k1"), get("/a?apikey=k1&x=1")] {
-        let ex = run(
-            &mut sim,
-            req.header("x-env", "dev"),
-            r#"{"statusCode":200,"body":"ok"}"#,
-        );
-        let e = event(&ex);
-        // hide_credentials (the default): the key reaches the function neither as a header nor in the query.
-        assert_eq!(e["headers"].get("apikey"), None);
-        assert_eq!(e["rawQueryString"], "x=1");
-        assert_eq!(e["headers"]["x-env"], "prod");
-        assert_eq!(
-            e["requestContext"]["authorizer"],
-            json!({"lambda": {"principalId": "jack"}})
-        );
-        // response-rewrite applies to the filter's answer as to any response.
-        let (status, lines, body) = client(&ex);
-        assert_eq!((status, body.as_slice()), (202, &b"ok"[..]));
-        let mut want = with_u13(&[("content-type", "application/json")]);
-        want.push(("cache-control".into(), "no-store".into()));
-        assert_eq!(lines, want);
+    const KEY: &str = "sk-LIVE-jack-7f3a9c";
+    let sha: String = Sha256::digest(KEY.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for format in [V1, V2] {
+        let cfg = json!({
+            "domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],
+            "apis": [{"id": "fn",
+                      "routes": [{"key": "ANY /{proxy+}", "plugins": {
+                          "key-auth": {},
+                          "proxy-rewrite": {"headers": {"set": {"x-env": "prod"}}},
+                          "response-rewrite": {"status_code": 202, "headers": {"set": {"cache-control": "no-store"}}}}}],
+                      "stages": {"prod": {"integration": {"type": "lambda", "cluster": "lambda_echo",
+                                                          "payload_format_version": format}}}}],
+            "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha}}}]
+        });
+        let mut sim = sim_for(&cfg);
+        for req in [
+            get("/a?x=1").header("apikey", KEY),
+            get(&format!("/a?apikey={KEY}&x=1")),
+        ] {
+            let ex = run(
+                &mut sim,
+                req.header("x-env", "dev"),
+                r#"{"statusCode":200,"body":"ok"}"#,
+            );
+            let e = event(&ex);
+            // hide_credentials (the default): the key reaches the function neither as a header nor in the
+            // query, nor anywhere else in the event.
+            assert_eq!(e["headers"].get("apikey"), None, "{format}");
+            let raw = String::from_utf8_lossy(&ex.http_calls[0].body).into_owned();
+            assert!(!raw.contains(KEY), "{format}: the key is in the event: {raw}");
+            let ctx = &e["requestContext"];
+            if format == V1 {
+                assert_eq!(e["queryStringParameters"], json!({"x": "1"}));
+                assert_eq!(e["multiValueHeaders"]["x-env"], json!(["prod"]));
+                assert_eq!(ctx["authorizer"], json!({"principalId": "jack"}));
+                assert_eq!(ctx["identity"]["apiKeyId"], sha[..10], "the start of key_sha256");
+                assert_eq!(ctx["identity"]["apiKey"], Value::Null);
+            } else {
+                assert_eq!(e["rawQueryString"], "x=1");
+                assert_eq!(e["headers"]["x-env"], "prod");
+                assert_eq!(ctx["authorizer"], json!({"lambda": {"principalId": "jack"}}));
+                assert_eq!(ctx.get("identity"), None, "HTTP APIs have no API keys");
+            }
+            // response-rewrite applies to the filter's answer as to any response.
+            let (status, lines, body) = client(&ex);
+            assert_eq!((status, body.as_slice()), (202, &b"ok"[..]));
+            let mut want = with_u13(&[("content-type", "application/json")]);
+            want.push(("cache-control".into(), "no-store".into()));
+            assert_eq!(lines, want);
+        }
+        // G2: no key, no invocation.
+        let ex = invoke(&mut sim, get("/a"), HttpCallReply::Fail);
+        assert!(ex.http_calls.is_empty());
+        assert_eq!(ex.status(), 401);
     }
-    // G2: no key, no invocation.
-    let ex = invoke(&mut sim, get("/a"), HttpCallReply::Fail);
-    assert!(ex.http_calls.is_empty());
-    assert_eq!(ex.status(), 401);
 }

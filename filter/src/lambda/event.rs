@@ -21,10 +21,17 @@
 //! - A repeated path parameter name keeps the last value.
 //! - `requestTime` (1.0) and `time` (2.0) are derived from the epoch milliseconds, in API Gateway's
 //!   `12/Mar/2020:19:03:58 +0000` form; `domainPrefix` is the domain name's first label.
-//! - The caller part ([`Caller`], for authentication plugins): 1.0 `requestContext.identity.apiKey` /
-//!   `apiKeyId` (`null` when unknown) and `requestContext.authorizer` = `{"principalId": <consumer>,
-//!   <context...>}`; 2.0 `requestContext.authorizer.lambda` = the same object. `authorizer` is omitted when
-//!   there is nothing to put in it.
+//! - The caller part ([`Caller`], for authentication plugins): 1.0 `requestContext.identity.apiKeyId`
+//!   (`null` when unknown) and `requestContext.authorizer` = `{"principalId": <consumer>, <context...>}`;
+//!   2.0 `requestContext.authorizer.lambda` = the same object (2.0 has no `identity`: HTTP APIs have no
+//!   API keys). `authorizer` is omitted when there is nothing to put in it. For `key-auth`, `apiKeyId` is
+//!   the key's id, the first 10 hex digits of its SHA-256 (the start of the consumer's configured
+//!   `key_sha256`, so operators can correlate), and `principalId` the consumer's name.
+//! - `requestContext.identity.apiKey` is always `null`, although API Gateway puts the presented key
+//!   there: the key is a credential, and `key-auth` removes it before forwarding by default
+//!   (`hide_credentials`) precisely so that the backend never holds it. A function that logs its event
+//!   would otherwise write every caller's key into its logs. [`Caller`] has no field for it, so no plugin
+//!   can send one; `apiKeyId` and `principalId` say who called.
 //! - The 413 answer (L4) is `{"message":"Request Entity Too Large"}` with `content-type:
 //!   application/json`.
 
@@ -86,9 +93,9 @@ pub struct EventRequest<'a> {
 pub struct Caller<'a> {
     /// Consumer name (`principalId` of the authorizer object).
     pub consumer: Option<&'a str>,
-    /// The API key presented (1.0 `identity.apiKey`).
-    pub api_key: Option<&'a str>,
-    /// The id of that key (1.0 `identity.apiKeyId`).
+    /// The id of the API key presented, never the key (1.0 `identity.apiKeyId`; for `key-auth` the first 10
+    /// hex digits of the key's SHA-256). There is no field for the key itself: 1.0 `identity.apiKey` is
+    /// always `null` (module docs).
     pub api_key_id: Option<&'a str>,
     /// Extra authorizer context entries, after `principalId`.
     pub context: &'a [(String, String)],
@@ -230,8 +237,9 @@ fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     field(out, ",", "httpMethod", req.method);
     key(out, ",", "identity");
     let caller = req.caller.unwrap_or_default();
+    // Never the key: a credential (module docs).
     key(out, "{", "apiKey");
-    write_opt_str(out, caller.api_key);
+    out.extend_from_slice(b"null");
     key(out, ",", "apiKeyId");
     write_opt_str(out, caller.api_key_id);
     field(out, ",", "sourceIp", req.source_ip);

@@ -37,8 +37,11 @@
 //! - Plugins (G1, G2) act on the event as on a forwarded request: the header edits of `key-auth`
 //!   (`hide_credentials`) and `proxy-rewrite` apply to the event's headers, their path change to its
 //!   path and query, and the consumer `key-auth` identified is the authorizer's `principalId` (1.0
-//!   `requestContext.authorizer`, 2.0 `requestContext.authorizer.lambda`). A `response-rewrite` applies
-//!   to the answer as to any response (the adapter's response callback sees the filter's own answer).
+//!   `requestContext.authorizer`, 2.0 `requestContext.authorizer.lambda`), as API Gateway does for API
+//!   keys; 1.0 `requestContext.identity.apiKeyId` is the id of its key (the first 10 hex digits of the
+//!   key's SHA-256, the start of the consumer's `key_sha256`) and `identity.apiKey` stays `null`: the key
+//!   is a credential (`event` module docs). A `response-rewrite` applies to the answer as to any response
+//!   (the adapter's response callback sees the filter's own answer).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,6 +132,8 @@ pub struct PendingInvocation {
     pub request_time_epoch_ms: u64,
     /// The consumer `key-auth` identified (G2).
     pub consumer: Option<String>,
+    /// The id of the key that identified it (1.0 `identity.apiKeyId`; never the key).
+    pub api_key_id: Option<String>,
 }
 
 impl PendingInvocation {
@@ -182,6 +187,7 @@ impl PendingInvocation {
             api_id: f.api.to_string(),
             request_time_epoch_ms: host.now_epoch_ms,
             consumer: f.plugins.consumer.map(str::to_string),
+            api_key_id: f.plugins.api_key_id.map(str::to_string),
             headers,
             target,
         }
@@ -234,8 +240,9 @@ impl PendingInvocation {
             domain_name: &self.domain_name,
             api_id: &self.api_id,
             request_time_epoch_ms: self.request_time_epoch_ms,
-            caller: self.consumer.as_deref().map(|consumer| Caller {
-                consumer: Some(consumer),
+            caller: (self.consumer.is_some() || self.api_key_id.is_some()).then(|| Caller {
+                consumer: self.consumer.as_deref(),
+                api_key_id: self.api_key_id.as_deref(),
                 ..Caller::default()
             }),
         }

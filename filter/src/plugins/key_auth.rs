@@ -4,6 +4,12 @@
 //! optional, these are the defaults). On a consumer: `{"key_sha256": "<64 hex digits>"}`, the SHA-256 of the
 //! key, so the config never holds the key itself. Per request the presented key is hashed, looked up in a
 //! hash map by digest and the digest compared in constant time; the key is never logged nor stored.
+//!
+//! The key's id ([`Consumer::api_key_id`], the Lambda event's 1.0 `requestContext.identity.apiKeyId`, as API
+//! Gateway fills it for API keys) is the first [`API_KEY_ID_HEX_DIGITS`] hex digits of the key's SHA-256:
+//! stable, derived at configure time, and exactly the start of the configured `key_sha256`, so operators can
+//! tell which credential was used without the key ever leaving the filter. It names the key, not the
+//! consumer (that is `principalId`), and 40 bits make two consumers' ids equal only by a 1-in-2^40 chance.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +26,9 @@ use super::{check_header_name, compile_layer, invalid, parse, Layer, KEY_AUTH};
 
 /// Default header and query parameter carrying the key (APISIX's).
 pub const DEFAULT_NAME: &str = "apikey";
+
+/// Length of a key's id ([`Consumer::api_key_id`]): this many leading hex digits of the key's SHA-256.
+pub const API_KEY_ID_HEX_DIGITS: usize = 10;
 
 /// A compiled `key-auth` of an API, service or route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +196,28 @@ pub struct Consumer {
     pub username: Box<str>,
     /// SHA-256 of its key, if it has a `key-auth` credential.
     digest: Option<[u8; 32]>,
+    /// The key's id: the first [`API_KEY_ID_HEX_DIGITS`] hex digits of `digest` (computed once here).
+    key_id: Option<Box<str>>,
     /// Its plugins other than the credential (highest precedence).
     pub plugins: Layer,
+}
+
+impl Consumer {
+    /// The id of the consumer's key, never the key: the first [`API_KEY_ID_HEX_DIGITS`] hex digits of its
+    /// SHA-256, i.e. of the configured `key_sha256` (lower-case). `None` for a consumer without a key.
+    pub fn api_key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+}
+
+/// `API_KEY_ID_HEX_DIGITS` lower-case hex digits of the digest's start.
+fn key_id(digest: &[u8; 32]) -> Box<str> {
+    digest
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(API_KEY_ID_HEX_DIGITS)
+        .filter_map(|nibble| char::from_digit(u32::from(nibble), 16))
+        .collect()
 }
 
 /// The consumers, indexed by the digest of their key.
@@ -270,6 +299,7 @@ impl ConsumerSet {
             }
             set.consumers.push(Consumer {
                 username: c.username.as_str().into(),
+                key_id: digest.as_ref().map(key_id),
                 digest,
                 plugins,
             });
@@ -337,6 +367,17 @@ mod tests {
         assert_eq!(parse_hex32(&"07".repeat(32)), Some(d));
         assert_eq!(parse_hex32(&"0G".repeat(32)), None);
         assert_eq!(parse_hex32("07"), None);
+    }
+
+    #[test]
+    fn g2_the_key_id_is_the_start_of_the_configured_digest() {
+        let mut d = [0u8; 32];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(&*key_id(&d), &hex[..API_KEY_ID_HEX_DIGITS]);
+        assert_eq!(key_id(&[0xff; 32]).len(), API_KEY_ID_HEX_DIGITS);
     }
 
     #[test]

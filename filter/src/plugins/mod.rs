@@ -132,6 +132,10 @@ pub struct PluginPlan<'e> {
     pub merged: Merged<'e>,
     /// The consumer `key-auth` identified.
     pub consumer: Option<&'e str>,
+    /// The id of the key that identified it ([`Consumer::api_key_id`]: the first 10 hex digits of the key's
+    /// SHA-256, i.e. of its `key_sha256`), never the key itself. Set with `consumer`; the Lambda event's 1.0
+    /// `requestContext.identity.apiKeyId`.
+    pub api_key_id: Option<&'e str>,
     /// New `:path` (with its query) when a plugin changed it (proxy-rewrite `uri`/`regex_uri`, a query
     /// credential removed).
     pub path: Option<String>,
@@ -174,6 +178,7 @@ pub fn plan_request<'e>(
             return Err(Rejection::Unauthorized);
         };
         plan.consumer = Some(&consumer.username);
+        plan.api_key_id = consumer.api_key_id();
         merged = merge::merge_consumer(merged, &consumer.plugins);
         if ka.hide_credentials {
             match credential {

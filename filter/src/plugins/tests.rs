@@ -42,6 +42,7 @@ struct Out {
     status: u16,
     path: Option<String>,
     consumer: Option<String>,
+    api_key_id: Option<String>,
     edits: Vec<HeaderEdit>,
     summary: String,
     response: Option<ResponseRewrite>,
@@ -64,6 +65,7 @@ fn run(e: &Engine, path: &str, headers: &[(&str, &str)]) -> Out {
             status: 200,
             path: f.path.clone(),
             consumer: f.plugins.consumer.map(str::to_string),
+            api_key_id: f.plugins.api_key_id.map(str::to_string),
             edits: f.plugins.request_headers.clone(),
             summary: f.plugins.merged.summary(),
             response: f.plugins.response().cloned(),
@@ -75,6 +77,7 @@ fn run(e: &Engine, path: &str, headers: &[(&str, &str)]) -> Out {
                 status: r.status,
                 path: None,
                 consumer: None,
+                api_key_id: None,
                 edits: vec![],
                 summary: String::new(),
                 response: None,
@@ -239,6 +242,42 @@ fn g2_key_auth_reads_a_configured_header_or_query_and_hides_it() {
     assert_eq!(q.path.as_deref(), Some("/x?a=1&b=2"));
     assert_eq!(run(&e, "/x?k=k+1", &[]).path.as_deref(), Some("/x"));
     assert_eq!(run(&e, "/x?apikey=k%201", &[]).status, 401);
+}
+
+#[test]
+fn g2_key_auth_gives_the_keys_id_the_start_of_its_sha256_never_the_key() {
+    // API Gateway's 1.0 `identity.apiKeyId`: a stable, non-secret id of the key, here the first 10 hex
+    // digits of its SHA-256, i.e. of the configured `key_sha256` (lower-case even when configured upper).
+    let e = engine(&config(
+        json!({}),
+        json!([]),
+        json!({"key-auth": {}}),
+        json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha("k1")}}},
+               {"username": "jill", "plugins": {"key-auth": {"key_sha256": sha("k2").to_uppercase()}}},
+               {"username": "nokey"}]),
+    ));
+    let jack = run(&e, "/x", &[("apikey", "k1")]);
+    assert_eq!(jack.consumer.as_deref(), Some("jack"));
+    assert_eq!(jack.api_key_id.as_deref(), Some(&sha("k1")[..10]));
+    let jill = run(&e, "/x?apikey=k2", &[]);
+    assert_eq!(jill.api_key_id.as_deref(), Some(&sha("k2")[..10]));
+    assert_eq!(
+        e.consumers().by_name("jack").and_then(Consumer::api_key_id),
+        Some(&sha("k1")[..10])
+    );
+    assert_eq!(
+        e.consumers().by_name("nokey").and_then(Consumer::api_key_id),
+        None
+    );
+    // No key-auth on the route: no consumer, no key id.
+    let open = engine(&config(
+        json!({}),
+        json!([]),
+        json!({"proxy-rewrite": {"uri": "/y"}}),
+        json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha("k1")}}}]),
+    ));
+    let o = run(&open, "/x", &[("apikey", "k1")]);
+    assert_eq!((o.consumer, o.api_key_id), (None, None));
 }
 
 #[test]

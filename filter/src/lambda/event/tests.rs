@@ -24,7 +24,6 @@ struct Fixture {
 /// Owns what a [`Caller`] borrows.
 struct OwnedCaller {
     consumer: Option<String>,
-    api_key: Option<String>,
     api_key_id: Option<String>,
     context: Vec<(String, String)>,
 }
@@ -89,7 +88,6 @@ impl Fixture {
     fn event(&self, format: PayloadFormat) -> String {
         let caller = self.caller.as_ref().map(|c| Caller {
             consumer: c.consumer.as_deref(),
-            api_key: c.api_key.as_deref(),
             api_key_id: c.api_key_id.as_deref(),
             context: &c.context,
         });
@@ -223,12 +221,12 @@ fn l1_caller_identity_and_authorizer() {
     let mut f = fixture();
     f.caller = Some(OwnedCaller {
         consumer: Some("alice".into()),
-        api_key: Some("k-123".into()),
         api_key_id: Some("kid-9".into()),
         context: pairs(&[("tier", "gold")]),
     });
     let v = f.json(PayloadFormat::V1);
-    assert_eq!(v["requestContext"]["identity"]["apiKey"], "k-123");
+    // The key is a credential: never in the event, whatever identified the caller.
+    assert_eq!(v["requestContext"]["identity"]["apiKey"], Value::Null);
     assert_eq!(v["requestContext"]["identity"]["apiKeyId"], "kid-9");
     assert_eq!(
         v["requestContext"]["authorizer"],
@@ -237,7 +235,6 @@ fn l1_caller_identity_and_authorizer() {
     // Nothing to authorize with: no authorizer member at all.
     f.caller = Some(OwnedCaller {
         consumer: None,
-        api_key: Some("k".into()),
         api_key_id: None,
         context: Vec::new(),
     });
@@ -324,8 +321,7 @@ fn l2_caller_goes_to_authorizer_lambda() {
     let mut f = fixture();
     f.caller = Some(OwnedCaller {
         consumer: Some("alice".into()),
-        api_key: Some("k".into()),
-        api_key_id: None,
+        api_key_id: Some("kid-9".into()),
         context: Vec::new(),
     });
     let v = f.json(PayloadFormat::V2);
@@ -333,6 +329,9 @@ fn l2_caller_goes_to_authorizer_lambda() {
         v["requestContext"]["authorizer"],
         json!({"lambda":{"principalId":"alice"}})
     );
+    // 2.0 has no `identity` (HTTP APIs have no API keys): the key id goes nowhere.
+    assert!(v["requestContext"].get("identity").is_none());
+    assert!(!f.event(PayloadFormat::V2).contains("kid-9"));
     f.caller = None;
     assert!(f.json(PayloadFormat::V2)["requestContext"]
         .get("authorizer")

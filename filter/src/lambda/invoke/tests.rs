@@ -379,5 +379,12 @@ fn g2_plugins_act_on_the_event_as_on_a_forwarded_request() {
             json!({"principalId": "jack"}),
             "{path}"
         );
+        // API Gateway's 1.0 identity for API keys: the key's id (the start of `key_sha256`), never the key.
+        assert_eq!(p.api_key_id.as_deref(), Some(&sha[..10]), "{path}");
+        let identity = &event["requestContext"]["identity"];
+        assert_eq!(identity["apiKeyId"], &sha[..10], "{path}");
+        assert_eq!(identity["apiKey"], Value::Null, "{path}");
+        let text = event.to_string();
+        assert!(!text.contains("k1"), "the key is nowhere in the event: {text}");
     }
 }
