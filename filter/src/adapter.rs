@@ -274,6 +274,10 @@ impl Stream {
     }
 
     fn reply(&mut self, rt: &Runtime, r: &LocalReply<'_>) -> Result<Action, Status> {
+        if let Some(path) = &r.path {
+            // What the access log records for this request (`%REQ(:PATH)%`): never a refused key.
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, header::PATH, Some(path))?;
+        }
         set_context(&r.context)?;
         set(property::OUTCOME, r.reason)?;
         rt.metrics.count_outcome(r.reason);

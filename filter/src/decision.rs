@@ -95,6 +95,9 @@ pub struct LocalReply<'e> {
     pub reason: &'static str,
     /// How far selection got, for filter state and logs.
     pub context: Selected<'e>,
+    /// A new `:path` to record for the request before replying (a refused key in the query string is taken
+    /// out, so that Envoy's access log never shows it, G2).
+    pub path: Option<String>,
 }
 
 /// What was selected before a local reply.
@@ -124,6 +127,7 @@ impl<'e> LocalReply<'e> {
             body: body::NOT_FOUND,
             reason: outcome::NO_DOMAIN,
             context: Selected::default(),
+            path: None,
         }
     }
 
@@ -134,6 +138,7 @@ impl<'e> LocalReply<'e> {
             body: body::INTERNAL_ERROR,
             reason: outcome::INTERNAL_ERROR,
             context,
+            path: None,
         }
     }
 }

@@ -263,6 +263,16 @@ fn g2_key_auth_kept_credentials_and_a_query_parameter_key() {
         assert_eq!(resp.status, 401, "{}", resp.text());
         assert_eq!(resp.json(), Some(json!({"message": "Unauthorized"})));
     }
+    // A refused key in the query (mistyped, revoked) is not in the access log either: the filter records
+    // the path without it before replying.
+    let resp = envoy.send(Request::get("/q/x?a=1&key=jack-secret-kez&b=2"));
+    assert_eq!(resp.status, 401, "{}", resp.text());
+    let entry = envoy.access_log_for(&resp);
+    assert_eq!(
+        (&entry["path"], &entry["outcome"]),
+        (&json!("/q/x?a=1&b=2"), &json!("unauthorized")),
+        "{entry}"
+    );
 }
 
 /// G1, G2 on a Lambda route (lambda.md L1, L2): key-auth identifies the consumer before the function is

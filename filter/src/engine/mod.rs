@@ -47,7 +47,7 @@ use crate::error::ConfigErrors;
 use crate::matchers::host::HostIndex;
 use crate::matchers::path::{path_after_base, strip_base_path};
 use crate::names::outcome;
-use crate::plugins::{plan_request, ConsumerSet};
+use crate::plugins::{plan_request, ConsumerSet, Rejection};
 use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
 use crate::routing::routes::RouteTable;
@@ -153,6 +153,7 @@ impl Engine {
                 body: &domain.no_match_body,
                 reason: outcome::NO_API,
                 context: selected,
+                path: None,
             });
         };
         selected.rule_id = sel.rule.map(|r| &*r.id);
@@ -179,6 +180,7 @@ impl Engine {
                 body: crate::names::body::NOT_FOUND,
                 reason: outcome::NO_ROUTE,
                 context: selected,
+                path: None,
             });
         };
         let Some(integration) = m.route.integration.as_ref().or(stage.integration.as_ref()) else {
@@ -187,20 +189,24 @@ impl Engine {
         };
         let path = stripping.then(|| strip_base_path(req.path, sel.strip));
         // G1, G2: the one merge of this request's plugins; key-auth may stop it here.
-        let Ok(mut plugins) = plan_request(
+        let mut plugins = match plan_request(
             &m.route.plugins.compiled,
             &self.consumers,
             &ctx,
             path.as_deref().unwrap_or(req.path),
-        ) else {
-            selected.route_id = Some(&m.route.id);
-            selected.route_key = Some(&m.path.key);
-            return Decision::LocalReply(LocalReply {
-                status: 401,
-                body: crate::names::body::UNAUTHORIZED,
-                reason: outcome::UNAUTHORIZED,
-                context: selected,
-            });
+        ) {
+            Ok(plan) => plan,
+            Err(Rejection::Unauthorized { logged_path }) => {
+                selected.route_id = Some(&m.route.id);
+                selected.route_key = Some(&m.path.key);
+                return Decision::LocalReply(LocalReply {
+                    status: 401,
+                    body: crate::names::body::UNAUTHORIZED,
+                    reason: outcome::UNAUTHORIZED,
+                    context: selected,
+                    path: logged_path,
+                });
+            }
         };
         Decision::Forward(Forward {
             cluster: integration.cluster(),

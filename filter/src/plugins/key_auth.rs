@@ -114,6 +114,13 @@ impl KeyAuth {
         })
     }
 
+    /// `path` without this plugin's query parameter, when the query has it (a refused request's key is kept
+    /// out of Envoy's access log, G2); `None` when there is nothing to take out.
+    pub fn without_query_key(&self, path: &str, query: Option<&str>) -> Option<String> {
+        query_param(query?, &self.query)?;
+        Some(remove_query_param(path, &self.query))
+    }
+
     /// Finds the presented key (header first, then query parameter) and its consumer.
     pub fn authenticate<'e>(
         &self,

@@ -151,10 +151,14 @@ impl PluginPlan<'_> {
 }
 
 /// Why the request phase stopped the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// G2: no key, or a key of no consumer: 401 `{"message":"Unauthorized"}`.
-    Unauthorized,
+    Unauthorized {
+        /// The request's path without the query parameter that carried the refused key, when there was
+        /// one: what Envoy's access log records instead of the key (`%REQ(:PATH)%`).
+        logged_path: Option<String>,
+    },
 }
 
 /// Runs the request phase of a route's plugins (pure): merges the route layers, authenticates with the
@@ -175,7 +179,9 @@ pub fn plan_request<'e>(
     if let Some((ka, _)) = merged.key_auth {
         let found = ka.authenticate(ctx.req, ctx.query, consumers);
         let Some((consumer, credential)) = found else {
-            return Err(Rejection::Unauthorized);
+            return Err(Rejection::Unauthorized {
+                logged_path: ka.without_query_key(ctx.req.path, ctx.query),
+            });
         };
         plan.consumer = Some(&consumer.username);
         plan.api_key_id = consumer.api_key_id();
