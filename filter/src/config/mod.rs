@@ -187,6 +187,10 @@ pub struct ApiConfig {
     pub hosts: Vec<String>,
     /// Plugins applied to every route of the API (G1; lowest precedence).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(schema_with = "crate::plugins::plugins_schema")
+    )]
     pub plugins: BTreeMap<String, serde_json::Value>,
     /// APISIX-style services: shared hosts, plugins and integration for the routes that name them.
     #[serde(default)]
@@ -235,6 +239,10 @@ pub struct ServiceConfig {
     pub hosts: Vec<String>,
     /// Plugins for the service's routes (lower precedence than route and consumer plugins).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(schema_with = "crate::plugins::plugins_schema")
+    )]
     pub plugins: BTreeMap<String, serde_json::Value>,
     /// Integration of the service's routes that set none.
     #[serde(default)]
@@ -279,6 +287,10 @@ pub struct RouteConfig {
     pub integration: Option<IntegrationConfig>,
     /// Route plugins (G1).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(schema_with = "crate::plugins::plugins_schema")
+    )]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -343,6 +355,10 @@ pub struct ConsumerConfig {
     pub username: String,
     /// Consumer plugins (highest precedence), including credentials such as `key-auth`.
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(schema_with = "crate::plugins::consumer_plugins_schema")
+    )]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 

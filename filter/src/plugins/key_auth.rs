@@ -41,20 +41,28 @@ pub struct KeyAuth {
     pub hide_credentials: bool,
 }
 
+/// `key-auth` on an API, service or route (G2).
 #[derive(Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct KeyAuthConfig {
+pub(crate) struct KeyAuthConfig {
+    /// Request header holding the key (read first).
     #[serde(default = "default_name")]
     header: String,
+    /// Query parameter holding the key, when the header is absent.
     #[serde(default = "default_name")]
     query: String,
+    /// Remove the credential before forwarding.
     #[serde(default = "default_true")]
     hide_credentials: bool,
 }
 
+/// `key-auth` on a consumer: its credential (G2).
 #[derive(Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct CredentialConfig {
+pub(crate) struct CredentialConfig {
+    /// SHA-256 of the key, 64 hex digits (the key itself is never in the config).
     key_sha256: String,
 }
 

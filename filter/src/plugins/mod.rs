@@ -245,14 +245,79 @@ pub struct HeaderOps {
 
 /// The config shape of [`HeaderOps`].
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct HeaderOpsConfig {
+pub(crate) struct HeaderOpsConfig {
+    /// Add a header line (beside any the request already has).
     #[serde(default)]
     add: BTreeMap<String, String>,
+    /// Replace every line of the header with this one.
     #[serde(default)]
     set: BTreeMap<String, String>,
+    /// Remove every line of these headers.
     #[serde(default)]
     remove: Vec<String>,
+}
+
+// `routewise schema`: the config types keep plugins as raw JSON (compiled by `ProxyRewrite::compile` and the
+// others), so their schema is spelled out here from the same config structs.
+
+/// The plugins an API, service or route applies (G1, G2); merged once per request.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used
+pub(crate) struct PluginsSchema {
+    /// Identifies the consumer by an API key (G2).
+    #[serde(rename = "key-auth")]
+    #[serde(default)]
+    #[schemars(with = "key_auth::KeyAuthConfig")]
+    key_auth: Option<key_auth::KeyAuthConfig>,
+    /// Rewrites the request sent upstream (G2).
+    #[serde(rename = "proxy-rewrite")]
+    #[serde(default)]
+    #[schemars(with = "proxy_rewrite::ProxyRewriteConfig")]
+    proxy_rewrite: Option<proxy_rewrite::ProxyRewriteConfig>,
+    /// Rewrites the response sent to the client (G2).
+    #[serde(rename = "response-rewrite")]
+    #[serde(default)]
+    #[schemars(with = "response_rewrite::ResponseRewriteConfig")]
+    response_rewrite: Option<response_rewrite::ResponseRewriteConfig>,
+}
+
+/// A consumer's plugins: its `key-auth` credential, and the plugins it overrides (G1, G2).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used
+pub(crate) struct ConsumerPluginsSchema {
+    /// The consumer's credential (G2).
+    #[serde(rename = "key-auth")]
+    #[serde(default)]
+    #[schemars(with = "key_auth::CredentialConfig")]
+    key_auth: Option<key_auth::CredentialConfig>,
+    /// Overrides the route's (G1: consumer > route > service > API).
+    #[serde(rename = "proxy-rewrite")]
+    #[serde(default)]
+    #[schemars(with = "proxy_rewrite::ProxyRewriteConfig")]
+    proxy_rewrite: Option<proxy_rewrite::ProxyRewriteConfig>,
+    /// Overrides the route's (G1).
+    #[serde(rename = "response-rewrite")]
+    #[serde(default)]
+    #[schemars(with = "response_rewrite::ResponseRewriteConfig")]
+    response_rewrite: Option<response_rewrite::ResponseRewriteConfig>,
+}
+
+/// Schema of `plugins` on an API, service or route.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn plugins_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<PluginsSchema>()
+}
+
+/// Schema of `plugins` on a consumer.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn consumer_plugins_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<ConsumerPluginsSchema>()
 }
 
 impl HeaderOps {

@@ -42,15 +42,21 @@ impl PartialEq for ProxyRewrite {
     }
 }
 
+/// `proxy-rewrite` (G2): what the upstream receives.
 #[derive(Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct ProxyRewriteConfig {
+pub(crate) struct ProxyRewriteConfig {
+    /// New path (the query is kept).
     #[serde(default)]
     uri: Option<String>,
+    /// `[pattern, replacement]`: a regex over the path, compiled at configure time.
     #[serde(default)]
     regex_uri: Option<Vec<String>>,
+    /// New `:authority`.
     #[serde(default)]
     host: Option<String>,
+    /// Request header edits.
     #[serde(default)]
     headers: Option<HeaderOpsConfig>,
 }

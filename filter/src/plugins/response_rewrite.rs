@@ -19,11 +19,15 @@ pub struct ResponseRewrite {
     pub headers: HeaderOps,
 }
 
+/// `response-rewrite` (G2): what the client receives.
 #[derive(Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct ResponseRewriteConfig {
+pub(crate) struct ResponseRewriteConfig {
+    /// New status, 200..=599.
     #[serde(default)]
     status_code: Option<i64>,
+    /// Response header edits.
     #[serde(default)]
     headers: Option<HeaderOpsConfig>,
 }
