@@ -219,9 +219,12 @@ impl RuleSet {
                     index.for_each_candidate(value, &mut consider);
                 }
             }
-            // `host` conditions also see the authority (RequestView::header_values).
-            if let (Some(index), Some(host)) = (self.by_header.get("host"), ctx.req.authority_as_host()) {
-                index.for_each_candidate(host, &mut consider);
+            // `host` conditions also see the authority (RequestView::header_values); the header scan that
+            // decides it runs only for configs with such a condition.
+            if let Some(index) = self.by_header.get("host") {
+                if let Some(host) = ctx.req.authority_as_host() {
+                    index.for_each_candidate(host, &mut consider);
+                }
             }
         }
         let rule = best.and_then(|i| self.rules.get(i as usize));
