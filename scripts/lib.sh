@@ -10,6 +10,7 @@ VENV="$ROOT/.venv"
 ENVOY_VERSION="1.40.0"
 ENVOY_IMAGE="routewise-envoy:$ENVOY_VERSION"
 WASM_DIR="$ROOT/target/wasm32-wasip1/wasm"
+DM_SO="$ROOT/target/dynamic-module/libroutewise_module.so"
 APT_PACKAGES=(docker.io skopeo docker-registry wrk curl jq ca-certificates python3-venv)
 
 mkdir -p "$WORK"

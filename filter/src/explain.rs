@@ -2,14 +2,16 @@
 //! [`Engine::evaluate`] the filter runs in Envoy), then accounts for every candidate of each layer with the
 //! reason it won or lost: the domains that match the host (D3), the routing rules in priority order (R2-R6),
 //! the API mappings (R8, R9), the routes of the selected API (P1-P5, P7), the merged plugins (G1) and the
-//! upstream request (cluster, path, headers) as the adapter sends it.
+//! upstream request (cluster, path, headers) as both builds send it: [`explain`] runs the filter's own
+//! per-request pipeline ([`crate::pipeline::Stream`]) against a [`RecordingHost`] and reads the request it
+//! leaves for the router.
 //!
 //! The decision is always the engine's; the per-candidate verdicts are recomputed here with the compiled
 //! matchers' own predicates ([`Rule::check`], [`Route::check`], [`PathPattern::is_match`]). Where the two
 //! would disagree (a candidate found here to outrank the engine's choice), the explanation carries a note
 //! instead of hiding it.
 //!
-//! Native only (the CLI's `routewise explain`); nothing here is in the wasm build.
+//! Used by the CLI's `routewise explain`; the builds Envoy loads never call it.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -22,7 +24,7 @@ use crate::engine::{Api, Engine};
 use crate::matchers::host::{HostPattern, HostRank};
 use crate::matchers::path::{base_path_matches, path_after_base, PathPattern};
 use crate::names::outcome;
-use crate::plugins::HeaderEdit;
+use crate::pipeline::{FilterConfig, RecordingHost, Stream};
 use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
 use crate::routing::routes::{entry_order, HostsOrigin, Route, RoutePath};
@@ -167,8 +169,9 @@ pub struct PluginUse {
     pub from: String,
 }
 
-/// Explains how `engine` routes `spec`.
-pub fn explain(engine: &Engine, spec: &RequestSpec, opts: Options) -> Explanation {
+/// Explains how the filter with `config` routes `spec`.
+pub fn explain(config: &FilterConfig, spec: &RequestSpec, opts: Options) -> Explanation {
+    let engine = &config.engine;
     let cluster_header = engine.cluster_header();
     let mut notes = Vec::new();
     // As the adapter: names lowercase (Envoy's header map), and a client copy of the cluster header removed
@@ -235,16 +238,7 @@ pub fn explain(engine: &Engine, spec: &RequestSpec, opts: Options) -> Explanatio
             winner_route = Some((f.route_id.to_string(), f.route_key.to_string()));
             x.plugins = plugin_uses(f.plugins.merged.list());
             x.consumer = f.plugins.consumer.map(str::to_string);
-            // As the adapter: the plugins' header edits, then the cluster header (which no plugin can
-            // override), then the path.
-            let mut up_headers = headers.clone();
-            apply_edits(&mut up_headers, &f.plugins.request_headers);
-            set_header(&mut up_headers, cluster_header, f.cluster);
-            x.upstream = Some(Upstream {
-                cluster: f.cluster.to_string(),
-                path: f.path.clone().unwrap_or_else(|| spec.path.clone()),
-                headers: up_headers,
-            });
+            x.upstream = Some(upstream_request(config, spec, f.cluster));
             x.story.integration = Some(match f.integration {
                 Integration::Http { .. } => "http".to_string(),
                 Integration::Lambda(l) => format!("lambda (payload format {})", l.payload_format),
@@ -877,20 +871,30 @@ fn plugin_uses(list: Vec<(&'static str, crate::plugins::merge::Origin)>) -> Vec<
         .collect()
 }
 
-/// Envoy's `setCopy` (`set_map_value`): every line of the header removed, one appended.
-fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
-    headers.retain(|(n, _)| n != name);
-    headers.push((name.to_string(), value.to_string()));
-}
-
-/// The request header edits of the merged plugins, in order, as the adapter applies them.
-fn apply_edits(headers: &mut Vec<(String, String)>, edits: &[HeaderEdit]) {
-    for e in edits {
-        match e {
-            HeaderEdit::Remove(n) => headers.retain(|(h, _)| h != &**n),
-            HeaderEdit::Set(n, v) => set_header(headers, n, v),
-            HeaderEdit::Add(n, v) => headers.push((n.to_string(), v.to_string())),
-        }
+/// The request the router receives: the filter's pipeline, run on `spec` against a [`RecordingHost`]
+/// (the same steps, in the same order, as in Envoy: the client's cluster header removed, the plugins'
+/// edits, the cluster header, the path).
+fn upstream_request(config: &FilterConfig, spec: &RequestSpec, cluster: &str) -> Upstream {
+    let mut host = RecordingHost::new(&[
+        (":method", &spec.method),
+        (":authority", &spec.authority),
+        (":path", &spec.path),
+    ]);
+    host.request.extend(
+        spec.headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone())),
+    );
+    host.source_address = spec.remote_addr.clone();
+    Stream::default().on_request_headers(Some(config), &mut host, true);
+    Upstream {
+        cluster: cluster.to_string(),
+        path: host.request_header(":path").unwrap_or(&spec.path).to_string(),
+        headers: host
+            .request
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with(':'))
+            .collect(),
     }
 }
 
@@ -1033,8 +1037,8 @@ impl Explanation {
 mod tests {
     use super::*;
 
-    fn engine(json: &str) -> Engine {
-        Engine::from_json(json).expect("valid")
+    fn engine(json: &str) -> FilterConfig {
+        FilterConfig::from_bytes(json.as_bytes()).expect("valid")
     }
 
     fn req(method: &str, authority: &str, path: &str, headers: &[(&str, &str)]) -> RequestSpec {

@@ -1,9 +1,12 @@
 //! routewise: API Gateway and APISIX style routing, and the AWS Lambda proxy integration, for Envoy.
 //!
-//! The crate is plain Rust: [`config`] describes the JSON document, [`engine`] validates it once into
-//! compiled matchers and answers per request with a decision, [`lambda`] builds API Gateway events and
-//! unwraps Lambda answers. Only the `adapter` module (built for `wasm32` only) touches proxy-wasm: it reads
-//! what Envoy hands the filter, calls the engine, and applies the decision.
+//! The core, as plain Rust with no ABI: [`config`] describes the JSON document, [`engine`] validates it once
+//! into compiled matchers and answers per request with a decision, [`lambda`] builds API Gateway events and
+//! unwraps Lambda answers, and [`pipeline`] is what the filter does per request, written once against a
+//! small host interface. Two adapters move data between an ABI and [`pipeline`]: `filter/proxy-wasm` (the
+//! `.wasm`) and `filter/dynamic-module` (Envoy's native dynamic module, the `.so`); `filter/cli` is the
+//! `routewise` command. [`explain`] and [`lint`] are pure and used by the CLI; the builds Envoy loads do
+//! not call them, so the linker leaves them out.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -19,22 +22,14 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod error;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod explain;
 pub mod ids;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod import;
 pub mod lambda;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod lint;
 pub mod matchers;
 pub mod names;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod oci;
+pub mod pipeline;
 pub mod plugins;
 pub mod request;
 pub mod routing;
 pub mod trace;
-
-#[cfg(target_arch = "wasm32")]
-mod adapter;

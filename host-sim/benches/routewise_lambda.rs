@@ -6,7 +6,7 @@
 //!   `{"statusCode":200,"headers":{..},"body":"<SIZE bytes>"}`: the event is built, the call made, the
 //!   payload unwrapped (U3-U12) and sent as the reply.
 //!
-//! Build the module first: `scripts/build-wasm` (or `cargo build --profile wasm --target wasm32-wasip1 -p
+//! Build the module first: `scripts/build-modules` (or `cargo build --profile wasm --target wasm32-wasip1 -p
 //! routewise --lib`). Run: `cargo bench -p host-sim --bench routewise_lambda -- --warm-up-time 1
 //! --measurement-time 3`.
 
@@ -22,7 +22,9 @@ fn text(len: usize) -> String {
 
 fn lambda_path(c: &mut Criterion) {
     let plugin = Plugin::routewise().unwrap_or_else(|e| {
-        panic!("{e}\nbuild it with: cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib")
+        panic!(
+            "{e}\nbuild it with: cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm"
+        )
     });
     let config = json!({
         "domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],

@@ -97,7 +97,7 @@ impl Plugin {
         let path = default_routewise_wasm();
         if !path.exists() {
             return Err(Error::Load(format!(
-                "{} does not exist; build it with `cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib` \
+                "{} does not exist; build it with `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` \
                  or point ROUTEWISE_WASM at a module",
                 path.display()
             )));

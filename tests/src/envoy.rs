@@ -58,8 +58,8 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The routewise module: `$ROUTEWISE_WASM` if set, else built once per test process with
-/// `cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib` (a no-op when up to date, e.g.
-/// after `scripts/build-wasm`), so a test never runs against a stale module.
+/// `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` (a no-op when up to date, e.g.
+/// after `scripts/build-modules`), so a test never runs against a stale module.
 pub fn routewise_wasm() -> PathBuf {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
     WASM.get_or_init(|| {
@@ -80,8 +80,7 @@ pub fn routewise_wasm() -> PathBuf {
                 "--target",
                 "wasm32-wasip1",
                 "-p",
-                "routewise",
-                "--lib",
+                "routewise-proxy-wasm",
             ])
             .status()
             .expect("run cargo build for routewise.wasm");

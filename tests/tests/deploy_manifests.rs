@@ -4,7 +4,7 @@
 //! (`routewise_tests::deploy`). The round trip through a real registry renders them with the pushed digest
 //! too (`oci_image.rs`).
 
-use routewise::oci::{render_deploy_template, Digest, Image};
+use routewise_cli::oci::{render_deploy_template, Digest, Image};
 use routewise_tests::deploy::{
     check, routewise_config_errors, Crd, EXTENSION_POLICY_TEMPLATE, WASMPLUGIN_TEMPLATE,
 };

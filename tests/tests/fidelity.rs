@@ -32,7 +32,7 @@
 //! - `x-log-tag` is the harness's request tag (the access log's `tag`); it is sent to both.
 //!
 //! Needs Docker and the image (`scripts/setup`), `routewise.wasm` and the host-sim test filter
-//! (`scripts/build-wasm`).
+//! (`scripts/build-modules`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,7 +90,7 @@ fn load_cases() -> Vec<Loaded> {
             };
             assert!(
                 wasm.is_file(),
-                "{} needs {} (scripts/build-wasm)",
+                "{} needs {} (scripts/build-modules)",
                 name,
                 wasm.display()
             );
@@ -505,7 +505,7 @@ fn bad_config_is_rejected_by_both() {
 #[test]
 fn response_header_read_in_body_after_continue_matches_envoy() {
     let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
-    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    assert!(wasm.is_file(), "scripts/build-modules builds {}", wasm.display());
     let config = serde_json::json!({
         "add_request_headers": [["x-routewise-cluster", "up"]],
         "read_response_header_in_body": true,
@@ -563,7 +563,7 @@ fn response_header_read_in_body_after_continue_matches_envoy() {
 #[test]
 fn pause_in_request_headers_matches_envoy_in_both_modes() {
     let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
-    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    assert!(wasm.is_file(), "scripts/build-modules builds {}", wasm.display());
     let config = serde_json::json!({
         "add_request_headers": [["x-routewise-cluster", "up"]],
         "request_headers_action": "pause",
@@ -644,7 +644,7 @@ fn pause_in_request_headers_matches_envoy_in_both_modes() {
 #[test]
 fn set_buffer_bytes_ranges_match_envoy() {
     let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
-    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    assert!(wasm.is_file(), "scripts/build-modules builds {}", wasm.display());
     for range in [
         serde_json::json!([0, 2, "X"]),
         serde_json::json!([0, 0, ">"]),
@@ -701,7 +701,7 @@ fn set_buffer_bytes_ranges_match_envoy() {
 #[test]
 fn request_properties_after_the_request_headers_continued_match_envoy() {
     let wasm = workspace_root().join("target/wasm32-wasip1/wasm/host_sim_test_filter.wasm");
-    assert!(wasm.is_file(), "scripts/build-wasm builds {}", wasm.display());
+    assert!(wasm.is_file(), "scripts/build-modules builds {}", wasm.display());
     let paths = [
         "request.path",
         "request.url_path",

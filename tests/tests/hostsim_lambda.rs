@@ -7,7 +7,7 @@
 //! filter sent (parsed) and what the client got: status, header lines in order (repeated lines kept),
 //! body bytes; and the filter state, counters and log lines where a rule names them.
 //!
-//! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib` first (or $ROUTEWISE_WASM).
+//! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` first (or $ROUTEWISE_WASM).
 
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn config(format: &str, extra: Value) -> Value {
 
 fn plugin() -> Plugin {
     Plugin::routewise()
-        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib)")
+        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
 }
 
 /// A VM with `allow_on_headers_stop_iteration: true`, as the example Envoy configs run the filter.

@@ -1,5 +1,5 @@
 //! Plugins (routing.md G1, G2) through the real filter `.wasm` in host-sim.
-//! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib` first (or $ROUTEWISE_WASM).
+//! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` first (or $ROUTEWISE_WASM).
 
 use host_sim::{Error, Exchange, Plugin, Request, Response, Sim};
 use serde_json::{json, Value};
@@ -35,7 +35,7 @@ fn config(
 
 fn sim(cfg: &Value) -> Sim {
     Plugin::routewise()
-        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise --lib)")
+        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
         .sim()
         .config_json(cfg)
         .start()

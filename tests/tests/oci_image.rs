@@ -1,7 +1,7 @@
 //! The filter's OCI image (compat variant, `proxy-wasm-host.md` §4.1, §4.4) through a real registry and back
 //! into a real Envoy:
 //!
-//! build the image of `routewise.wasm` (`routewise::oci`, what `routewise image build` runs) → push it with
+//! build the image of `routewise.wasm` (`routewise_cli::oci`, what `routewise image build` runs) → push it with
 //! `skopeo copy --preserve-digests` to a local `docker-registry` → the registry serves the same manifest digest
 //! → pull it back with skopeo into a new OCI layout → the same digest, and a `plugin.wasm` byte-identical to
 //! the module → Envoy (container, V8) runs the *pulled* module and routes a request.
@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use routewise::oci::{read_layout, render_deploy_template, Digest, Image};
+use routewise_cli::oci::{read_layout, render_deploy_template, Digest, Image};
 use routewise_tests::deploy::{check, Crd, EXTENSION_POLICY_TEMPLATE, WASMPLUGIN_TEMPLATE};
 use routewise_tests::envoy::routewise_wasm;
 use routewise_tests::registry::{oci_ref, skopeo, Registry};

@@ -234,7 +234,7 @@ impl<T: Serialize> Serialize for Lenient<T> {
 }
 
 /// A lenient item is documented as the item itself: the error variant exists only while reporting.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "schema")]
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Lenient<T> {
     fn inline_schema() -> bool {
         T::inline_schema()

@@ -27,7 +27,7 @@ pub const DEFAULT_CLUSTER_HEADER: &str = "x-routewise-cluster";
 
 /// The whole plugin configuration.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Request header through which the filter tells Envoy's router which cluster to use. Any copy sent by
@@ -50,7 +50,7 @@ fn default_cluster_header() -> String {
 
 /// A custom domain name (layer 1) with its routing rules and API mappings (layer 2).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DomainConfig {
     /// `api.example.com` (exact), `*.example.com` (any subdomain, at any depth), or `*` (any host). A port
@@ -76,7 +76,7 @@ fn default_no_match_status() -> u16 {
 
 /// R8: how routing rules and API mappings combine within a domain.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RoutingMode {
     /// Only API mappings; routing rules are a config error.
@@ -90,7 +90,7 @@ pub enum RoutingMode {
 
 /// A routing rule (R1): conditions, a priority, and the API to invoke.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRuleConfig {
     /// Rule id, shown in logs and filter state. Derived from the rule's content when absent (never from its
@@ -108,7 +108,7 @@ pub struct RoutingRuleConfig {
 
 /// R2: up to two header conditions and one base-path condition, ANDed.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConditionsConfig {
     /// Header conditions (at most two; they may name the same header).
@@ -121,7 +121,7 @@ pub struct ConditionsConfig {
 
 /// R3: a header whose value must match a glob.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeaderConditionConfig {
     /// Header name, case-insensitive.
@@ -132,7 +132,7 @@ pub struct HeaderConditionConfig {
 
 /// The action of a routing rule.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     /// Invoke an API stage.
@@ -141,7 +141,7 @@ pub struct ActionConfig {
 
 /// The API stage a rule or mapping selects.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InvokeApiConfig {
     /// Id of an entry of `apis`.
@@ -155,7 +155,7 @@ pub struct InvokeApiConfig {
 
 /// An API mapping (R9): a base path on the domain mapped to an API stage. Mapped base paths are stripped.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiMappingConfig {
     /// Mapping id; derived from the base path when absent.
@@ -172,7 +172,7 @@ pub struct ApiMappingConfig {
 
 /// An API (layer 3): its stages, optional services, and the routes inside it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Unique id, referenced by rules and mappings.
@@ -187,10 +187,7 @@ pub struct ApiConfig {
     pub hosts: Vec<String>,
     /// Plugins applied to every route of the API (G1; lowest precedence).
     #[serde(default)]
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        schemars(schema_with = "crate::plugins::plugins_schema")
-    )]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::plugins::plugins_schema"))]
     pub plugins: BTreeMap<String, serde_json::Value>,
     /// APISIX-style services: shared hosts, plugins and integration for the routes that name them.
     #[serde(default)]
@@ -202,7 +199,7 @@ pub struct ApiConfig {
 
 /// P5/P6: route selection strategy of an API.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RouterKind {
     /// Deterministic, content-based order (P5). Never decided by file order.
@@ -216,7 +213,7 @@ pub enum RouterKind {
 
 /// A stage of an API.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// Stage variables (passed to Lambda as `stageVariables`).
@@ -229,7 +226,7 @@ pub struct StageConfig {
 
 /// An APISIX-style service inside an API (P7).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Unique id within the API.
@@ -239,10 +236,7 @@ pub struct ServiceConfig {
     pub hosts: Vec<String>,
     /// Plugins for the service's routes (lower precedence than route and consumer plugins).
     #[serde(default)]
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        schemars(schema_with = "crate::plugins::plugins_schema")
-    )]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::plugins::plugins_schema"))]
     pub plugins: BTreeMap<String, serde_json::Value>,
     /// Integration of the service's routes that set none.
     #[serde(default)]
@@ -251,7 +245,7 @@ pub struct ServiceConfig {
 
 /// A route (P1-P4).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique id within the API; derived from the route's content when absent (P4).
@@ -287,16 +281,13 @@ pub struct RouteConfig {
     pub integration: Option<IntegrationConfig>,
     /// Route plugins (G1).
     #[serde(default)]
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        schemars(schema_with = "crate::plugins::plugins_schema")
-    )]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::plugins::plugins_schema"))]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
 /// Where a route's requests go.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IntegrationConfig {
     /// Forward to an Envoy cluster.
@@ -310,7 +301,7 @@ pub enum IntegrationConfig {
 
 /// AWS Lambda proxy integration settings (spec lambda.md).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LambdaIntegrationConfig {
     /// Envoy cluster whose `aws_lambda` upstream filter signs and invokes the function.
@@ -348,7 +339,7 @@ fn default_lambda_timeout_ms() -> u64 {
 
 /// A consumer (G1, G2).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
     /// Consumer name, exposed in filter state after authentication.
@@ -356,7 +347,7 @@ pub struct ConsumerConfig {
     /// Consumer plugins (highest precedence), including credentials such as `key-auth`.
     #[serde(default)]
     #[cfg_attr(
-        not(target_arch = "wasm32"),
+        feature = "schema",
         schemars(schema_with = "crate::plugins::consumer_plugins_schema")
     )]
     pub plugins: BTreeMap<String, serde_json::Value>,

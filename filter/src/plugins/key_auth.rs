@@ -43,7 +43,7 @@ pub struct KeyAuth {
 
 /// `key-auth` on an API, service or route (G2).
 #[derive(Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyAuthConfig {
     /// Request header holding the key (read first).
@@ -59,7 +59,7 @@ pub(crate) struct KeyAuthConfig {
 
 /// `key-auth` on a consumer: its credential (G2).
 #[derive(Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CredentialConfig {
     /// SHA-256 of the key, 64 hex digits (the key itself is never in the config).

@@ -245,7 +245,7 @@ pub struct HeaderOps {
 
 /// The config shape of [`HeaderOps`].
 #[derive(Debug, Clone, Default, serde::Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HeaderOpsConfig {
     /// Add a header line (beside any the request already has).
@@ -263,7 +263,7 @@ pub(crate) struct HeaderOpsConfig {
 // others), so their schema is spelled out here from the same config structs.
 
 /// The plugins an API, service or route applies (G1, G2); merged once per request.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "schema")]
 #[derive(schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // only its schema is used
@@ -286,7 +286,7 @@ pub(crate) struct PluginsSchema {
 }
 
 /// A consumer's plugins: its `key-auth` credential, and the plugins it overrides (G1, G2).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "schema")]
 #[derive(schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // only its schema is used
@@ -309,13 +309,13 @@ pub(crate) struct ConsumerPluginsSchema {
 }
 
 /// Schema of `plugins` on an API, service or route.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "schema")]
 pub(crate) fn plugins_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<PluginsSchema>()
 }
 
 /// Schema of `plugins` on a consumer.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "schema")]
 pub(crate) fn consumer_plugins_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<ConsumerPluginsSchema>()
 }

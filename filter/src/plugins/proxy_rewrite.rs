@@ -44,7 +44,7 @@ impl PartialEq for ProxyRewrite {
 
 /// `proxy-rewrite` (G2): what the upstream receives.
 #[derive(Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProxyRewriteConfig {
     /// New path (the query is kept).

@@ -21,7 +21,7 @@ pub struct ResponseRewrite {
 
 /// `response-rewrite` (G2): what the client receives.
 #[derive(Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResponseRewriteConfig {
     /// New status, 200..=599.

@@ -1,5 +1,5 @@
 //! Bringing existing configurations across: [`aws`] (an API Gateway custom domain name as the AWS CLI prints
-//! it) and [`apisix`] (APISIX routes, services and consumers, on the P6 compatibility routers). Each importer is a pure transformation into the [`crate::config`] types; the result is validated by
+//! it) and [`apisix`] (APISIX routes, services and consumers, on the P6 compatibility routers). Each importer is a pure transformation into the [`routewise::config`] types; the result is validated by
 //! the engine before it is returned, so an import either yields a config the filter accepts or says why not.
 //!
 //! Native only (the CLI's `routewise import`).
@@ -11,8 +11,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::engine::Engine;
+use routewise::config::Config;
+use routewise::engine::Engine;
 
 /// A successful import: the config, and what the source had that the config does not carry.
 #[derive(Debug, Clone, PartialEq)]

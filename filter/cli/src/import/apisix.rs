@@ -42,13 +42,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::{
+use routewise::config::{
     ApiConfig, ApiMappingConfig, Config, ConsumerConfig, DomainConfig, IntegrationConfig, RouteConfig,
     RouterKind, RoutingMode, ServiceConfig, StageConfig, DEFAULT_CLUSTER_HEADER,
 };
 
-use crate::engine::Engine;
-use crate::matchers::vars::VarsExpr;
+use routewise::engine::Engine;
+use routewise::matchers::vars::VarsExpr;
 
 use super::{ImportErrors, Imported};
 

@@ -114,7 +114,7 @@ fn build_refuses_a_file_that_is_not_wasm_with_a_message() {
 #[test]
 fn render_fills_the_shipped_templates() {
     let t = TempDir::new("render");
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/deploy");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envoy/deploy");
     let o = routewise(&[
         "image",
         "render",

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{
+use routewise::config::{
     ActionConfig, ApiConfig, ApiMappingConfig, ConditionsConfig, Config, DomainConfig, HeaderConditionConfig,
     IntegrationConfig, InvokeApiConfig, RoutingMode, RoutingRuleConfig, StageConfig, DEFAULT_CLUSTER_HEADER,
 };

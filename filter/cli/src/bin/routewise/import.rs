@@ -1,5 +1,5 @@
 //! `routewise import aws|apisix`: an existing configuration as a routewise config on standard output (see
-//! `routewise::import`). What the source has that routewise does not carry is listed on standard error.
+//! `routewise_cli::import`). What the source has that routewise does not carry is listed on standard error.
 //!
 //! ```text
 //! aws apigatewayv2 list-routing-rules --domain-name api.example.com > rules.json
@@ -14,9 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use routewise::config::{RouterKind, RoutingMode};
-use routewise::import::apisix::{self, ApisixImport};
-use routewise::import::aws::{self, AwsImport, DEFAULT_CLUSTER_TEMPLATE};
-use routewise::import::{ImportErrors, Imported};
+use routewise_cli::import::apisix::{self, ApisixImport};
+use routewise_cli::import::aws::{self, AwsImport, DEFAULT_CLUSTER_TEMPLATE};
+use routewise_cli::import::{ImportErrors, Imported};
 
 use crate::input;
 

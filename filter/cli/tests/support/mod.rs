@@ -1,5 +1,5 @@
 //! Golden files for the CLI tests: run the `routewise` binary, compare its output with a file under
-//! `filter/tests/golden/`. `UPDATE_GOLDEN=1 cargo test -p routewise --test cli_...` rewrites the files
+//! `filter/cli/tests/golden/`. `UPDATE_GOLDEN=1 cargo test -p routewise-cli --test cli_...` rewrites the files
 //! instead (review the diff before committing it).
 
 #![allow(dead_code)]
@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `filter/tests/golden/<rel>`.
+/// `filter/cli/tests/golden/<rel>`.
 pub fn golden_dir(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")

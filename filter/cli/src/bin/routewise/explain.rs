@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use routewise::engine::Engine;
 use routewise::explain::{self, Options, RequestSpec};
+use routewise::pipeline::FilterConfig;
 
 use crate::input;
 
@@ -58,7 +59,8 @@ pub fn run(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let x = explain::explain(&engine, &spec, Options { all_routes: args.all });
+    let config = FilterConfig::new(engine);
+    let x = explain::explain(&config, &spec, Options { all_routes: args.all });
     let text = if args.json {
         match serde_json::to_string_pretty(&x) {
             Ok(t) => t + "\n",

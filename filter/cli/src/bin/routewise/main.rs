@@ -2,24 +2,16 @@
 //! (`image.rs`, ...) with its clap `Args`/`Subcommand` type and a `run` that returns the exit code, and does
 //! its work through the library (`routewise::*`), so tests call the same code without the binary.
 //!
-//! Native only: the `.wasm` Envoy loads is the library (`--lib`); on wasm32 this binary is an empty stub.
+//! Native only, and never linked into the `.wasm` or the `.so` Envoy loads (their crates do not depend on it).
 
-#[cfg(not(target_arch = "wasm32"))]
 mod explain;
-#[cfg(not(target_arch = "wasm32"))]
 mod image;
-#[cfg(not(target_arch = "wasm32"))]
 mod import;
-#[cfg(not(target_arch = "wasm32"))]
 mod input;
-#[cfg(not(target_arch = "wasm32"))]
 mod lint;
-#[cfg(not(target_arch = "wasm32"))]
 mod schema;
-#[cfg(not(target_arch = "wasm32"))]
 mod validate;
 
-#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::process::ExitCode;
 
@@ -65,10 +57,6 @@ mod cli {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     cli::main()
 }
-
-#[cfg(target_arch = "wasm32")]
-fn main() {}

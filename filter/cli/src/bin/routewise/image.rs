@@ -1,4 +1,4 @@
-//! `routewise image ...`: build, inspect and deploy the filter's OCI image (see `routewise::oci`).
+//! `routewise image ...`: build, inspect and deploy the filter's OCI image (see `routewise_cli::oci`).
 //!
 //! ```text
 //! routewise image build --wasm target/wasm32-wasip1/wasm/routewise.wasm --out .work/oci/layout --tag 0.1.0 \
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use routewise::oci::{self, Digest, Image, OciError};
+use routewise_cli::oci::{self, Digest, Image, OciError};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {

@@ -1,0 +1,276 @@
+//! The proxy-wasm ABI 0.2.1 callbacks, exported by hand: the SDK's dispatcher unwraps in places a host can
+//! reach (an answer to a call it did not register, a re-entered context), and a panic here is a trap that
+//! kills the worker's VM, so this module has none. Contexts live in a per-VM table; each callback takes its
+//! context out of a `RefCell` with `try_borrow_mut` (a re-entered callback finds it busy and lets the stream
+//! continue instead of panicking).
+//!
+//! Root contexts hold the configuration ([`Root`]); each HTTP stream's context holds the core's [`Stream`].
+//! Every stream callback hands the stream a [`WasmHost`] and maps the pipeline's [`Next`] to the ABI's
+//! action (`Continue` 0, `Pause` 1).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+
+use routewise_core::pipeline::{CallEnd, FilterConfig, Next, Stream};
+
+use crate::abi::{self, buffer};
+use crate::host::{Metrics, WasmHost};
+
+/// What one configuration gives every stream: the configuration and its counter ids.
+struct Runtime {
+    config: FilterConfig,
+    metrics: Metrics,
+}
+
+/// A root (plugin) context: the current configuration.
+#[derive(Default)]
+struct Root {
+    runtime: Option<Rc<Runtime>>,
+}
+
+/// An HTTP stream's context.
+struct StreamContext {
+    runtime: Option<Rc<Runtime>>,
+    stream: Stream,
+}
+
+#[derive(Default)]
+struct Contexts {
+    roots: HashMap<u32, Root>,
+    streams: HashMap<u32, Rc<RefCell<StreamContext>>>,
+    /// Calls out, by token: the stream that made each.
+    calls: HashMap<u32, u32>,
+}
+
+thread_local! {
+    static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
+}
+
+const CONTINUE: u32 = 0;
+const PAUSE: u32 = 1;
+
+fn action(next: Next) -> u32 {
+    match next {
+        Next::Continue => CONTINUE,
+        Next::Stop => PAUSE,
+    }
+}
+
+/// Runs `f` on stream `id`'s context with a host for this callback; `None` when there is no such stream or
+/// it is already in a callback (re-entered). Calls the stream made are registered for their answers.
+fn with_stream<R>(id: u32, f: impl FnOnce(&mut StreamContext, &mut WasmHost<'_>) -> R) -> Option<R> {
+    let ctx = CONTEXTS.with(|c| c.try_borrow().ok()?.streams.get(&id).cloned())?;
+    let mut ctx = ctx.try_borrow_mut().ok()?;
+    let runtime = ctx.runtime.clone();
+    let mut host = WasmHost {
+        config: runtime.as_deref().map(|r| &r.config),
+        metrics: runtime.as_deref().map(|r| &r.metrics),
+        calls: Vec::new(),
+    };
+    let r = f(&mut ctx, &mut host);
+    if !host.calls.is_empty() {
+        CONTEXTS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                for token in host.calls {
+                    c.calls.insert(token, id);
+                }
+            }
+        });
+    }
+    Some(r)
+}
+
+/// Writes a panic's message to Envoy's log before the trap (panic = abort in the wasm build), so that the
+/// cause of a dead VM is never silent.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        abi::log(abi::level::CRITICAL, &format!("routewise: panicked: {info}"));
+    }));
+}
+
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the reactor's constructors, run once before anything else, as every wasi reactor does.
+    unsafe { __wasm_call_ctors() };
+    install_panic_hook();
+    crate::logger::install();
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// The host's allocations in the VM (buffers it returns): a boxed slice of exactly `size` bytes, which
+/// [`abi`] takes back with `Vec::from_raw_parts(ptr, size, size)`.
+#[no_mangle]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    let mut v: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
+    // SAFETY: MaybeUninit needs no initialisation; the length equals the capacity just reserved.
+    unsafe { v.set_len(size) };
+    Box::into_raw(v.into_boxed_slice()) as *mut u8
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u32) {
+    CONTEXTS.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else { return };
+        if parent_context_id == 0 {
+            c.roots.insert(context_id, Root::default());
+            return;
+        }
+        // Without a configuration (none taken yet) the stream answers 500.
+        let runtime = c.roots.get(&parent_context_id).and_then(|r| r.runtime.clone());
+        let ctx = StreamContext {
+            runtime,
+            stream: Stream::default(),
+        };
+        c.streams.insert(context_id, Rc::new(RefCell::new(ctx)));
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(_context_id: u32, _vm_configuration_size: usize) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size: usize) -> bool {
+    let bytes = match abi::get_buffer(buffer::PLUGIN_CONFIGURATION, 0, usize::MAX) {
+        Ok(bytes) => bytes,
+        Err(status) => {
+            log::error!("routewise: configuration rejected: cannot read it ({status})");
+            return false;
+        }
+    };
+    match FilterConfig::from_bytes(&bytes) {
+        Ok(config) => {
+            log::info!("{}", config.configured_line());
+            let metrics = Metrics::new(&config);
+            let runtime = Some(Rc::new(Runtime { config, metrics }));
+            // A rejected update keeps the previous runtime (Envoy keeps the old config too).
+            CONTEXTS.with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c.roots.entry(context_id).or_default().runtime = runtime;
+                }
+            });
+            true
+        }
+        Err(rejected) => {
+            for line in rejected.log_lines() {
+                log::error!("{line}");
+            }
+            false
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_headers(context_id: u32, _num_headers: usize, end_of_stream: bool) -> u32 {
+    with_stream(context_id, |ctx, host| {
+        let config = ctx.runtime.as_deref().map(|r| &r.config);
+        action(ctx.stream.on_request_headers(config, host, end_of_stream))
+    })
+    .unwrap_or(CONTINUE)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: bool) -> u32 {
+    with_stream(context_id, |ctx, host| {
+        let config = ctx.runtime.as_deref().map(|r| &r.config);
+        action(
+            ctx.stream
+                .on_request_body(config, host, body_size as u64, end_of_stream),
+        )
+    })
+    .unwrap_or(CONTINUE)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+    with_stream(context_id, |ctx, host| {
+        let config = ctx.runtime.as_deref().map(|r| &r.config);
+        action(ctx.stream.on_request_trailers(config, host))
+    })
+    .unwrap_or(CONTINUE)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(
+    context_id: u32,
+    _num_headers: usize,
+    _end_of_stream: bool,
+) -> u32 {
+    with_stream(context_id, |ctx, host| {
+        action(ctx.stream.on_response_headers(host))
+    })
+    .unwrap_or(CONTINUE)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_body(_context_id: u32, _body_size: usize, _end_of_stream: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_trailers(_context_id: u32, _num_trailers: usize) -> u32 {
+    CONTINUE
+}
+
+/// Envoy delivers a call's answer to the root context (cpp-host `http_call`): the stream that made the call
+/// is found by its token and made the effective context, so that the reply goes to its client.
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(
+    _context_id: u32,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+    _num_trailers: usize,
+) {
+    let stream_id = CONTEXTS.with(|c| c.try_borrow_mut().ok()?.calls.remove(&token));
+    let Some(stream_id) = stream_id else {
+        log::debug!("routewise: answer to HTTP call {token}, which no live stream made; ignored");
+        return;
+    };
+    if let Err(status) = abi::set_effective_context(stream_id) {
+        log::warn!("routewise: the stream of HTTP call {token} is gone ({status}); answer ignored");
+        return;
+    }
+    // Envoy reports every failed call the same way (no headers): reset, connection failure, overflow.
+    let end = if num_headers == 0 {
+        CallEnd::Failed {
+            detail: "no response from the cluster (connection failure or reset)",
+        }
+    } else {
+        CallEnd::Answered {
+            body_len: body_size as u64,
+        }
+    };
+    with_stream(stream_id, |ctx, host| {
+        let config = ctx.runtime.as_deref().map(|r| &r.config);
+        ctx.stream.on_call_response(config, host, u64::from(token), end);
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_log(_context_id: u32) {}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_done(_context_id: u32) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    CONTEXTS.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else { return };
+        if c.streams.remove(&context_id).is_some() {
+            c.calls.retain(|_, stream| *stream != context_id);
+        } else {
+            c.roots.remove(&context_id);
+        }
+    });
+}

@@ -1,0 +1,151 @@
+//! [`Host`]: the few things the per-request pipeline asks of Envoy, whatever the ABI. The proxy-wasm adapter
+//! implements it over proxy-wasm host calls, the dynamic-module adapter over Envoy's dynamic-module
+//! callbacks, and [`super::record::RecordingHost`] over a header list (tests and `routewise explain`).
+//!
+//! Every call that can fail returns [`HostError`]; the pipeline turns a failure into a logged 500 for the
+//! stream (never a trap or a panic), so an adapter only reports what the ABI said.
+
+use std::fmt;
+
+use super::counters::CounterId;
+
+/// A header map of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Map {
+    /// The request headers (before they reach the router).
+    Request,
+    /// The response headers (on their way to the client).
+    Response,
+}
+
+/// A host call that failed: which one, and what the host answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    /// The call, in the pipeline's terms (`set_header`, `send_local_reply`, ...).
+    pub call: &'static str,
+    /// The host's status or reason (`BadArgument`, `returned false`, ...).
+    pub detail: String,
+}
+
+impl HostError {
+    /// A failure of `call` with `detail`.
+    pub fn new(call: &'static str, detail: impl Into<String>) -> HostError {
+        HostError {
+            call,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host call {} failed: {}", self.call, self.detail)
+    }
+}
+
+/// A response the filter writes itself (a local reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// Header lines, in order, each its own field line (names lowercase).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+    /// Envoy's response code details for the access log (`%RESPONSE_CODE_DETAILS%`), where the ABI takes
+    /// them; one word, `[a-z_]`.
+    pub details: &'a str,
+}
+
+/// A call the filter makes to a cluster itself (the Lambda Invoke call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call<'a> {
+    /// The Envoy cluster.
+    pub cluster: &'a str,
+    /// Header lines, pseudo-headers first.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+    /// How long Envoy waits for the whole answer.
+    pub timeout_ms: u32,
+}
+
+/// How a call the filter made ended, as the adapter learnt it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd<'a> {
+    /// An answer arrived; its headers and body are read with [`Host::call_response_headers`] and
+    /// [`Host::call_response_body`] (the body only when the pipeline wants it).
+    Answered {
+        /// The body's length.
+        body_len: u64,
+    },
+    /// No answer: reset, connection failure, an answer over Envoy's buffer limit. `detail` says which when
+    /// the ABI tells.
+    Failed {
+        /// What the host reported.
+        detail: &'a str,
+    },
+}
+
+/// What the adapter tells Envoy after a request or response callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Let the stream go on.
+    Continue,
+    /// Hold it: after a local reply, while a Lambda request body is buffered (body callbacks: stop and
+    /// buffer), while the Invoke call is out.
+    Stop,
+}
+
+/// What the pipeline needs from Envoy. Implemented once per ABI; see the module docs.
+///
+/// Header names passed in are lowercase; values never contain CR, LF or NUL (validated at configure time
+/// or taken from Envoy's own map).
+pub trait Host {
+    /// Every request header line, in order, names lowercase as Envoy keeps them; a value that is not UTF-8
+    /// (obs-text) is read lossily (U+FFFD), never refused.
+    fn request_headers(&mut self) -> Result<Vec<(String, String)>, HostError>;
+
+    /// Removes every line of header `name`.
+    fn remove_header(&mut self, map: Map, name: &str) -> Result<(), HostError>;
+
+    /// Replaces every line of header `name` with one line `value`.
+    fn set_header(&mut self, map: Map, name: &str, value: &str) -> Result<(), HostError>;
+
+    /// Adds one more line of header `name`.
+    fn add_header(&mut self, map: Map, name: &str, value: &str) -> Result<(), HostError>;
+
+    /// The buffered request body, at most `max` bytes of it.
+    fn request_body(&mut self, max: usize) -> Result<Vec<u8>, HostError>;
+
+    /// The client's address as Envoy sees it (`ip:port`), if known.
+    fn source_address(&mut self) -> Option<String>;
+
+    /// The request's protocol (`HTTP/1.1`, `HTTP/2`), if known.
+    fn request_protocol(&mut self) -> Option<String>;
+
+    /// The host's clock: milliseconds since the Unix epoch (0 when unknown).
+    fn now_epoch_ms(&mut self) -> u64;
+
+    /// Sets filter state `key` (`routewise.route_id`) to `value`, for the access log (R11).
+    fn set_filter_state(&mut self, key: &str, value: &str) -> Result<(), HostError>;
+
+    /// Makes the router resolve the route again (the cluster header changed).
+    fn clear_route_cache(&mut self);
+
+    /// Answers the client; the stream's request never reaches the router.
+    fn send_local_reply(&mut self, reply: &Reply<'_>) -> Result<(), HostError>;
+
+    /// Sends `call` to its cluster; the answer comes back through the stream's call-response callback with
+    /// the returned token.
+    fn call_cluster(&mut self, call: &Call<'_>) -> Result<u64, HostError>;
+
+    /// The header lines of the answer being delivered (`:status` included).
+    fn call_response_headers(&mut self) -> Result<Vec<(String, String)>, HostError>;
+
+    /// The body of the answer being delivered, `len` bytes.
+    fn call_response_body(&mut self, len: usize) -> Result<Vec<u8>, HostError>;
+
+    /// Adds one to counter `id` (named by [`super::Counters::name`]).
+    fn count(&mut self, id: CounterId);
+}

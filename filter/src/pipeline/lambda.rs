@@ -1,0 +1,374 @@
+//! The Lambda proxy integration in a stream: buffer the request, build the event, invoke the function with
+//! a call of the filter's own, answer the client with what the function said.
+//!
+//! Why the request never reaches Envoy's router, and every answer that is not the function's own, are in
+//! [`crate::lambda::invoke`]; this module is the order of steps, against [`Host`].
+//!
+//! 1. **Request headers** (the pipeline has already removed the client's copies of internal headers): a
+//!    `content-length` over `max_request_body_bytes` gets 413 (L4). At end of stream the function is
+//!    invoked with an empty body; otherwise the stream holds for the body.
+//! 2. **Request body**: held (Envoy buffers) until the end, 413 as soon as the buffered size passes the
+//!    limit; at the end (or at the trailers) the event is built from the buffered body and the function
+//!    invoked. (proxy-wasm: Envoy calls the body callbacks of a stream whose headers a filter paused only
+//!    with `allow_on_headers_stop_iteration: true`, which the example configs set; a dynamic module's
+//!    `StopIteration` always lets them run.)
+//! 3. **Invoke**: [`Host::call_cluster`] to the integration's cluster with the event and `timeout_ms`.
+//! 4. **The answer**: `:status`, the header lines and, within `max_response_body_bytes`, the body go to
+//!    [`invoke::answer_call_into`]; a call that ended without an answer is a 502. The merged
+//!    `response-rewrite` applies to the result, which is sent as a local reply, each header entry its own
+//!    field line.
+//!
+//! Every answer leaves filter state `routewise.lambda_outcome`, `routewise.lambda_status` (the Invoke
+//! status, when there was one) and `routewise.lambda_reason` (when the answer is not the function's own;
+//! never sent to the client), counts `routewise.lambda.<outcome>` and logs the reason at warn, at most once
+//! per outcome per 10 s and worker ([`super::ratelog`]: a warn line per throttled call would flood Envoy's
+//! log; the counter and the filter state carry every request).
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use super::host::{Call, CallEnd, Host, Next, Reply};
+use super::ratelog;
+use super::FilterConfig;
+use crate::decision::{Forward, LambdaTarget};
+use crate::lambda::invoke::{self, CallResponse, HostFacts, PendingInvocation};
+use crate::lambda::Unwrapped;
+use crate::names::property;
+use crate::plugins::{HeaderEdit, ResponseRewrite};
+
+thread_local! {
+    /// Sequence number for request ids when Envoy sent no `x-request-id` (per worker thread, or per VM).
+    static SEQUENCE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Where a Lambda exchange is.
+#[derive(Debug)]
+pub(super) enum LambdaExchange {
+    /// Waiting for the end of the request body.
+    Buffering {
+        /// What the event needs besides the body.
+        pending: Box<PendingInvocation>,
+        /// The merged `response-rewrite`, applied to the answer.
+        response_rewrite: Option<ResponseRewrite>,
+    },
+    /// The Invoke call is out.
+    Invoking {
+        /// Its token.
+        token: u64,
+        /// The integration.
+        target: Arc<LambdaTarget>,
+        /// The merged `response-rewrite`.
+        response_rewrite: Option<ResponseRewrite>,
+    },
+    /// Answered.
+    Done,
+}
+
+impl LambdaExchange {
+    /// Step 1, from the request headers.
+    pub(super) fn start(
+        config: &FilterConfig,
+        host: &mut impl Host,
+        target: &Arc<LambdaTarget>,
+        f: &Forward<'_>,
+        headers: Vec<(String, String)>,
+        response_rewrite: Option<ResponseRewrite>,
+        end_of_stream: bool,
+    ) -> (LambdaExchange, Next) {
+        let source_address = host.source_address();
+        let protocol = host.request_protocol();
+        let sequence = SEQUENCE.with(|s| {
+            let n = s.get().wrapping_add(1);
+            s.set(n);
+            n
+        });
+        let facts = HostFacts {
+            source_address: source_address.as_deref(),
+            protocol: protocol.as_deref(),
+            now_epoch_ms: host.now_epoch_ms(),
+            sequence,
+        };
+        let pending = PendingInvocation::new(Arc::clone(target), f, headers, &facts);
+        // L4: refused before any body arrives when its announced length is already too large.
+        if let Err(e) = pending.check_content_length() {
+            let out = invoke::request_too_large(&e);
+            return (
+                LambdaExchange::Done,
+                answer(config, host, out, None, target, response_rewrite.as_ref()),
+            );
+        }
+        if end_of_stream {
+            return invoke_function(config, host, &pending, b"", response_rewrite);
+        }
+        (
+            LambdaExchange::Buffering {
+                pending: Box::new(pending),
+                response_rewrite,
+            },
+            Next::Stop,
+        )
+    }
+
+    /// True once the client has its answer.
+    pub(super) fn is_done(&self) -> bool {
+        matches!(self, LambdaExchange::Done)
+    }
+
+    /// Step 2, from the request body: `buffered` is everything buffered so far.
+    pub(super) fn on_request_body(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        buffered: u64,
+        end_of_stream: bool,
+    ) -> Next {
+        let LambdaExchange::Buffering {
+            pending,
+            response_rewrite,
+        } = self
+        else {
+            // Invoking or answered: nothing of this request may reach the router.
+            return Next::Stop;
+        };
+        // L4: as soon as the buffered size passes the limit, without waiting for the rest.
+        if let Err(e) = pending.check_buffered(buffered) {
+            let out = invoke::request_too_large(&e);
+            let next = answer(
+                config,
+                host,
+                out,
+                None,
+                &pending.target,
+                response_rewrite.as_ref(),
+            );
+            *self = LambdaExchange::Done;
+            return next;
+        }
+        if !end_of_stream {
+            return Next::Stop;
+        }
+        self.finish_request(config, host, usize::try_from(buffered).unwrap_or(usize::MAX))
+    }
+
+    /// Step 2, from the request trailers: the body has ended.
+    pub(super) fn on_request_trailers(&mut self, config: &FilterConfig, host: &mut impl Host) -> Next {
+        self.finish_request(config, host, usize::MAX)
+    }
+
+    /// Reads the buffered body (at most `max` bytes) and invokes the function.
+    fn finish_request(&mut self, config: &FilterConfig, host: &mut impl Host, max: usize) -> Next {
+        let LambdaExchange::Buffering {
+            pending,
+            response_rewrite,
+        } = std::mem::replace(self, LambdaExchange::Done)
+        else {
+            return Next::Stop;
+        };
+        let (next_state, next) = match host.request_body(max) {
+            Ok(body) => invoke_function(config, host, &pending, &body, response_rewrite),
+            Err(e) => {
+                let out = invoke::internal_error(format!("cannot read the request body: {e}"));
+                let next = answer(
+                    config,
+                    host,
+                    out,
+                    None,
+                    &pending.target,
+                    response_rewrite.as_ref(),
+                );
+                (LambdaExchange::Done, next)
+            }
+        };
+        *self = next_state;
+        next
+    }
+
+    /// Step 4, from the answer to the call.
+    pub(super) fn on_call_response(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        token: u64,
+        end: CallEnd<'_>,
+    ) {
+        let (target, response_rewrite) = match std::mem::replace(self, LambdaExchange::Done) {
+            LambdaExchange::Invoking {
+                token: sent,
+                target,
+                response_rewrite,
+            } if sent == token => (target, response_rewrite),
+            other => {
+                *self = other;
+                log::debug!("routewise: lambda: unexpected answer to call {token}; ignored");
+                return;
+            }
+        };
+        let rr = response_rewrite.as_ref();
+        let body_len = match end {
+            CallEnd::Failed { detail } => {
+                let out = invoke::call_failed(detail);
+                answer(config, host, out, None, &target, rr);
+                return;
+            }
+            CallEnd::Answered { body_len } => body_len,
+        };
+        let headers = match host.call_response_headers() {
+            Ok(h) => h,
+            Err(e) => {
+                let out = invoke::internal_error(format!("cannot read the Invoke response headers: {e}"));
+                answer(config, host, out, None, &target, rr);
+                return;
+            }
+        };
+        // U16: a body over the limit is not even copied.
+        let body = if body_len > target.max_response_body_bytes {
+            None
+        } else {
+            match host.call_response_body(usize::try_from(body_len).unwrap_or(usize::MAX)) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    let out = invoke::internal_error(format!("cannot read the Invoke response body: {e}"));
+                    answer(config, host, out, None, &target, rr);
+                    return;
+                }
+            }
+        };
+        let mut out = Unwrapped::default();
+        let status = invoke::answer_call_into(
+            &target,
+            &CallResponse {
+                headers: &headers,
+                body: body.as_deref(),
+                body_len,
+            },
+            &mut out,
+        );
+        answer(config, host, out, status, &target, rr);
+    }
+}
+
+/// Step 3: builds the event and sends it to the integration's cluster.
+fn invoke_function(
+    config: &FilterConfig,
+    host: &mut impl Host,
+    pending: &PendingInvocation,
+    body: &[u8],
+    response_rewrite: Option<ResponseRewrite>,
+) -> (LambdaExchange, Next) {
+    let target = &pending.target;
+    let mut event = Vec::new();
+    if let Err(e) = pending.build_event_into(body, &mut event) {
+        let out = invoke::request_too_large(&e);
+        let next = answer(config, host, out, None, target, response_rewrite.as_ref());
+        return (LambdaExchange::Done, next);
+    }
+    let call = Call {
+        cluster: &target.cluster,
+        headers: &invoke::call_headers(),
+        body: &event,
+        timeout_ms: target.timeout_ms,
+    };
+    match host.call_cluster(&call) {
+        Ok(token) => {
+            log::debug!(
+                "routewise: lambda: invoking through cluster {} ({} event bytes, call {token})",
+                target.cluster,
+                event.len()
+            );
+            let exchange = LambdaExchange::Invoking {
+                token,
+                target: Arc::clone(target),
+                response_rewrite,
+            };
+            (exchange, Next::Stop)
+        }
+        Err(e) => {
+            let out = invoke::internal_error(format!(
+                "cannot call cluster `{}`: {e} (is it defined in Envoy?)",
+                target.cluster
+            ));
+            let next = answer(config, host, out, None, target, response_rewrite.as_ref());
+            (LambdaExchange::Done, next)
+        }
+    }
+}
+
+/// Sends `out` to the client, `response-rewrite` applied (G1: once), and records it (filter state,
+/// counter, debug log lines).
+fn answer(
+    config: &FilterConfig,
+    host: &mut impl Host,
+    mut out: Unwrapped,
+    invoke_status: Option<u16>,
+    target: &LambdaTarget,
+    response_rewrite: Option<&ResponseRewrite>,
+) -> Next {
+    let outcome = out.outcome.as_str();
+    let status_text = invoke_status.map(|s| s.to_string());
+    let mut state: Vec<(&str, &str)> = vec![(property::LAMBDA_OUTCOME, outcome)];
+    if let Some(s) = &status_text {
+        state.push((property::LAMBDA_STATUS, s));
+    }
+    if let Some(reason) = &out.reason {
+        // U15, U16: the reason goes to the log (bounded) and filter state, never to the client.
+        ratelog::log(out.outcome.index(), log::Level::Warn, host.now_epoch_ms(), || {
+            format!(
+                "routewise: lambda (cluster {}): {outcome}: {reason}",
+                target.cluster
+            )
+        });
+        state.push((property::LAMBDA_REASON, reason));
+    }
+    for (key, value) in state {
+        if let Err(e) = host.set_filter_state(key, value) {
+            log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
+        }
+    }
+    // U9: dropped lines are logged at debug.
+    for d in &out.dropped {
+        log::debug!("routewise: lambda (cluster {}): {d}", target.cluster);
+    }
+    if out.dropped_total > out.dropped.len() {
+        log::debug!(
+            "routewise: lambda (cluster {}): {} more response header lines dropped",
+            target.cluster,
+            out.dropped_total - out.dropped.len()
+        );
+    }
+    host.count(config.counters.lambda(out.outcome));
+    if let Some(rr) = response_rewrite {
+        rewrite_answer(&mut out, rr);
+    }
+    let headers: Vec<(&str, &str)> = out
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let reply = Reply {
+        status: out.status,
+        headers: &headers,
+        body: &out.body,
+        details: "routewise_lambda",
+    };
+    if let Err(e) = host.send_local_reply(&reply) {
+        log::error!("routewise: lambda: cannot send the answer: {e}");
+    }
+    Next::Stop
+}
+
+/// G2 `response-rewrite` on the filter's own answer, as Envoy's header map would apply it.
+fn rewrite_answer(out: &mut Unwrapped, rr: &ResponseRewrite) {
+    if let Some(code) = rr.status_code {
+        out.status = code;
+    }
+    for e in rr.header_edits() {
+        match e {
+            HeaderEdit::Remove(n) => out.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n)),
+            HeaderEdit::Set(n, v) => {
+                out.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
+                out.headers.push((n.to_string(), v.to_string()));
+            }
+            HeaderEdit::Add(n, v) => out.headers.push((n.to_string(), v.to_string())),
+        }
+    }
+}

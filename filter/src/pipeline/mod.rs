@@ -1,0 +1,450 @@
+//! The per-request pipeline, written once for both builds against [`Host`]: what the filter does with a
+//! request, in which order, and what any failure becomes. The proxy-wasm adapter (`filter/proxy-wasm`) and
+//! the dynamic-module adapter (`filter/dynamic-module`) only move data between their ABI and this module;
+//! `routewise explain` runs it against [`RecordingHost`] to show the upstream request.
+//!
+//! ```
+//! use routewise::pipeline::{FilterConfig, Next, Op, RecordingHost, Stream};
+//!
+//! let config = FilterConfig::from_bytes(br#"{
+//!   "domains": [{"name": "*", "api_mappings": [{"base_path": "(none)", "api": "pets", "stage": "prod"}]}],
+//!   "apis": [{"id": "pets", "stages": {"prod": {"integration": {"type": "http", "cluster": "pets_v1"}}},
+//!             "routes": [{"key": "GET /pets/{id}"}]}]
+//! }"#).expect("valid config");
+//! let mut host = RecordingHost::new(&[(":method", "GET"), (":authority", "a.example"), (":path", "/pets/7"),
+//!                                     ("x-routewise-cluster", "spoofed")]);
+//! let mut stream = Stream::default();
+//! assert_eq!(stream.on_request_headers(Some(&config), &mut host, true), Next::Continue);
+//! assert_eq!(host.request_header("x-routewise-cluster"), Some("pets_v1"));
+//! assert!(host.ops().contains(&Op::ClearRouteCache));
+//! ```
+//!
+//! # Order of operations (request headers)
+//!
+//! 1. Read the request headers; remove any client copy of the cluster header (before evaluation, so that
+//!    nothing can match on it either: clients never steer the filter).
+//! 2. Read the client address only when some route filters on it (P1 `remote_addrs`, `vars remote_addr`).
+//! 3. [`Engine::evaluate`]: forward, or a local reply.
+//! 4. Forward: the plugins' request header edits (G2), then the cluster header (so that it always wins
+//!    over a plugin naming it), then `:path` (R7, R9, a plugin's rewrite), then filter state (R11), then
+//!    the route cache is cleared, then the counters. A Lambda integration then starts its exchange
+//!    ([`lambda`]): the request is buffered and answered by the filter, never sent to the router.
+//! 5. Local reply: `:path` without a refused key (G2), filter state, the counter, the reply.
+//!
+//! Any host call that fails on the way becomes a logged, counted `500 {"message":"Internal Server
+//! Error"}` for this stream ([`Stream`]'s internal error) and the next request is served as usual.
+//!
+//! # Response
+//!
+//! The merged `response-rewrite` (G1, G2) applies once: to the upstream's response headers of a forwarded
+//! request, or, for a Lambda integration, to the filter's own answer before it is sent (a dynamic module's
+//! local reply does not pass through the module's own encode hooks, so the rewrite cannot wait for them).
+
+pub mod counters;
+pub mod host;
+pub mod lambda;
+pub mod ratelog;
+pub mod record;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use counters::{CounterId, Counters};
+pub use host::{Call, CallEnd, Host, HostError, Map, Next, Reply};
+pub use record::{Op, RecordingHost};
+
+use crate::decision::{Decision, Forward, Integration, LocalReply, Selected};
+use crate::engine::Engine;
+use crate::error::ConfigErrors;
+use crate::names::{header, outcome, property};
+use crate::plugins::{HeaderEdit, ResponseRewrite};
+use crate::request::RequestView;
+use lambda::LambdaExchange;
+
+/// A configuration as both builds hold it: the engine and its counters. Immutable, shared by every stream
+/// (and, in the dynamic module, by every worker thread).
+#[derive(Debug)]
+pub struct FilterConfig {
+    /// The compiled configuration.
+    pub engine: Engine,
+    /// Its counters.
+    pub counters: Counters,
+}
+
+// A dynamic module shares one configuration across Envoy's worker threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<FilterConfig>();
+    send_sync::<Engine>();
+    send_sync::<Arc<FilterConfig>>();
+};
+
+/// Why a configuration was not taken, as the log lines say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// The filter got no configuration.
+    Empty,
+    /// The configuration is not UTF-8 text.
+    NotUtf8,
+    /// The engine's errors, every one with its field path.
+    Invalid(ConfigErrors),
+}
+
+/// The most errors listed in the log for one rejected configuration (the rest are counted): a push of a
+/// config with 100,000 bad rules must not write 100,000 lines into Envoy's log.
+pub const MAX_LOGGED_ERRORS: usize = 100;
+
+impl Rejected {
+    /// The lines the adapters log at error level, the first one a summary.
+    pub fn log_lines(&self) -> Vec<String> {
+        match self {
+            Rejected::Empty => vec![
+                "routewise: configuration rejected: the configuration is empty; set the filter's \
+                 configuration to the routewise JSON document"
+                    .to_string(),
+            ],
+            Rejected::NotUtf8 => vec!["routewise: configuration rejected: it is not UTF-8 text".to_string()],
+            Rejected::Invalid(errors) => {
+                let n = errors.0.len();
+                let noun = if n == 1 { "error" } else { "errors" };
+                let mut lines = vec![format!("routewise: configuration rejected ({n} {noun}):")];
+                lines.extend(errors.iter().take(MAX_LOGGED_ERRORS).map(|e| e.to_string()));
+                if n > MAX_LOGGED_ERRORS {
+                    lines.push(format!(
+                        "... and {} more errors (run `routewise validate` to list them all)",
+                        n - MAX_LOGGED_ERRORS
+                    ));
+                }
+                lines
+            }
+        }
+    }
+}
+
+impl FilterConfig {
+    /// Parses, validates and compiles the filter's configuration (the bytes Envoy hands the filter).
+    pub fn from_bytes(bytes: &[u8]) -> Result<FilterConfig, Rejected> {
+        if bytes.is_empty() {
+            return Err(Rejected::Empty);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| Rejected::NotUtf8)?;
+        Engine::from_json(text)
+            .map(FilterConfig::new)
+            .map_err(Rejected::Invalid)
+    }
+
+    /// The configuration of an engine already built.
+    pub fn new(engine: Engine) -> FilterConfig {
+        let counters = Counters::new(&engine);
+        FilterConfig { engine, counters }
+    }
+
+    /// The line the adapters log at info level once a configuration is taken.
+    pub fn configured_line(&self) -> String {
+        format!("routewise: configured: {}", self.engine.summary())
+    }
+}
+
+/// Where a stream is.
+#[derive(Debug, Default)]
+enum State {
+    /// Request headers not seen yet.
+    #[default]
+    Start,
+    /// Sent to an HTTP cluster.
+    Forwarded,
+    /// Answered by the filter.
+    Replied,
+    /// A Lambda integration: buffering, invoking, or answered.
+    Lambda(Box<LambdaExchange>),
+}
+
+/// One HTTP stream through the filter. The adapter creates one per stream and calls the `on_*` methods
+/// from the matching ABI callbacks.
+#[derive(Debug, Default)]
+pub struct Stream {
+    state: State,
+    /// The merged `response-rewrite` (G1, G2), taken when applied so that it applies once.
+    response_rewrite: Option<ResponseRewrite>,
+}
+
+impl Stream {
+    /// Request headers: route the request (module docs, steps 1-5). `config` is `None` when the filter has
+    /// no valid configuration: every request gets the 500.
+    pub fn on_request_headers(
+        &mut self,
+        config: Option<&FilterConfig>,
+        host: &mut impl Host,
+        end_of_stream: bool,
+    ) -> Next {
+        let Some(config) = config else {
+            return self.internal_error(None, host, "no configuration");
+        };
+        match self.route(config, host, end_of_stream) {
+            Ok(next) => next,
+            Err(e) => self.internal_error(Some(config), host, &e.to_string()),
+        }
+    }
+
+    /// Request body: `buffered` is the size of the whole body buffered so far (this chunk included).
+    pub fn on_request_body(
+        &mut self,
+        config: Option<&FilterConfig>,
+        host: &mut impl Host,
+        buffered: u64,
+        end_of_stream: bool,
+    ) -> Next {
+        match (&mut self.state, config) {
+            (State::Lambda(l), Some(config)) => l.on_request_body(config, host, buffered, end_of_stream),
+            (State::Replied, _) => Next::Stop,
+            _ => Next::Continue,
+        }
+    }
+
+    /// Request trailers: the body has ended.
+    pub fn on_request_trailers(&mut self, config: Option<&FilterConfig>, host: &mut impl Host) -> Next {
+        match (&mut self.state, config) {
+            (State::Lambda(l), Some(config)) => l.on_request_trailers(config, host),
+            (State::Replied, _) => Next::Stop,
+            _ => Next::Continue,
+        }
+    }
+
+    /// The answer to a call the stream made (`token` as [`Host::call_cluster`] returned it).
+    pub fn on_call_response(
+        &mut self,
+        config: Option<&FilterConfig>,
+        host: &mut impl Host,
+        token: u64,
+        end: CallEnd<'_>,
+    ) {
+        match (&mut self.state, config) {
+            (State::Lambda(l), Some(config)) => l.on_call_response(config, host, token, end),
+            _ => log::debug!("routewise: answer to call {token} for a stream that made none; ignored"),
+        }
+    }
+
+    /// Response headers: the merged `response-rewrite`, once (G1).
+    pub fn on_response_headers(&mut self, host: &mut impl Host) -> Next {
+        if let Some(rr) = self.response_rewrite.take() {
+            if let Err(e) = apply_response_rewrite(host, &rr) {
+                log::warn!("routewise: response-rewrite not applied: {e}");
+            }
+        }
+        Next::Continue
+    }
+
+    /// True once the filter has answered the stream itself.
+    pub fn replied(&self) -> bool {
+        match &self.state {
+            State::Replied => true,
+            State::Lambda(l) => l.is_done(),
+            _ => false,
+        }
+    }
+
+    fn route(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        end_of_stream: bool,
+    ) -> Result<Next, HostError> {
+        let engine = &config.engine;
+        let mut headers = host.request_headers()?;
+        // Clients must not steer the filter: a client-sent cluster header is removed whatever the outcome,
+        // before evaluation so that nothing can match on it.
+        let cluster_header = engine.cluster_header();
+        if headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(cluster_header))
+        {
+            host.remove_header(Map::Request, cluster_header)?;
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(cluster_header));
+        }
+        let remote = if engine.uses_remote_addr() {
+            // A missing address only makes address filters fail; it is not an error.
+            host.source_address()
+        } else {
+            None
+        };
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let view = RequestView {
+            method: find(header::METHOD).unwrap_or_default(),
+            authority: find(header::AUTHORITY)
+                .or_else(|| find(header::HOST))
+                .unwrap_or_default(),
+            path: find(header::PATH).unwrap_or("/"),
+            headers: &headers,
+            remote_addr: remote.as_deref(),
+        };
+        match engine.evaluate(&view) {
+            Decision::Forward(f) => {
+                self.forward(config, host, &f)?;
+                if let Integration::Lambda(target) = f.integration {
+                    let response_rewrite = self.response_rewrite.take();
+                    let (exchange, next) = LambdaExchange::start(
+                        config,
+                        host,
+                        target,
+                        &f,
+                        headers,
+                        response_rewrite,
+                        end_of_stream,
+                    );
+                    self.state = State::Lambda(Box::new(exchange));
+                    return Ok(next);
+                }
+                Ok(Next::Continue)
+            }
+            Decision::LocalReply(r) => self.reply(config, host, &r),
+        }
+    }
+
+    fn forward(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        f: &Forward<'_>,
+    ) -> Result<(), HostError> {
+        // G2: plugin edits first (credential removed, proxy-rewrite headers and host), so that the cluster
+        // header set below always wins over a plugin naming it.
+        apply_edits(host, Map::Request, &f.plugins.request_headers)?;
+        self.response_rewrite = f.plugins.response().cloned();
+        host.set_header(Map::Request, config.engine.cluster_header(), f.cluster)?;
+        if let Some(path) = &f.path {
+            host.set_header(Map::Request, header::PATH, path)?;
+        }
+        let state: [(&str, &str); 10] = [
+            (property::DOMAIN, f.domain),
+            (property::RULE_ID, f.rule_id.unwrap_or(property::NONE)),
+            (property::MAPPING_ID, f.mapping_id.unwrap_or(property::NONE)),
+            (property::API, f.api),
+            (property::STAGE, f.stage),
+            (property::ROUTE_ID, f.route_id),
+            (property::ROUTE_KEY, f.route_key),
+            (property::PATH_PARAMS, &f.path_params_json()),
+            (property::CONSUMER, f.plugins.consumer.unwrap_or(property::NONE)),
+            (property::PLUGINS, &f.plugins.merged.summary()),
+        ];
+        for (key, value) in state {
+            host.set_filter_state(key, value)?;
+        }
+        host.set_filter_state(property::OUTCOME, outcome::FORWARDED)?;
+        // The router resolves the route again, with the new cluster header.
+        host.clear_route_cache();
+        let c = &config.counters;
+        host.count(c.outcome(outcome::FORWARDED));
+        if let Some(slot) = f.counters.rule {
+            host.count(c.rule(slot));
+        }
+        if let Some(slot) = f.counters.mapping {
+            host.count(c.mapping(slot));
+        }
+        host.count(c.route(f.counters.route));
+        self.state = State::Forwarded;
+        Ok(())
+    }
+
+    fn reply(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        r: &LocalReply<'_>,
+    ) -> Result<Next, HostError> {
+        if let Some(path) = &r.path {
+            // What the access log records for this request (`%REQ(:PATH)%`): never a refused key (G2).
+            host.set_header(Map::Request, header::PATH, path)?;
+        }
+        set_context(host, &r.context)?;
+        host.set_filter_state(property::OUTCOME, r.reason)?;
+        host.count(config.counters.outcome(r.reason));
+        host.send_local_reply(&Reply {
+            status: r.status,
+            headers: &[(header::CONTENT_TYPE, header::JSON)],
+            body: r.body.as_bytes(),
+            details: reply_details(r.reason),
+        })?;
+        self.state = State::Replied;
+        Ok(Next::Stop)
+    }
+
+    /// A failure inside the filter: logged, counted, answered 500; never a trap.
+    fn internal_error(&mut self, config: Option<&FilterConfig>, host: &mut impl Host, what: &str) -> Next {
+        ratelog::log(
+            ratelog::INTERNAL_ERROR,
+            log::Level::Error,
+            host.now_epoch_ms(),
+            || format!("routewise: internal error: {what}; answering 500"),
+        );
+        if let Some(config) = config {
+            host.count(config.counters.outcome(outcome::INTERNAL_ERROR));
+        }
+        let _ = host.set_filter_state(property::OUTCOME, outcome::INTERNAL_ERROR);
+        let reply = LocalReply::internal_error(Selected::default());
+        if let Err(e) = host.send_local_reply(&Reply {
+            status: reply.status,
+            headers: &[(header::CONTENT_TYPE, header::JSON)],
+            body: reply.body.as_bytes(),
+            details: reply_details(outcome::INTERNAL_ERROR),
+        }) {
+            log::error!("routewise: cannot send the 500 reply either: {e}");
+        }
+        self.response_rewrite = None;
+        self.state = State::Replied;
+        Next::Stop
+    }
+}
+
+/// `%RESPONSE_CODE_DETAILS%` of the filter's local replies: `routewise_<outcome>`.
+pub fn reply_details(outcome: &str) -> &'static str {
+    match outcome {
+        outcome::NO_DOMAIN => "routewise_no_domain",
+        outcome::NO_API => "routewise_no_api",
+        outcome::NO_ROUTE => "routewise_no_route",
+        outcome::UNAUTHORIZED => "routewise_unauthorized",
+        _ => "routewise_internal_error",
+    }
+}
+
+/// Applies header edits computed by the plugins (G2), in order.
+fn apply_edits(host: &mut impl Host, map: Map, edits: &[HeaderEdit]) -> Result<(), HostError> {
+    for e in edits {
+        match e {
+            HeaderEdit::Remove(n) => host.remove_header(map, n)?,
+            HeaderEdit::Set(n, v) => host.set_header(map, n, v)?,
+            HeaderEdit::Add(n, v) => host.add_header(map, n, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// G2 `response-rewrite` on an upstream's response: status, then header edits (no body buffering).
+fn apply_response_rewrite(host: &mut impl Host, rr: &ResponseRewrite) -> Result<(), HostError> {
+    if let Some(code) = rr.status_code {
+        host.set_header(Map::Response, ":status", &code.to_string())?;
+    }
+    apply_edits(host, Map::Response, &rr.header_edits())
+}
+
+/// Filter state for what was selected before a local reply; ids default to `-` (R11).
+fn set_context(host: &mut impl Host, c: &Selected<'_>) -> Result<(), HostError> {
+    if let Some(d) = c.domain {
+        host.set_filter_state(property::DOMAIN, d)?;
+    }
+    host.set_filter_state(property::RULE_ID, c.rule_id.unwrap_or(property::NONE))?;
+    host.set_filter_state(property::MAPPING_ID, c.mapping_id.unwrap_or(property::NONE))?;
+    let optional = [
+        (property::API, c.api),
+        (property::STAGE, c.stage),
+        (property::ROUTE_ID, c.route_id),
+        (property::ROUTE_KEY, c.route_key),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            host.set_filter_state(key, v)?;
+        }
+    }
+    Ok(())
+}
