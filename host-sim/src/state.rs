@@ -374,6 +374,9 @@ pub(crate) struct HostState {
     pub wasi: WasiState,
     /// `(context_id, queue_id)` notifications to deliver with `on_queue_ready`.
     pub queue_ready: Vec<(u32, u32)>,
+    /// True while the start functions run (`_initialize`, `main`/`__main_void`, `_start`): only the host
+    /// functions of cpp-host's start allow-list may be called (see `abi::restricted`).
+    pub restricted: bool,
 }
 
 impl HostState {

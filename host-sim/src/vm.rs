@@ -169,8 +169,9 @@ impl SimBuilder {
         self
     }
 
-    /// Starts the VM as Envoy does: instantiate, `_initialize` (then `main` if exported), create the
-    /// root context, `proxy_on_vm_start`, `proxy_on_configure`.
+    /// Starts the VM as Envoy does: instantiate, `_initialize` (then `main` or `__main_void` if exported;
+    /// only env.proxy_log and some WASI functions may be called there), create the root context,
+    /// `proxy_on_vm_start`, `proxy_on_configure`.
     pub fn start(self) -> Result<Sim, Error> {
         let now_ns = self
             .start_time
@@ -218,6 +219,7 @@ impl SimBuilder {
                 rng: 0x9E37_79B9_7F4A_7C15,
             },
             queue_ready: Vec::new(),
+            restricted: false,
         };
         let mut store = Store::new(&self.plugin.inner.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -271,6 +273,7 @@ impl SimBuilder {
         let initialize: Option<TypedFunc<(), ()>> = cb!("_initialize");
         let start: Option<TypedFunc<(), ()>> = cb!("_start");
         let main: Option<TypedFunc<(i32, i32), i32>> = cb!("main");
+        let main_void: Option<TypedFunc<(), i32>> = cb!("__main_void");
 
         let mut sim = Sim {
             store,
@@ -286,15 +289,26 @@ impl SimBuilder {
             log_mark: 0,
             instance,
         };
-        // Reactor start (cpp-host `WasmBase::startVm`): `_initialize` then `main`; `_start` only without them.
-        if initialize.is_some() {
-            sim.invoke("_initialize", 0, initialize, ())?;
-            if main.is_some() {
-                sim.invoke("main", 0, main, (0, 0))?;
+        // Reactor start (cpp-host `WasmBase::startVm`): `_initialize` then `main` (else `__main_void`);
+        // `_start` only without `_initialize`. They run with restricted callbacks: a host function
+        // outside `abi::ALLOWED_DURING_START` traps with `restricted_callback`, failing the start
+        // (`Error::Trap`).
+        sim.store.data_mut().restricted = true;
+        let started = (|| {
+            if initialize.is_some() {
+                sim.invoke("_initialize", 0, initialize, ())?;
+                if main.is_some() {
+                    sim.invoke("main", 0, main, (0, 0))?;
+                } else if main_void.is_some() {
+                    sim.invoke("__main_void", 0, main_void, ())?;
+                }
+            } else {
+                sim.invoke("_start", 0, start, ())?;
             }
-        } else {
-            sim.invoke("_start", 0, start, ())?;
-        }
+            Ok::<(), Error>(())
+        })();
+        sim.store.data_mut().restricted = false;
+        started?;
         let root = sim.store.data().ctx.root_id as i32;
         sim.invoke(
             "proxy_on_context_create",

@@ -816,3 +816,255 @@ fn close_stream_resets_and_a_late_local_reply_resets_too() {
     assert!(ex.reset);
     assert!(ex.upstream_request.is_some());
 }
+
+/// Envoy runs the start functions with restricted callbacks (proxy-wasm cpp-host `WasmBase::startVm`,
+/// `src/wasm.cc` at f2db56af443571e92a31c0b877106d9ea96e19ef, Envoy's 1.40 pin): any host function
+/// but `env.proxy_log` and a list of WASI functions traps with `restricted_callback`, and the VM fails to
+/// load. A start function that calls `proxy_get_log_level` must fail here too.
+#[test]
+fn start_functions_may_call_only_proxy_log_and_some_wasi_functions() {
+    fn start(body: &str) -> Result<host_sim::Sim, Error> {
+        wat_plugin(body).sim().start()
+    }
+    fn assert_restricted(r: Result<host_sim::Sim, Error>, in_callback: &str, function: &str) {
+        match r {
+            Err(
+                ref e @ Error::Trap {
+                    ref callback,
+                    ref message,
+                    ..
+                },
+            ) => {
+                assert_eq!(callback, in_callback);
+                assert!(message.contains("restricted_callback"), "{message}");
+                assert!(message.contains(function), "{message}");
+                assert!(e.to_string().contains("restricted_callback"), "{e}");
+            }
+            Err(e) => panic!("expected a restricted_callback trap in {in_callback}, got {e:?}"),
+            Ok(_) => panic!("expected a restricted_callback trap in {in_callback}, the VM started"),
+        }
+    }
+
+    // `_initialize` calling proxy_get_log_level: the VM does not start (Envoy: "Function: _initialize
+    // failed: Uncaught Error: restricted_callback", "Failed to initialize Wasm code").
+    assert_restricted(
+        start(
+            r#"(func (export "_initialize")
+                 (drop (call $proxy_get_log_level (i32.const 0x100))))"#,
+        ),
+        "_initialize",
+        "env.proxy_get_log_level",
+    );
+
+    // proxy_log is allowed there; after start the same call is an ordinary host call again.
+    let mut sim = start(
+        r#"(data (i32.const 0x400) "initialising")
+        (func (export "_initialize")
+          (call $st (i32.const 0) (call $proxy_log (i32.const 2) (i32.const 0x400) (i32.const 12))))
+        (func (export "t")
+          (call $st (i32.const 1) (call $proxy_get_log_level (i32.const 0x100))))"#,
+    )
+    .expect("proxy_log is allowed during _initialize");
+    assert_eq!(sim.logs_at(LogLevel::Info), vec!["initialising"]);
+    sim.call_export("t", 1, &[]).unwrap();
+    assert_eq!(slots(&mut sim, 2), vec![OK, OK]);
+    assert_eq!(u32_at(&mut sim, 0x100), LogLevel::Trace as u32);
+
+    // The other start functions are restricted too: `main` (or `__main_void`) after `_initialize`, and
+    // `_start` when there is no `_initialize`.
+    assert_restricted(
+        start(
+            r#"(func (export "_initialize"))
+            (func (export "main") (param i32 i32) (result i32)
+              (call $proxy_set_tick_period_milliseconds (i32.const 100)))"#,
+        ),
+        "main",
+        "env.proxy_set_tick_period_milliseconds",
+    );
+    assert_restricted(
+        start(
+            r#"(func (export "_initialize"))
+            (func (export "__main_void") (result i32)
+              (call $proxy_get_current_time_nanoseconds (i32.const 0x100)))"#,
+        ),
+        "__main_void",
+        "env.proxy_get_current_time_nanoseconds",
+    );
+    assert_restricted(
+        start(r#"(func (export "_start") (drop (call $proxy_done)))"#),
+        "_start",
+        "env.proxy_done",
+    );
+    // Restricted calls in proxy_on_vm_start / proxy_on_configure are fine (they run after the start
+    // functions, with the root context).
+    let sim = start(
+        r#"(func (export "_initialize"))
+        (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+          (call $st (i32.const 0) (call $proxy_get_log_level (i32.const 0x100))) (i32.const 1))
+        (func (export "proxy_on_configure") (param i32 i32) (result i32)
+          (call $st (i32.const 1) (call $proxy_set_tick_period_milliseconds (i32.const 100))) (i32.const 1))"#,
+    );
+    let mut sim = sim.expect("restricted callbacks end with the start functions");
+    assert_eq!(slots(&mut sim, 2), vec![OK, OK]);
+}
+
+/// Every host function host-sim links, called from `_initialize`: refused exactly when it is outside
+/// cpp-host's start allow-list (written out here from `WasmBase::startVm` at f2db56af, with the
+/// `wasi_snapshot_preview1` names only: host-sim provides no `wasi_unstable` module nor
+/// `env.emscripten_notify_memory_growth`).
+#[test]
+fn the_start_allow_list_is_cpp_hosts() {
+    const ALLOWED: &[&str] = &[
+        "env.proxy_log",
+        "wasi_snapshot_preview1.fd_write",
+        "wasi_snapshot_preview1.args_sizes_get",
+        "wasi_snapshot_preview1.args_get",
+        "wasi_snapshot_preview1.environ_sizes_get",
+        "wasi_snapshot_preview1.environ_get",
+        "wasi_snapshot_preview1.clock_time_get",
+        "wasi_snapshot_preview1.clock_res_get",
+        "wasi_snapshot_preview1.random_get",
+        "wasi_snapshot_preview1.poll_oneoff",
+        "wasi_snapshot_preview1.fd_fdstat_get",
+        "wasi_snapshot_preview1.fd_fdstat_set_flags",
+        "wasi_snapshot_preview1.fd_advise",
+        "wasi_snapshot_preview1.fd_allocate",
+        "wasi_snapshot_preview1.fd_datasync",
+        "wasi_snapshot_preview1.fd_fdstat_set_rights",
+        "wasi_snapshot_preview1.fd_filestat_get",
+        "wasi_snapshot_preview1.fd_filestat_set_size",
+        "wasi_snapshot_preview1.fd_filestat_set_times",
+        "wasi_snapshot_preview1.fd_pread",
+        "wasi_snapshot_preview1.fd_prestat_dir_name",
+        "wasi_snapshot_preview1.fd_prestat_get",
+        "wasi_snapshot_preview1.fd_pwrite",
+        "wasi_snapshot_preview1.fd_readdir",
+        "wasi_snapshot_preview1.fd_renumber",
+        "wasi_snapshot_preview1.fd_sync",
+        "wasi_snapshot_preview1.fd_tell",
+        "wasi_snapshot_preview1.path_create_directory",
+        "wasi_snapshot_preview1.path_filestat_get",
+        "wasi_snapshot_preview1.path_filestat_set_times",
+        "wasi_snapshot_preview1.path_link",
+        "wasi_snapshot_preview1.path_readlink",
+        "wasi_snapshot_preview1.path_remove_directory",
+        "wasi_snapshot_preview1.path_rename",
+        "wasi_snapshot_preview1.path_symlink",
+        "wasi_snapshot_preview1.path_unlink_file",
+        "wasi_snapshot_preview1.sock_accept",
+        "wasi_snapshot_preview1.sock_recv",
+        "wasi_snapshot_preview1.sock_send",
+        "wasi_snapshot_preview1.sock_shutdown",
+    ];
+    // Every WASI preview-1 function host-sim links, with its parameters (`I` = i64); all but proc_exit
+    // return an errno.
+    const WASI: &[(&str, &str)] = &[
+        ("args_get", "ii"),
+        ("args_sizes_get", "ii"),
+        ("environ_get", "ii"),
+        ("environ_sizes_get", "ii"),
+        ("clock_res_get", "ii"),
+        ("clock_time_get", "iIi"),
+        ("random_get", "ii"),
+        ("fd_write", "iiii"),
+        ("fd_fdstat_get", "ii"),
+        ("fd_prestat_get", "ii"),
+        ("sched_yield", ""),
+        ("proc_exit", "i"),
+        ("fd_advise", "iIIi"),
+        ("fd_allocate", "iII"),
+        ("fd_close", "i"),
+        ("fd_datasync", "i"),
+        ("fd_fdstat_set_flags", "ii"),
+        ("fd_fdstat_set_rights", "iII"),
+        ("fd_filestat_get", "ii"),
+        ("fd_filestat_set_size", "iI"),
+        ("fd_filestat_set_times", "iIIi"),
+        ("fd_pread", "iiiIi"),
+        ("fd_prestat_dir_name", "iii"),
+        ("fd_pwrite", "iiiIi"),
+        ("fd_read", "iiii"),
+        ("fd_readdir", "iiiIi"),
+        ("fd_renumber", "ii"),
+        ("fd_seek", "iIii"),
+        ("fd_sync", "i"),
+        ("fd_tell", "ii"),
+        ("path_create_directory", "iii"),
+        ("path_filestat_get", "iiiii"),
+        ("path_filestat_set_times", "iiiiIIi"),
+        ("path_link", "iiiiiii"),
+        ("path_open", "iiiiiIIii"),
+        ("path_readlink", "iiiiii"),
+        ("path_remove_directory", "iii"),
+        ("path_rename", "iiiiii"),
+        ("path_symlink", "iiiii"),
+        ("path_unlink_file", "iii"),
+        ("poll_oneoff", "iiii"),
+        ("proc_raise", "i"),
+        ("sock_accept", "iii"),
+        ("sock_recv", "iiiiii"),
+        ("sock_send", "iiiii"),
+        ("sock_shutdown", "ii"),
+    ];
+    let zeros = |sig: &str| -> String {
+        sig.chars()
+            .map(|c| {
+                if c == 'I' {
+                    " (i64.const 0)"
+                } else {
+                    " (i32.const 0)"
+                }
+            })
+            .collect()
+    };
+    let mut functions: Vec<(String, String, String)> = ABI
+        .iter()
+        .map(|(n, sig)| {
+            (
+                format!("env.{n}"),
+                String::new(),
+                format!("(drop (call ${n}{}))", zeros(sig)),
+            )
+        })
+        .collect();
+    for (n, sig) in WASI {
+        let params: String = sig
+            .chars()
+            .map(|c| if c == 'I' { " i64" } else { " i32" })
+            .collect();
+        let result = if *n == "proc_exit" { "" } else { " (result i32)" };
+        let import =
+            format!("(import \"wasi_snapshot_preview1\" \"{n}\" (func $w (param{params}){result}))\n");
+        let call = if *n == "proc_exit" {
+            format!("(call $w{})", zeros(sig))
+        } else {
+            format!("(drop (call $w{}))", zeros(sig))
+        };
+        functions.push((format!("wasi_snapshot_preview1.{n}"), import, call));
+    }
+    assert_eq!(functions.len(), 39 + 46);
+
+    let mut wrong = Vec::new();
+    for (name, import, call) in &functions {
+        let module = wat_module(import, &format!("(func (export \"_initialize\") {call})"));
+        let r = Plugin::from_bytes(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .sim()
+            .start();
+        let refused = match &r {
+            Ok(_) => false,
+            Err(Error::Trap { message, .. }) if message.contains("restricted_callback") => {
+                assert!(message.contains(name.as_str()), "{message}");
+                true
+            }
+            Err(e) => panic!("{name} during _initialize: unexpected {e}"),
+        };
+        if refused == ALLOWED.contains(&name.as_str()) {
+            wrong.push(format!("{name}: {}", if refused { "refused" } else { "allowed" }));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "differs from cpp-host's start allow-list: {wrong:?}"
+    );
+}

@@ -11,7 +11,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::{Dir, HostState};
 
@@ -65,6 +65,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          ptr_ptr: i32,
          size_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_get_buffer_bytes")?;
             if !(0..=MAX_TYPE).contains(&ty) {
                 return ok(Status::BadArgument);
             }
@@ -99,6 +100,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          data_ptr: i32,
          data_size: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_set_buffer_bytes")?;
             if !(0..=MAX_TYPE).contains(&ty) {
                 return ok(Status::BadArgument);
             }
@@ -136,6 +138,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_buffer_status",
         |mut caller: Caller<'_, HostState>, ty: i32, size_ptr: i32, flags_ptr: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_buffer_status")?;
             if !(0..=MAX_TYPE).contains(&ty) {
                 return ok(Status::BadArgument);
             }

@@ -2,7 +2,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::state::HostState;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -12,6 +12,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_done",
         |mut caller: Caller<'_, HostState>| -> HostResult {
+            restricted(&caller, "env.proxy_done")?;
             let st = caller.data_mut();
             if st.ctx.effective == st.ctx.root_id && st.ctx.done_called {
                 ok(Status::Ok)
@@ -25,6 +26,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_set_effective_context",
         |mut caller: Caller<'_, HostState>, id: i32| -> HostResult {
+            restricted(&caller, "env.proxy_set_effective_context")?;
             let st = caller.data_mut();
             let id = id as u32;
             if id == st.ctx.root_id || st.ctx.streams.contains_key(&id) {

@@ -6,7 +6,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::HostState;
 
@@ -22,6 +22,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          ptr_ptr: i32,
          size_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_call_foreign_function")?;
             let name = match memory::read_vec(&mut caller, nptr, nlen)? {
                 Ok(n) => n,
                 Err(e) => return ok(e.into()),

@@ -7,7 +7,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::HostState;
 
@@ -66,6 +66,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          _timeout_ms: i32,
          token_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_grpc_call")?;
             let s = check_cluster(&mut caller, svc_ptr, svc_len)?;
             if s != Status::Ok {
                 return ok(s);
@@ -89,6 +90,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          _md_len: i32,
          token_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_grpc_stream")?;
             let s = check_cluster(&mut caller, svc_ptr, svc_len)?;
             if s != Status::Ok {
                 return ok(s);
@@ -102,6 +104,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_grpc_send",
         |mut caller: Caller<'_, HostState>, token: i32, _ptr: i32, _len: i32, _end: i32| -> HostResult {
+            restricted(&caller, "env.proxy_grpc_send")?;
             let st = caller.data_mut();
             let token = token as u32;
             if token % 2 == 1 {
@@ -118,6 +121,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_grpc_cancel",
         |mut caller: Caller<'_, HostState>, token: i32| -> HostResult {
+            restricted(&caller, "env.proxy_grpc_cancel")?;
             ok(end(caller.data_mut(), token as u32))
         },
     )?;
@@ -125,6 +129,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_grpc_close",
         |mut caller: Caller<'_, HostState>, token: i32| -> HostResult {
+            restricted(&caller, "env.proxy_grpc_close")?;
             ok(end(caller.data_mut(), token as u32))
         },
     )?;

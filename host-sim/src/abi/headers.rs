@@ -14,7 +14,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::http::{parse_pairs, Headers};
 use crate::memory;
 use crate::state::{Dir, HostState};
@@ -114,6 +114,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_header_map_size",
         |mut caller: Caller<'_, HostState>, ty: i32, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_header_map_size")?;
             let (mem, st) = memory::split(&mut caller)?;
             if !(0..=MAX_TYPE).contains(&ty) {
                 return ok(Status::BadArgument);
@@ -129,6 +130,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_header_map_pairs",
         |mut caller: Caller<'_, HostState>, ty: i32, ptr_ptr: i32, size_ptr: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_header_map_pairs")?;
             let map = match const_map(caller.data_mut(), ty) {
                 Ok(m) => m.unwrap_or_default(),
                 Err(s) => return ok(s),
@@ -146,6 +148,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_set_header_map_pairs",
         |mut caller: Caller<'_, HostState>, ty: i32, ptr: i32, len: i32| -> HostResult {
+            restricted(&caller, "env.proxy_set_header_map_pairs")?;
             let raw = match memory::read_vec(&mut caller, ptr, len)? {
                 Ok(b) => b,
                 Err(e) => return ok(e.into()),
@@ -167,6 +170,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          ptr_ptr: i32,
          size_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_get_header_map_value")?;
             let key = match read_key(&mut caller, kptr, klen)? {
                 Ok(k) => k,
                 Err(s) => return ok(s),
@@ -194,6 +198,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          vptr: i32,
          vlen: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_add_header_map_value")?;
             let (key, value) = match (
                 read_key(&mut caller, kptr, klen)?,
                 read_str(&mut caller, vptr, vlen)?,
@@ -214,6 +219,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          vptr: i32,
          vlen: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_replace_header_map_value")?;
             let (key, value) = match (
                 read_key(&mut caller, kptr, klen)?,
                 read_str(&mut caller, vptr, vlen)?,
@@ -228,6 +234,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_remove_header_map_value",
         |mut caller: Caller<'_, HostState>, ty: i32, kptr: i32, klen: i32| -> HostResult {
+            restricted(&caller, "env.proxy_remove_header_map_value")?;
             let key = match read_key(&mut caller, kptr, klen)? {
                 Ok(k) => k,
                 Err(s) => return ok(s),

@@ -7,7 +7,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::http::{parse_pairs, Headers};
 use crate::memory;
 use crate::state::{HostState, HttpCall};
@@ -28,6 +28,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          timeout_ms: i32,
          token_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_http_call")?;
             let (cluster, raw_h, body, raw_t) = match (
                 memory::read_vec(&mut caller, up_ptr, up_len)?,
                 memory::read_vec(&mut caller, h_ptr, h_len)?,

@@ -3,7 +3,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::{HostState, LogLevel};
 
@@ -30,6 +30,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_log_level",
         |mut caller: Caller<'_, HostState>, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_log_level")?;
             let (mem, st) = memory::split(&mut caller)?;
             let level = st.log.level.unwrap_or(LogLevel::Trace) as u32;
             ok(memory::write_u32(mem, ret, level).map_or_else(Into::into, |_| Status::Ok))
@@ -39,6 +40,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut caller: Caller<'_, HostState>, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_current_time_nanoseconds")?;
             let (mem, st) = memory::split(&mut caller)?;
             ok(memory::write_u64(mem, ret, st.clock.now_ns).map_or_else(Into::into, |_| Status::Ok))
         },
@@ -47,6 +49,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_set_tick_period_milliseconds",
         |mut caller: Caller<'_, HostState>, period: i32| -> HostResult {
+            restricted(&caller, "env.proxy_set_tick_period_milliseconds")?;
             let st = caller.data_mut();
             st.clock.tick_period_ms = period as u32;
             st.clock.next_tick_ns = st.clock.mono_ns + u64::from(period as u32) * 1_000_000;

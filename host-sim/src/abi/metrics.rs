@@ -8,7 +8,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::{HostState, MetricKind, MetricValue};
 
@@ -31,6 +31,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_define_metric",
         |mut caller: Caller<'_, HostState>, ty: i32, nptr: i32, nlen: i32, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_define_metric")?;
             let kind = match ty {
                 0 => MetricKind::Counter,
                 1 => MetricKind::Gauge,
@@ -61,6 +62,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_record_metric",
         |mut caller: Caller<'_, HostState>, id: i32, value: i64| -> HostResult {
+            restricted(&caller, "env.proxy_record_metric")?;
             let id = id as u32;
             let kind = kind_of(id);
             let Some(v) = value_mut(caller.data_mut(), id) else {
@@ -79,6 +81,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_increment_metric",
         |mut caller: Caller<'_, HostState>, id: i32, offset: i64| -> HostResult {
+            restricted(&caller, "env.proxy_increment_metric")?;
             let id = id as u32;
             let kind = kind_of(id);
             if !matches!(kind, Some(MetricKind::Counter | MetricKind::Gauge)) {
@@ -98,6 +101,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_get_metric",
         |mut caller: Caller<'_, HostState>, id: i32, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_get_metric")?;
             let id = id as u32;
             if !matches!(kind_of(id), Some(MetricKind::Counter | MetricKind::Gauge)) {
                 return ok(Status::BadArgument);

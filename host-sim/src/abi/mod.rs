@@ -1,7 +1,7 @@
 //! The proxy-wasm ABI v0.2.1 host functions (module `env`) and WASI preview1 (`wasi_snapshot_preview1`),
 //! one file per area, each with its own `add_to_linker`.
 
-use wasmtime::Linker;
+use wasmtime::{Caller, Linker};
 
 use crate::state::HostState;
 
@@ -52,6 +52,84 @@ pub(crate) type HostResult = wasmtime::Result<i32>;
 
 pub(crate) fn ok(s: Status) -> HostResult {
     Ok(s as i32)
+}
+
+/// The host functions a module may call while its start functions run (`_initialize`, then `main` or
+/// `__main_void`; or `_start`), as `module.function`. Envoy runs them with restricted callbacks: proxy-wasm
+/// cpp-host `WasmBase::startVm` (`src/wasm.cc`, commit f2db56af443571e92a31c0b877106d9ea96e19ef, Envoy's
+/// pin in the 1.40 cycle; the list is unchanged since 94091cdb and matches the Envoy 1.40.0 binary)
+/// calls `setRestrictedCallback(true, {...})` with this list, and any other host function traps with
+/// `restricted_callback` (V8: `Function: _initialize failed: Uncaught Error: restricted_callback`), so the
+/// VM fails to load ("Failed to initialize Wasm code"). cpp-host's list also names every `wasi_unstable.*`
+/// twin and `env.emscripten_notify_memory_growth`, which host-sim does not provide. Everything else
+/// host-sim links is refused: every `env.proxy_*` but `proxy_log`, and WASI `fd_close`, `fd_read`,
+/// `fd_seek`, `path_open`, `proc_exit`, `proc_raise`, `sched_yield`.
+pub(crate) const ALLOWED_DURING_START: &[&str] = &[
+    "env.proxy_log",
+    "wasi_snapshot_preview1.fd_write",
+    "wasi_snapshot_preview1.args_sizes_get",
+    "wasi_snapshot_preview1.args_get",
+    "wasi_snapshot_preview1.environ_sizes_get",
+    "wasi_snapshot_preview1.environ_get",
+    "wasi_snapshot_preview1.clock_time_get",
+    "wasi_snapshot_preview1.clock_res_get",
+    "wasi_snapshot_preview1.random_get",
+    // "Go runtime initialization"
+    "wasi_snapshot_preview1.poll_oneoff",
+    "wasi_snapshot_preview1.fd_fdstat_get",
+    "wasi_snapshot_preview1.fd_fdstat_set_flags",
+    // "None of the following wasi functions _should_ be called during initialization, but ..."
+    "wasi_snapshot_preview1.fd_advise",
+    "wasi_snapshot_preview1.fd_allocate",
+    "wasi_snapshot_preview1.fd_datasync",
+    "wasi_snapshot_preview1.fd_fdstat_set_rights",
+    "wasi_snapshot_preview1.fd_filestat_get",
+    "wasi_snapshot_preview1.fd_filestat_set_size",
+    "wasi_snapshot_preview1.fd_filestat_set_times",
+    "wasi_snapshot_preview1.fd_pread",
+    "wasi_snapshot_preview1.fd_prestat_dir_name",
+    "wasi_snapshot_preview1.fd_prestat_get",
+    "wasi_snapshot_preview1.fd_pwrite",
+    "wasi_snapshot_preview1.fd_readdir",
+    "wasi_snapshot_preview1.fd_renumber",
+    "wasi_snapshot_preview1.fd_sync",
+    "wasi_snapshot_preview1.fd_tell",
+    "wasi_snapshot_preview1.path_create_directory",
+    "wasi_snapshot_preview1.path_filestat_get",
+    "wasi_snapshot_preview1.path_filestat_set_times",
+    "wasi_snapshot_preview1.path_link",
+    "wasi_snapshot_preview1.path_readlink",
+    "wasi_snapshot_preview1.path_remove_directory",
+    "wasi_snapshot_preview1.path_rename",
+    "wasi_snapshot_preview1.path_symlink",
+    "wasi_snapshot_preview1.path_unlink_file",
+    "wasi_snapshot_preview1.sock_accept",
+    "wasi_snapshot_preview1.sock_recv",
+    "wasi_snapshot_preview1.sock_send",
+    "wasi_snapshot_preview1.sock_shutdown",
+];
+
+/// The guard at the top of every host function outside [`ALLOWED_DURING_START`] (`name` is
+/// `module.function`): while the start functions run it traps with `restricted_callback`, as Envoy does;
+/// afterwards it costs one bool load.
+#[inline(always)]
+pub(crate) fn restricted(caller: &Caller<'_, HostState>, name: &str) -> wasmtime::Result<()> {
+    if caller.data().restricted {
+        Err(restricted_callback(name))
+    } else {
+        Ok(())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn restricted_callback(name: &str) -> wasmtime::Error {
+    debug_assert!(!ALLOWED_DURING_START.contains(&name));
+    wasmtime::format_err!(
+        "restricted_callback: {name} called during VM start (_initialize, main, __main_void or _start); \
+         Envoy allows only env.proxy_log and some WASI functions there and fails the VM \
+         (cpp-host WasmBase::startVm: \"Failed to initialize Wasm code\")"
+    )
 }
 
 /// Registers every host function. Order does not matter; names are checked against the module's imports

@@ -17,7 +17,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::http::Headers;
 use crate::memory;
 use crate::state::{HostState, StreamData};
@@ -178,6 +178,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          ptr_ptr: i32,
          size_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_get_property")?;
             let path = match memory::read_vec(&mut caller, pptr, plen)? {
                 Ok(p) => p,
                 Err(e) => return ok(e.into()),
@@ -194,6 +195,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_set_property",
         |mut caller: Caller<'_, HostState>, pptr: i32, plen: i32, vptr: i32, vlen: i32| -> HostResult {
+            restricted(&caller, "env.proxy_set_property")?;
             let (path, value) = match (
                 memory::read_vec(&mut caller, pptr, plen)?,
                 memory::read_vec(&mut caller, vptr, vlen)?,

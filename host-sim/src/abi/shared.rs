@@ -8,7 +8,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::memory;
 use crate::state::{HostState, Queue};
 
@@ -28,6 +28,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          vlen: i32,
          cas: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_set_shared_data")?;
             let (key, value) = match (
                 memory::read_vec(&mut caller, kptr, klen)?,
                 memory::read_vec(&mut caller, vptr, vlen)?,
@@ -59,6 +60,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          size_ptr: i32,
          cas_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_get_shared_data")?;
             let key = match memory::read_vec(&mut caller, kptr, klen)? {
                 Ok(k) => k,
                 Err(e) => return ok(e.into()),
@@ -80,6 +82,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_register_shared_queue",
         |mut caller: Caller<'_, HostState>, nptr: i32, nlen: i32, ret: i32| -> HostResult {
+            restricted(&caller, "env.proxy_register_shared_queue")?;
             let name = match memory::read_vec(&mut caller, nptr, nlen)? {
                 Ok(n) => String::from_utf8_lossy(&n).into_owned(),
                 Err(e) => return ok(e.into()),
@@ -116,6 +119,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          nlen: i32,
          ret: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_resolve_shared_queue")?;
             let (vm, name) = match (
                 memory::read_vec(&mut caller, vptr, vlen)?,
                 memory::read_vec(&mut caller, nptr, nlen)?,
@@ -145,6 +149,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_enqueue_shared_queue",
         |mut caller: Caller<'_, HostState>, id: i32, vptr: i32, vlen: i32| -> HostResult {
+            restricted(&caller, "env.proxy_enqueue_shared_queue")?;
             let value = match memory::read_vec(&mut caller, vptr, vlen)? {
                 Ok(v) => v,
                 Err(e) => return ok(e.into()),
@@ -170,6 +175,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_dequeue_shared_queue",
         |mut caller: Caller<'_, HostState>, id: i32, ptr_ptr: i32, size_ptr: i32| -> HostResult {
+            restricted(&caller, "env.proxy_dequeue_shared_queue")?;
             let st = caller.data();
             let item = {
                 let mut store = lock(st);

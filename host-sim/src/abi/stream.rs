@@ -8,7 +8,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::{ok, HostResult, Status};
+use super::{ok, restricted, HostResult, Status};
 use crate::http::{parse_pairs, Headers};
 use crate::memory;
 use crate::state::{Deferred, Dir, HostState};
@@ -18,6 +18,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_continue_stream",
         |mut caller: Caller<'_, HostState>, ty: i32| -> HostResult {
+            restricted(&caller, "env.proxy_continue_stream")?;
             let st = caller.data_mut();
             let dir = match ty {
                 0 => Dir::Request,
@@ -43,6 +44,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "env",
         "proxy_close_stream",
         |mut caller: Caller<'_, HostState>, ty: i32| -> HostResult {
+            restricted(&caller, "env.proxy_close_stream")?;
             let st = caller.data_mut();
             match ty {
                 0 | 1 => {
@@ -68,6 +70,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          msg_ptr_ptr: i32,
          msg_size_ptr: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_get_status")?;
             let (mem, st) = memory::split(&mut caller)?;
             let (code, msg) = st.calls.status.clone();
             if let Err(e) = memory::write_u32(mem, code_ptr, code) {
@@ -94,6 +97,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          headers_len: i32,
          grpc_status: i32|
          -> HostResult {
+            restricted(&caller, "env.proxy_send_local_response")?;
             let (details, body, raw_headers) = match (
                 memory::read_vec(&mut caller, details_ptr, details_len)?,
                 memory::read_vec(&mut caller, body_ptr, body_len)?,

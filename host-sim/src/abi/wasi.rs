@@ -8,9 +8,13 @@
 //! environment_variables`), `args_*` (none), `clock_time_get`/`clock_res_get` (realtime and monotonic
 //! are the simulator's clocks, which only move when a test advances time), `random_get` (a
 //! deterministic generator, so runs are reproducible), `sched_yield`, and `proc_exit`, which traps.
+//! During VM start only the functions of `ALLOWED_DURING_START` may be called (cpp-host
+//! `WasmBase::startVm`); `fd_close`, `fd_read`, `fd_seek`, `path_open`, `proc_exit`, `proc_raise` and
+//! `sched_yield` then trap with `restricted_callback`.
 
 use wasmtime::{Caller, FuncType, Linker, Val, ValType};
 
+use super::{restricted, ALLOWED_DURING_START};
 use crate::memory::{self, OutOfBounds};
 use crate::state::{HostState, LogLevel};
 
@@ -100,7 +104,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             .chars()
             .map(|c| if c == 'L' { ValType::I64 } else { ValType::I32 });
         let ty = FuncType::new(&engine, params, [ValType::I32]);
-        linker.func_new(M, name, ty, |_caller, _args, results| {
+        let qualified = format!("{M}.{name}");
+        let allowed = ALLOWED_DURING_START.contains(&qualified.as_str());
+        linker.func_new(M, name, ty, move |caller, _args, results| {
+            if !allowed {
+                restricted(&caller, &qualified)?;
+            }
             results[0] = Val::I32(ENOTCAPABLE);
             Ok(())
         })?;
@@ -254,12 +263,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(
         M,
         "sched_yield",
-        |_: Caller<'_, HostState>| -> wasmtime::Result<i32> { Ok(SUCCESS) },
+        |caller: Caller<'_, HostState>| -> wasmtime::Result<i32> {
+            restricted(&caller, "wasi_snapshot_preview1.sched_yield")?;
+            Ok(SUCCESS)
+        },
     )?;
     linker.func_wrap(
         M,
         "proc_exit",
-        |_: Caller<'_, HostState>, code: i32| -> wasmtime::Result<()> {
+        |caller: Caller<'_, HostState>, code: i32| -> wasmtime::Result<()> {
+            restricted(&caller, "wasi_snapshot_preview1.proc_exit")?;
             wasmtime::bail!("guest called proc_exit({code}); a proxy-wasm module must not exit")
         },
     )?;
