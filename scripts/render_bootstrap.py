@@ -4,6 +4,10 @@
     render_bootstrap.py --config envoy/examples/products.json --wasm /abs/routewise.wasm \
         --listen-port 10000 --admin-port 9901 --clusters-from-port 18081 --out .work/run/envoy.yaml
 
+Builds: `--build wasm` (default) loads routewise.wasm (`--wasm`) under V8; `--build dynamic-module` loads
+libroutewise_module.so, which Envoy finds in $ENVOY_DYNAMIC_MODULES_SEARCH_PATH (set it when starting Envoy;
+`--wasm` is then not needed). The template holds both filter entries; the other one is removed.
+
 Clusters: `--cluster NAME=PORT` (repeatable) adds a STATIC cluster at 127.0.0.1:PORT; `--clusters-from-port N`
 gives every `http` integration cluster named in the config (sorted by name) consecutive ports from N.
 `--print-clusters` prints `NAME PORT` lines on stdout (scripts/run starts one echo upstream per line).
@@ -124,7 +128,7 @@ def lambda_cluster(name, port, arn, access_key, secret):
     return c
 
 
-def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=()):
+def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=(), build="wasm"):
     """The bootstrap text. `config_text` is passed to the filter verbatim, as a JSON string literal."""
     try:
         header = json.loads(config_text).get("cluster_header", DEFAULT_CLUSTER_HEADER)
@@ -134,11 +138,12 @@ def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=()
         "ADMIN_PORT": str(admin_port),
         "LISTEN_PORT": str(listen_port),
         "WASM_PATH": str(wasm_path),
+        "FS": FILTER_STATE_PREFIX[build],
         "ROUTEWISE_CONFIG": json.dumps(config_text),
         "CLUSTER_HEADER": json.dumps(header),
         "CLUSTERS": json.dumps([cluster(n, p) for n, p in clusters] + [lambda_cluster(*l) for l in lambdas]),
     }
-    text = TEMPLATE.read_text()
+    text = select_build(TEMPLATE.read_text(), build)
     out = re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], text)
     assert "{{" not in out, "unfilled placeholder"
     return out
@@ -149,7 +154,30 @@ ECDS_NAME = "routewise"
 ECDS_FILE = "routewise-filter.yaml"
 FILTER_BEGIN = "# routewise:filter-begin"
 FILTER_END = "# routewise:filter-end"
-WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+BUILD_MARK = "# routewise:build "
+# The filter's type by build (ECDS subscribes to it) and the filter-state key prefix Envoy gives its keys.
+FILTER_TYPES = {
+    "wasm": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+    "dynamic-module": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+}
+FILTER_STATE_PREFIX = {"wasm": "wasm.", "dynamic-module": ""}
+
+
+def select_build(text, build):
+    """The template with only `build`'s filter entry between the routewise:filter markers (each entry starts
+    at its `# routewise:build NAME` line and runs to the next such line or the end marker)."""
+    out, keep, inside = [], True, False
+    for line in text.splitlines(keepends=True):
+        mark = line.strip()
+        if mark.startswith(FILTER_BEGIN):
+            inside = True
+        elif mark.startswith(FILTER_END):
+            inside, keep = False, True
+        elif inside and mark.startswith(BUILD_MARK):
+            keep = mark[len(BUILD_MARK):].strip() == build
+        if keep:
+            out.append(line)
+    return "".join(out)
 
 
 def filter_block(bootstrap):
@@ -163,7 +191,7 @@ def filter_block(bootstrap):
     return begin[0], end[0], lines
 
 
-def ecds_bootstrap(bootstrap, ecds_dir):
+def ecds_bootstrap(bootstrap, ecds_dir, build="wasm"):
     """The bootstrap with the filter entry replaced by a `config_discovery` of the ECDS file."""
     b, e, lines = filter_block(bootstrap)
     indent = lines[b][: len(lines[b]) - len(lines[b].lstrip())]
@@ -176,7 +204,7 @@ def ecds_bootstrap(bootstrap, ecds_dir):
         "      path_config_source:",
         "        path: %s" % json.dumps(path),
         "        watched_directory: { path: %s }" % json.dumps(ecds_dir),
-        "    type_urls: [%s]" % json.dumps(WASM_TYPE),
+        "    type_urls: [%s]" % json.dumps(FILTER_TYPES[build]),
     ]
     return "".join(lines[:b] + [indent + l + "\n" for l in entry] + lines[e + 1 :])
 
@@ -229,7 +257,8 @@ def filter_version(bootstrap):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, type=pathlib.Path)
-    ap.add_argument("--wasm", required=True)
+    ap.add_argument("--wasm", default="", help="routewise.wasm as Envoy sees it (the wasm build)")
+    ap.add_argument("--build", choices=sorted(FILTER_TYPES), default="wasm")
     ap.add_argument("--listen-port", type=int, default=10000)
     ap.add_argument("--admin-port", type=int, default=9901)
     ap.add_argument("--cluster", action="append", default=[], metavar="NAME=PORT")
@@ -246,6 +275,8 @@ def main():
     args = ap.parse_args()
     if (args.ecds_out or args.ecds_update) and not args.ecds_dir:
         ap.error("--ecds-out and --ecds-update need --ecds-dir")
+    if args.build == "wasm" and not args.wasm:
+        ap.error("--build wasm needs --wasm")
 
     text = args.config.read_text()
     clusters = []
@@ -272,7 +303,7 @@ def main():
             arn = MOCK_ARN_PREFIX + functions.get(n, "echo")
             lambdas.append((n, args.lambda_port, arn, access_key, secret))
 
-    out = render(text, args.wasm, args.listen_port, args.admin_port, clusters, lambdas)
+    out = render(text, args.wasm, args.listen_port, args.admin_port, clusters, lambdas, args.build)
     if args.ecds_dir:
         version = filter_version(out)
         target = (args.ecds_out or pathlib.Path(args.ecds_dir)) / ECDS_FILE
@@ -280,7 +311,7 @@ def main():
         print("ecds: %s version %s" % (target, version), file=sys.stderr)
         if args.ecds_update:
             return
-        out = ecds_bootstrap(out, args.ecds_dir)
+        out = ecds_bootstrap(out, args.ecds_dir, args.build)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(out)

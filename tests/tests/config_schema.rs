@@ -1,5 +1,5 @@
 //! `routewise schema` (the JSON Schema generated from the config types, golden file
-//! `filter/tests/golden/schema/config.schema.json`) accepts every config the project ships and that the filter
+//! `filter/cli/tests/golden/schema/config.schema.json`) accepts every config the project ships and that the filter
 //! accepts, and refuses what the filter refuses for its shape: editors and CI pipelines that validate with it
 //! agree with the filter.
 
@@ -9,7 +9,7 @@ use routewise_tests::envoy::workspace_root;
 use serde_json::{json, Value};
 
 fn validator() -> jsonschema::Validator {
-    let path = workspace_root().join("filter/tests/golden/schema/config.schema.json");
+    let path = workspace_root().join("filter/cli/tests/golden/schema/config.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read the schema"))
         .expect("the schema is JSON");
     jsonschema::draft202012::new(&schema).expect("the schema compiles (draft 2020-12)")

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use routewise_tests::envoy::Build;
 use routewise_tests::http::Connection;
 use routewise_tests::upstream::Answer;
 use routewise_tests::{EchoUpstream, Envoy, RecordedRequest, Request};
@@ -158,15 +159,14 @@ fn old_upstream(arrived: Arc<AtomicBool>, release: Arc<AtomicBool>) -> EchoUpstr
     })
 }
 
-#[test]
-fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_old_one() {
+fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_old_one(build: Build) {
     let (arrived, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let (old, new, third) = (
         old_upstream(arrived.clone(), release.clone()),
         EchoUpstream::start("new"),
         EchoUpstream::start("third"),
     );
-    let envoy = Envoy::start_ecds(&config("old", "v1"), &[&old, &new, &third]);
+    let envoy = Envoy::start_ecds(build, &config("old", "v1"), &[&old, &new, &third]);
     let first_version = envoy
         .stat(&format!("{STATS}.version_text"))
         .expect("the ECDS version stat");
@@ -275,3 +275,7 @@ fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_
         Some((rejected_before + 1).to_string())
     );
 }
+
+routewise_tests::both_builds!(
+    routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_old_one,
+);

@@ -8,6 +8,7 @@
 //! Needs a Docker engine and the image (`scripts/setup`), like `envoy_routing.rs`. No sleeps: the mock records
 //! an invocation before answering it, and logs are polled with deadlines.
 
+use routewise_tests::envoy::Build;
 use routewise_tests::envoy::{log_excerpt, LambdaCluster};
 use routewise_tests::lambda_mock::{self, function, LambdaMock, Reply};
 use routewise_tests::{Envoy, Request, Response};
@@ -70,7 +71,7 @@ struct Lab {
 impl Lab {
     /// The mock, the lab config in Envoy, and one signed cluster per function (`fn-badly-signed` signs with a
     /// secret the endpoint does not know).
-    fn start() -> Lab {
+    fn start(build: Build) -> Lab {
         let mock = LambdaMock::start();
         mock.register("malformed", Reply::payload(MALFORMED));
         let to = |cluster: &str, f: &str| LambdaCluster::to_mock(cluster, &mock, f);
@@ -84,7 +85,7 @@ impl Lab {
             to("fn-big", function::BIG),
             to("fn-badly-signed", function::FIXED).with_secret("not-the-secret"),
         ];
-        let envoy = Envoy::start_with_lambdas(&lab_config(), &[], &clusters);
+        let envoy = Envoy::start_with_lambdas(build, &lab_config(), &[], &clusters);
         Lab { envoy, mock }
     }
 
@@ -101,7 +102,7 @@ impl Lab {
         let body = resp.text();
         let body = body.get(..body.len().min(600)).unwrap_or(&body);
         format!(
-            "client got {} {:?}\n{body}\nLambda endpoint received: {:#?}\nEnvoy log (wasm, warnings, errors):\n{}",
+            "client got {} {:?}\n{body}\nLambda endpoint received: {:#?}\nEnvoy log (filter, warnings, errors):\n{}",
             resp.status,
             resp.headers,
             self.mock
@@ -159,9 +160,8 @@ fn assert_gateway_error(lab: &Lab, resp: &Response, status: u16, lambda_status: 
 // ---------------------------------------------------------------------------------------------------------
 // The event (L1-L3) and the signed Invoke call
 
-#[test]
-fn l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_unwrapped() {
-    let lab = Lab::start();
+fn l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_unwrapped(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.send(
         Request::get("/shop/pets/7?color=red&color=blue")
             .header("cookie", "a=1; b=2")
@@ -242,9 +242,8 @@ fn l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_u
     assert_eq!(log["api"], "pets", "{log}");
 }
 
-#[test]
-fn l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values() {
-    let lab = Lab::start();
+fn l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.send(
         Request::get("/shop/v1/pets/7?color=red&color=blue")
             .header("x-custom", "one")
@@ -281,10 +280,9 @@ fn l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values() {
     assert_eq!(lab.mock.last_invocation_of(function::ECHO).signature, Ok(()));
 }
 
-#[test]
-fn l3_a_post_body_reaches_the_function_as_text_or_base64_in_both_formats() {
+fn l3_a_post_body_reaches_the_function_as_text_or_base64_in_both_formats(build: Build) {
     // Needs allow_on_headers_stop_iteration: true (the template sets it), or the body callbacks never run.
-    let lab = Lab::start();
+    let lab = Lab::start(build);
     let json_body = r#"{"name":"rex","tags":["good","boy"],"quote":"\"hi\""}"#;
     for (path, version) in [("/shop/pets", "2.0"), ("/shop/v1/pets", "1.0")] {
         let resp = lab.send(
@@ -320,9 +318,8 @@ fn l3_a_post_body_reaches_the_function_as_text_or_base64_in_both_formats() {
 // ---------------------------------------------------------------------------------------------------------
 // Failures (U1, U2, U15) and the signature
 
-#[test]
-fn u1_a_throttled_function_is_500_with_the_lambda_status_and_reason() {
-    let lab = Lab::start();
+fn u1_a_throttled_function_is_500_with_the_lambda_status_and_reason(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.get("/shop/throttled");
     assert_gateway_error(&lab, &resp, 500, "429");
     assert_eq!(
@@ -355,13 +352,11 @@ fn u1_a_throttled_function_is_500_with_the_lambda_status_and_reason() {
         ),
         "{entry}"
     );
-    lab.envoy
-        .wait_stats(&["wasmcustom.routewise.lambda.throttled: 1"]);
+    lab.envoy.wait_filter_stats(&["routewise.lambda.throttled: 1"]);
 }
 
-#[test]
-fn u2_a_function_error_is_502_with_the_function_error_header() {
-    let lab = Lab::start();
+fn u2_a_function_error_is_502_with_the_function_error_header(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.get("/shop/failing");
     // U2: x-envoy-lambda-statuscode carries the Invoke status, 200 for a function error.
     assert_gateway_error(&lab, &resp, 502, "200");
@@ -378,9 +373,8 @@ fn u2_a_function_error_is_502_with_the_function_error_header() {
     assert_eq!(lab.mock.last_invocation_of(function::ERROR).status, 200);
 }
 
-#[test]
-fn u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_state_only() {
-    let lab = Lab::start();
+fn u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_state_only(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.get("/shop/malformed");
     assert_eq!(resp.status, 502, "{}", lab.explain(&resp));
     assert_eq!(
@@ -392,7 +386,7 @@ fn u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_stat
         .is_some_and(|c| c.starts_with("application/json")));
     assert_eq!(lab.mock.last_invocation_of("malformed").status, 200);
 
-    // The reason: in the access log's filter state and in Envoy's log (the filter's wasm log line).
+    // The reason: in the access log's filter state and in Envoy's log (the filter's own logger).
     let entry = lab.envoy.access_log_for(&resp);
     let reason = entry["lambda_reason"].as_str().unwrap_or_default().to_string();
     assert!(
@@ -401,15 +395,15 @@ fn u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_stat
     );
     let log = lab.envoy.wait_log(&reason);
     assert!(
-        log.lines().any(|l| l.contains("[wasm]") && l.contains(&reason)),
-        "the reason is not on a wasm log line:\n{}",
+        log.lines()
+            .any(|l| l.contains(build.log_tag()) && l.contains(&reason)),
+        "the reason is not on a line of the filter's logger:\n{}",
         log_excerpt(&log)
     );
 }
 
-#[test]
-fn envoy_signs_the_invoke_call_and_the_endpoint_rejects_a_wrong_secret_u2() {
-    let lab = Lab::start();
+fn envoy_signs_the_invoke_call_and_the_endpoint_rejects_a_wrong_secret_u2(build: Build) {
+    let lab = Lab::start(build);
     // The properly signed cluster: accepted.
     let ok = lab.get("/shop/pets/1");
     echoed_event(&lab, &ok);
@@ -434,9 +428,8 @@ fn envoy_signs_the_invoke_call_and_the_endpoint_rejects_a_wrong_secret_u2() {
 // ---------------------------------------------------------------------------------------------------------
 // Unwrapping (U6, U7, U8, U11, U16)
 
-#[test]
-fn u6_u7_u8_multi_value_headers_and_cookies_are_separate_field_lines_in_both_formats() {
-    let lab = Lab::start();
+fn u6_u7_u8_multi_value_headers_and_cookies_are_separate_field_lines_in_both_formats(build: Build) {
+    let lab = Lab::start(build);
     for path in ["/shop/multi", "/shop/v1/multi"] {
         let resp = lab.get(path);
         let why = lab.explain(&resp);
@@ -457,9 +450,8 @@ fn u6_u7_u8_multi_value_headers_and_cookies_are_separate_field_lines_in_both_for
     }
 }
 
-#[test]
-fn u11_a_base64_body_comes_back_byte_identical() {
-    let lab = Lab::start();
+fn u11_a_base64_body_comes_back_byte_identical(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.get("/shop/binary");
     assert_eq!(resp.status, 200, "{}", lab.explain(&resp));
     assert_eq!(resp.body, lambda_mock::binary_body());
@@ -471,9 +463,8 @@ fn u11_a_base64_body_comes_back_byte_identical() {
     );
 }
 
-#[test]
-fn u16_a_5_mb_answer_is_unwrapped_without_truncation() {
-    let lab = Lab::start();
+fn u16_a_5_mb_answer_is_unwrapped_without_truncation(build: Build) {
+    let lab = Lab::start(build);
     let resp = lab.get("/shop/big");
     assert_eq!(resp.status, 200, "{}", lab.explain(&resp));
     assert_eq!(resp.body.len(), lambda_mock::BIG_BODY_LEN, "U16: no truncation");
@@ -493,13 +484,14 @@ fn u16_a_5_mb_answer_is_unwrapped_without_truncation() {
 // The minimal example configs (envoy/examples/lambda-minimal*.json): every request to one Lambda integration on
 // cluster `lambda`.
 
-fn minimal_example(file: &str) -> (Value, Response) {
+fn minimal_example(build: Build, file: &str) -> (Value, Response) {
     let path = routewise_tests::envoy::workspace_root()
         .join("envoy/examples")
         .join(file);
     let config = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mock = LambdaMock::start();
     let envoy = Envoy::start_with_lambdas(
+        build,
         &config,
         &[],
         &[LambdaCluster::to_mock("lambda", &mock, function::ECHO)],
@@ -524,20 +516,33 @@ fn minimal_example(file: &str) -> (Value, Response) {
     (inv.event(), resp)
 }
 
-#[test]
-fn l1_the_minimal_1_0_example_sends_every_request_to_one_lambda() {
-    let (event, _) = minimal_example("lambda-minimal.json");
+fn l1_the_minimal_1_0_example_sends_every_request_to_one_lambda(build: Build) {
+    let (event, _) = minimal_example(build, "lambda-minimal.json");
     assert_eq!(event["httpMethod"], "GET", "{event}");
     assert_eq!(event["path"], "/hello/world");
     assert_eq!(event["queryStringParameters"], json!({"x": "1"}));
     assert!(event.get("rawPath").is_none(), "a 1.0 event: {event}");
 }
 
-#[test]
-fn l2_the_minimal_2_0_example_sends_every_request_to_one_lambda() {
-    let (event, _) = minimal_example("lambda-minimal-v2.json");
+fn l2_the_minimal_2_0_example_sends_every_request_to_one_lambda(build: Build) {
+    let (event, _) = minimal_example(build, "lambda-minimal-v2.json");
     assert_eq!(event["version"], "2.0", "{event}");
     assert_eq!(event["rawPath"], "/hello/world");
     assert_eq!(event["rawQueryString"], "x=1");
     assert_eq!(event["requestContext"]["http"]["method"], "GET");
 }
+
+routewise_tests::both_builds!(
+    l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_unwrapped,
+    l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values,
+    l3_a_post_body_reaches_the_function_as_text_or_base64_in_both_formats,
+    u1_a_throttled_function_is_500_with_the_lambda_status_and_reason,
+    u2_a_function_error_is_502_with_the_function_error_header,
+    u15_a_malformed_payload_is_502_and_the_reason_goes_to_the_log_and_filter_state_only,
+    envoy_signs_the_invoke_call_and_the_endpoint_rejects_a_wrong_secret_u2,
+    u6_u7_u8_multi_value_headers_and_cookies_are_separate_field_lines_in_both_formats,
+    u11_a_base64_body_comes_back_byte_identical,
+    u16_a_5_mb_answer_is_unwrapped_without_truncation,
+    l1_the_minimal_1_0_example_sends_every_request_to_one_lambda,
+    l2_the_minimal_2_0_example_sends_every_request_to_one_lambda,
+);

@@ -1,6 +1,7 @@
 //! Plugins (routing.md G1, G2) in a real Envoy (container, see envoy_routing.rs for the requirements), also on
 //! a Lambda route (lambda.md L1, L2) with the local Lambda endpoint ([`LambdaMock`], as in envoy_lambda.rs).
 
+use routewise_tests::envoy::Build;
 use routewise_tests::envoy::{log_excerpt, LambdaCluster};
 use routewise_tests::lambda_mock::{function, LambdaMock};
 use routewise_tests::{EchoUpstream, Envoy, RecordedRequest, Request, Response};
@@ -30,8 +31,7 @@ fn upstream_got(envoy: &Envoy, resp: &Response, up: &EchoUpstream) -> RecordedRe
 /// G1 (APISIX regression): a route with key-auth and proxy-rewrite adding `x-test: 123`; the upstream sees
 /// exactly one `x-test: 123` whether the consumer has only credentials or plugins too; a consumer's own
 /// proxy-rewrite replaces the route's; service plugins are inherited. G2: no or unknown key → 401.
-#[test]
-fn g1_g2_apisix_regression_and_merge_in_envoy() {
+fn g1_g2_apisix_regression_and_merge_in_envoy(build: Build) {
     let up = EchoUpstream::start("backend");
     let cfg = json!({
         "domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
@@ -52,7 +52,7 @@ fn g1_g2_apisix_regression_and_merge_in_envoy() {
             {"username": "joe", "plugins": {"key-auth": {"key_sha256": sha("joe-key")},
                                              "proxy-rewrite": {"headers": {"add": {"x-test": "456"}}}}}],
     });
-    let envoy = Envoy::start(&serde_json::to_string_pretty(&cfg).expect("json"), &[&up]);
+    let envoy = Envoy::start(build, &serde_json::to_string_pretty(&cfg).expect("json"), &[&up]);
 
     let resp = envoy.send(Request::get("/a/x").header("apikey", "jack-key"));
     let got = upstream_got(&envoy, &resp, &up);
@@ -91,9 +91,9 @@ fn g1_g2_apisix_regression_and_merge_in_envoy() {
         );
     }
     // Counters (README "What the filter tells Envoy"): 3 forwarded through the route, 2 refused.
-    envoy.wait_stats(&[
-        "wasmcustom.routewise.requests.unauthorized: 2",
-        "wasmcustom.routewise.route.a.regression.hits: 3",
+    envoy.wait_filter_stats(&[
+        "routewise.requests.unauthorized: 2",
+        "routewise.route.a.regression.hits: 3",
     ]);
 
     let resp = envoy.send(Request::get("/b/x"));
@@ -119,8 +119,7 @@ fn http_config(services: Value, routes: Value, consumers: Value) -> String {
 /// G1 (service < route): a route that uses a service and sets its own `proxy-rewrite` gets the route's, not the
 /// service's (replaced whole, not merged field by field), and still the service's `response-rewrite`; a
 /// route of the same service without plugins of its own inherits both.
-#[test]
-fn g1_a_routes_plugin_replaces_its_services_and_the_services_others_still_apply() {
+fn g1_a_routes_plugin_replaces_its_services_and_the_services_others_still_apply(build: Build) {
     let up = EchoUpstream::start("backend");
     let cfg = http_config(
         json!([{"id": "s", "plugins": {
@@ -132,7 +131,7 @@ fn g1_a_routes_plugin_replaces_its_services_and_the_services_others_still_apply(
             {"id": "inherits", "key": "ANY /inherits/{proxy+}", "service": "s"}]),
         json!([]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
 
     let resp = envoy.send(Request::get("/own/x?q=1").header("x-from", "client"));
     let got = upstream_got(&envoy, &resp, &up);
@@ -171,8 +170,7 @@ fn g1_a_routes_plugin_replaces_its_services_and_the_services_others_still_apply(
 /// G2 (`proxy-rewrite`): `regex_uri` rewrites the path the upstream gets (the query kept), `host` its Host,
 /// `headers.remove` takes out every line of a header, `set` replaces, `add` appends; a path the pattern does
 /// not match is forwarded unchanged.
-#[test]
-fn g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream() {
+fn g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream(build: Build) {
     let up = EchoUpstream::start("backend");
     let cfg = http_config(
         json!([]),
@@ -182,7 +180,7 @@ fn g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream() {
             "headers": {"remove": ["x-debug"], "set": {"x-env": "prod"}, "add": {"x-test": "123"}}}}}]),
         json!([]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
 
     let resp = envoy.send(
         Request::get("/v1/pets/7?color=red&color=blue")
@@ -214,8 +212,7 @@ fn g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream() {
 /// `{"query": "key"}` the key is read from that query parameter and removed from the query before
 /// forwarding (the other parameters kept, in order), the default `apikey` header still works, and an
 /// `apikey` query parameter is not that credential (401). A hidden key is not in the access log.
-#[test]
-fn g2_key_auth_kept_credentials_and_a_query_parameter_key() {
+fn g2_key_auth_kept_credentials_and_a_query_parameter_key(build: Build) {
     const KEY: &str = "jack-secret-key";
     let up = EchoUpstream::start("backend");
     let cfg = http_config(
@@ -225,7 +222,7 @@ fn g2_key_auth_kept_credentials_and_a_query_parameter_key() {
             {"id": "query", "key": "ANY /q/{proxy+}", "plugins": {"key-auth": {"query": "key"}}}]),
         json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha(KEY)}}}]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
 
     let resp = envoy.send(Request::get("/keep/x").header("apikey", KEY));
     let got = upstream_got(&envoy, &resp, &up);
@@ -281,8 +278,7 @@ fn g2_key_auth_kept_credentials_and_a_query_parameter_key() {
 /// of the key's SHA-256, the start of `key_sha256`), 2.0 `requestContext.authorizer.lambda.principalId`;
 /// the key is nowhere in the event (`identity.apiKey` is `null`, the `apikey` header and query parameter
 /// are removed). No or an unknown key: 401 and no invocation.
-#[test]
-fn g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event() {
+fn g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event(build: Build) {
     const KEY: &str = "jack-lambda-key";
     let mock = LambdaMock::start();
     let lambda =
@@ -299,6 +295,7 @@ fn g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event() {
     }))
     .expect("json");
     let envoy = Envoy::start_with_lambdas(
+        build,
         &cfg,
         &[],
         &[LambdaCluster::to_mock("fn-echo", &mock, function::ECHO)],
@@ -375,3 +372,11 @@ fn g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event() {
         "a request without a valid key invoked the function"
     );
 }
+
+routewise_tests::both_builds!(
+    g1_g2_apisix_regression_and_merge_in_envoy,
+    g1_a_routes_plugin_replaces_its_services_and_the_services_others_still_apply,
+    g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream,
+    g2_key_auth_kept_credentials_and_a_query_parameter_key,
+    g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event,
+);

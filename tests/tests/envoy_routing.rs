@@ -5,7 +5,8 @@
 //! Needs a Docker engine and the image (`scripts/setup`); the module is built on first use (see
 //! `routewise_tests::envoy::routewise_wasm`). Nothing here is skipped when Docker is missing: it fails.
 
-use routewise_tests::envoy::log_excerpt as wasm_lines;
+use routewise_tests::envoy::log_excerpt as filter_lines;
+use routewise_tests::envoy::Build;
 use routewise_tests::{EchoUpstream, Envoy, RecordedRequest, Request, Response};
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ fn assert_forwarded(envoy: &Envoy, resp: &Response, up: &EchoUpstream, path: &st
         up.name(),
         resp.status,
         resp.text(),
-        wasm_lines(&envoy.log())
+        filter_lines(&envoy.log())
     );
     assert_eq!(
         resp.upstream().as_deref(),
@@ -98,8 +99,7 @@ fn get_with(envoy: &Envoy, host: &str, path: &str, headers: &[(&str, &str)]) -> 
 // Layer 1: domains
 
 /// D1, D2, D3: exact beats the longest wildcard suffix, which beats `*`; host case and port are ignored.
-#[test]
-fn d1_d3_domain_selection_exact_then_longest_wildcard_then_any() {
+fn d1_d3_domain_selection_exact_then_longest_wildcard_then_any(build: Build) {
     let (exact, wild, deeper, any) = (
         EchoUpstream::start("exact"),
         EchoUpstream::start("wild"),
@@ -120,7 +120,7 @@ fn d1_d3_domain_selection_exact_then_longest_wildcard_then_any() {
             api("any", "any", json!([])),
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&exact, &wild, &deeper, &any]);
+    let envoy = Envoy::start(build, &cfg, &[&exact, &wild, &deeper, &any]);
     for (host, up) in [
         ("api.example.com", &exact),
         ("API.Example.COM:8080", &exact),
@@ -137,14 +137,13 @@ fn d1_d3_domain_selection_exact_then_longest_wildcard_then_any() {
 }
 
 /// D3: no domain matches the Host: 404 `{"message":"Not Found"}` from the filter; no upstream is called.
-#[test]
-fn d3_no_domain_is_404_not_found() {
+fn d3_no_domain_is_404_not_found(build: Build) {
     let up = EchoUpstream::start("up");
     let cfg = config(
         json!([{"name": "api.example.com", "api_mappings": [mapping("m", "", "a")]}]),
         json!([api("a", "up", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
     assert_local_reply(&get(&envoy, "other.example.com", "/p"), 404, "Not Found");
     assert_local_reply(&get(&envoy, "example.com", "/p"), 404, "Not Found");
     assert_forwarded(&envoy, &get(&envoy, "api.example.com", "/p"), &up, "/p");
@@ -160,8 +159,7 @@ fn d3_no_domain_is_404_not_found() {
 
 /// R1, R2, R3, R5: rules run by ascending priority (not file order), the first match wins; `*` needs the
 /// header to be present (an empty value counts); an absent header makes every condition false.
-#[test]
-fn r1_r2_rules_by_ascending_priority_first_match_wins() {
+fn r1_r2_rules_by_ascending_priority_first_match_wins(build: Build) {
     let (a, b, c) = (
         EchoUpstream::start("a"),
         EchoUpstream::start("b"),
@@ -183,7 +181,7 @@ fn r1_r2_rules_by_ascending_priority_first_match_wins() {
             api("c", "c", json!([]))
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&a, &b, &c]);
+    let envoy = Envoy::start(build, &cfg, &[&a, &b, &c]);
     let h = "api.example.com";
 
     let resp = get_with(&envoy, h, "/x", &[("x-env", "prod-canary")]);
@@ -198,8 +196,7 @@ fn r1_r2_rules_by_ascending_priority_first_match_wins() {
 
 /// R3: the five glob forms, case-insensitive header names, case-sensitive values matched whole, `?` literal,
 /// and two conditions on the same header (both must hold).
-#[test]
-fn r3_header_glob_forms() {
+fn r3_header_glob_forms(build: Build) {
     let up = EchoUpstream::start("up");
     let both =
         json!({"headers": [{"header": "x-a", "value_glob": "a*"}, {"header": "X-A", "value_glob": "*z"}]});
@@ -218,7 +215,7 @@ fn r3_header_glob_forms() {
         }]),
         json!([api("api", "up", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
     let rule_of = |headers: &[(&str, &str)]| -> Option<String> {
         let resp = get_with(&envoy, "h.test", "/", headers);
         match resp.status {
@@ -262,8 +259,7 @@ fn r3_header_glob_forms() {
 }
 
 /// R4: a header on several lines matches if any line does; one comma-joined line is one literal string.
-#[test]
-fn r4_header_on_several_lines() {
+fn r4_header_on_several_lines(build: Build) {
     let (json_up, other) = (EchoUpstream::start("json"), EchoUpstream::start("other"));
     let cfg = config(
         json!([{
@@ -276,7 +272,7 @@ fn r4_header_on_several_lines() {
         }]),
         json!([api("json", "json", json!([])), api("other", "other", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&json_up, &other]);
+    let envoy = Envoy::start(build, &cfg, &[&json_up, &other]);
     let resp = envoy.send(
         Request::get("/")
             .header("x-accept", "text/xml")
@@ -294,8 +290,7 @@ fn r4_header_on_several_lines() {
 
 /// R6, R7: base-path rules match leading segments on segment boundaries (case-sensitive, query ignored);
 /// `strip_base_path` removes the matched base path and keeps the query; without it the path is unchanged.
-#[test]
-fn r6_r7_base_path_rules_with_and_without_strip() {
+fn r6_r7_base_path_rules_with_and_without_strip(build: Build) {
     let (dogs, shop, orders) = (
         EchoUpstream::start("dogs"),
         EchoUpstream::start("shop"),
@@ -321,7 +316,7 @@ fn r6_r7_base_path_rules_with_and_without_strip() {
             api("orders", "orders", json!([]))
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&dogs, &shop, &orders]);
+    let envoy = Envoy::start(build, &cfg, &[&dogs, &shop, &orders]);
     let h = "api.example.com";
     for (path, up, forwarded) in [
         ("/PetStoreShopper/dogs", &dogs, "/"),
@@ -351,8 +346,7 @@ fn r6_r7_base_path_rules_with_and_without_strip() {
 
 /// R8 (API_MAPPING_ONLY, the default), R9: longest matching base path wins on segment boundaries and the
 /// mapped base path is stripped; the `(none)` mapping catches the rest unchanged.
-#[test]
-fn r8_r9_api_mapping_only_longest_base_path_wins() {
+fn r8_r9_api_mapping_only_longest_base_path_wins(build: Build) {
     let (o, o2, main) = (
         EchoUpstream::start("orders"),
         EchoUpstream::start("orders-v2"),
@@ -373,7 +367,7 @@ fn r8_r9_api_mapping_only_longest_base_path_wins() {
             api("main", "main", json!([]))
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&o, &o2, &main]);
+    let envoy = Envoy::start(build, &cfg, &[&o, &o2, &main]);
     let h = "api.example.com";
     let resp = get(&envoy, h, "/orders/5");
     assert_forwarded(&envoy, &resp, &o, "/5");
@@ -391,8 +385,7 @@ fn r8_r9_api_mapping_only_longest_base_path_wins() {
 }
 
 /// R8 ROUTING_RULE_THEN_API_MAPPING: all rules first, then the mappings.
-#[test]
-fn r8_routing_rule_then_api_mapping() {
+fn r8_routing_rule_then_api_mapping(build: Build) {
     let (beta, o, main) = (
         EchoUpstream::start("beta"),
         EchoUpstream::start("orders"),
@@ -411,7 +404,7 @@ fn r8_routing_rule_then_api_mapping() {
             api("main", "main", json!([]))
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&beta, &o, &main]);
+    let envoy = Envoy::start(build, &cfg, &[&beta, &o, &main]);
     let h = "api.example.com";
     // The rule wins over the longer mapping; rules do not strip unless asked.
     assert_forwarded(
@@ -431,8 +424,7 @@ fn r8_routing_rule_then_api_mapping() {
 
 /// R8 ROUTING_RULE_ONLY and R10: nothing selected is 403 `{"message":"Forbidden"}` (JSON) and reaches no
 /// upstream; the status is configurable per domain (`no_match_status`).
-#[test]
-fn r8_r10_routing_rule_only_and_403_when_nothing_matches() {
+fn r8_r10_routing_rule_only_and_403_when_nothing_matches(build: Build) {
     let beta = EchoUpstream::start("beta");
     let cfg = config(
         json!([
@@ -450,7 +442,7 @@ fn r8_r10_routing_rule_only_and_403_when_nothing_matches() {
         ]),
         json!([api("beta", "beta", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&beta]);
+    let envoy = Envoy::start(build, &cfg, &[&beta]);
     assert_forwarded(
         &envoy,
         &get_with(&envoy, "api.example.com", "/a", &[("x-beta", "yes")]),
@@ -482,8 +474,7 @@ fn r8_r10_routing_rule_only_and_403_when_nothing_matches() {
 
 /// P5 step 1 (the APISIX `/test*` host case): a host-bound prefix route beats a host-less exact route for
 /// its host; for other hosts it is not a candidate. P2: `/test*` is a byte prefix. P8: no route is 404.
-#[test]
-fn p5_host_bound_prefix_route_beats_hostless_exact_route() {
+fn p5_host_bound_prefix_route_beats_hostless_exact_route(build: Build) {
     let (hosted, exact) = (EchoUpstream::start("hosted"), EchoUpstream::start("exact"));
     let routes = json!([
         {"id": "exact-no-host", "paths": ["/test/abc"], "integration": {"type": "http", "cluster": "exact"}},
@@ -494,7 +485,7 @@ fn p5_host_bound_prefix_route_beats_hostless_exact_route() {
         json!([{"name": "*", "api_mappings": [mapping("all", "", "api")]}]),
         json!([api("api", "exact", routes)]),
     );
-    let envoy = Envoy::start(&cfg, &[&hosted, &exact]);
+    let envoy = Envoy::start(build, &cfg, &[&hosted, &exact]);
     let resp = get(&envoy, "api.example.com", "/test/abc");
     assert_forwarded(&envoy, &resp, &hosted, "/test/abc");
     assert_eq!(envoy.access_log_for(&resp)["route_id"], "prefix-with-host");
@@ -512,8 +503,7 @@ fn p5_host_bound_prefix_route_beats_hostless_exact_route() {
 
 /// P2, P3, P5: exact > template (longer literal first) > greedy > `$default`, whatever the file order;
 /// a route whose method fails falls through to the next candidate; path parameters are captured.
-#[test]
-fn p5_path_specificity_and_method_fall_through() {
+fn p5_path_specificity_and_method_fall_through(build: Build) {
     let up = EchoUpstream::start("pets");
     let routes = json!([
         {"id": "default", "key": "$default"},
@@ -526,7 +516,7 @@ fn p5_path_specificity_and_method_fall_through() {
         json!([{"name": "*", "api_mappings": [mapping("all", "", "pets")]}]),
         json!([api("pets", "pets", routes)]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
     let route = |method: &str, path: &str| -> (String, Value) {
         let resp = envoy.send(Request::new(method, path).host("pets.test"));
         assert_forwarded(&envoy, &resp, &up, path);
@@ -558,14 +548,13 @@ fn p5_path_specificity_and_method_fall_through() {
 
 /// P9: routing sees Envoy's normalised path (`..`, `//` resolved) and an encoded slash is never a segment
 /// boundary; the upstream receives `%2F` unchanged.
-#[test]
-fn p9_normalised_path_and_encoded_slash() {
+fn p9_normalised_path_and_encoded_slash(build: Build) {
     let (o, main) = (EchoUpstream::start("orders"), EchoUpstream::start("main"));
     let cfg = config(
         json!([{"name": "*", "api_mappings": [mapping("orders", "orders", "orders"), mapping("none", "", "main")]}]),
         json!([api("orders", "orders", json!([])), api("main", "main", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&o, &main]);
+    let envoy = Envoy::start(build, &cfg, &[&o, &main]);
     assert_forwarded(&envoy, &get(&envoy, "h.test", "/x/../orders//5"), &o, "/5");
     assert_forwarded(
         &envoy,
@@ -581,8 +570,7 @@ fn p9_normalised_path_and_encoded_slash() {
 
 /// proxy-wasm-host.md §3.2: the filter removes the client's copy of the cluster header and sets its own,
 /// so a client cannot pick a cluster, neither for a routed request nor for a refused one.
-#[test]
-fn spoofed_cluster_header_from_the_client_is_ignored() {
+fn spoofed_cluster_header_from_the_client_is_ignored(build: Build) {
     let (good, evil) = (EchoUpstream::start("good"), EchoUpstream::start("evil"));
     let cfg = config(
         json!([{
@@ -592,7 +580,7 @@ fn spoofed_cluster_header_from_the_client_is_ignored() {
         }]),
         json!([api("good", "good", json!([]))]),
     );
-    let envoy = Envoy::start(&cfg, &[&good, &evil]);
+    let envoy = Envoy::start(build, &cfg, &[&good, &evil]);
     let h = "api.example.com";
     let spoof = ("x-routewise-cluster", "evil");
     let resp = get_with(
@@ -621,8 +609,7 @@ fn spoofed_cluster_header_from_the_client_is_ignored() {
 }
 
 /// The cluster header name comes from the config (`cluster_header`); the bootstrap's route uses the same.
-#[test]
-fn custom_cluster_header_name() {
+fn custom_cluster_header_name(build: Build) {
     let (good, evil) = (EchoUpstream::start("good"), EchoUpstream::start("evil"));
     let cfg = serde_json::to_string(&json!({
         "cluster_header": "x-rw-target",
@@ -630,17 +617,16 @@ fn custom_cluster_header_name() {
         "apis": [api("good", "good", json!([]))],
     }))
     .expect("config");
-    let envoy = Envoy::start(&cfg, &[&good, &evil]);
+    let envoy = Envoy::start(build, &cfg, &[&good, &evil]);
     let resp = get_with(&envoy, "h.test", "/a", &[("x-rw-target", "evil")]);
     let got = assert_forwarded(&envoy, &resp, &good, "/a");
     assert_eq!(got.header_all("x-rw-target"), ["good"]);
     assert!(evil.requests().is_empty());
 }
 
-/// R11 and proxy-wasm-host.md §3.1: the filter state (`wasm.routewise.*`) is in the access log: the rule id
+/// R11 and proxy-wasm-host.md §3.1: the filter state (`wasm.routewise.*`, `routewise.*`) is in the access log: the rule id
 /// (or `-`), the mapping id (or `-`), the domain, API, stage, route and path parameters.
-#[test]
-fn r11_access_log_shows_rule_mapping_api_stage_route() {
+fn r11_access_log_shows_rule_mapping_api_stage_route(build: Build) {
     let (beta, o) = (EchoUpstream::start("beta"), EchoUpstream::start("orders"));
     let cfg = config(
         json!([{
@@ -656,7 +642,7 @@ fn r11_access_log_shows_rule_mapping_api_stage_route() {
             api("orders", "orders", json!([{"id": "order", "key": "GET /{orderId}"}])),
         ]),
     );
-    let envoy = Envoy::start(&cfg, &[&beta, &o]);
+    let envoy = Envoy::start(build, &cfg, &[&beta, &o]);
     let h = "api.example.com";
 
     let resp = get_with(&envoy, h, "/items/9", &[("x-beta", "1")]);
@@ -713,10 +699,10 @@ fn r11_access_log_shows_rule_mapping_api_stage_route() {
     assert_eq!(envoy.access_log_for(&resp)["outcome"], "no_domain");
 }
 
-/// R12 and proxy-wasm-host.md §3.6: a priority out of range is rejected; on_configure returns false, so
-/// Envoy (FAIL_CLOSED) refuses to start, and the log names the field path.
-#[test]
-fn r12_bad_priority_rejected_by_envoy_with_the_field_path() {
+/// R12 and proxy-wasm-host.md §3.6: a priority out of range is rejected; on_configure returns false (the
+/// dynamic module's config_new returns NULL), so Envoy (FAIL_CLOSED) refuses to start, and the log names the
+/// field path.
+fn r12_bad_priority_rejected_by_envoy_with_the_field_path(build: Build) {
     let cfg = config(
         json!([{
             "name": "api.example.com",
@@ -725,30 +711,25 @@ fn r12_bad_priority_rejected_by_envoy_with_the_field_path() {
         }]),
         json!([api("a", "a", json!([]))]),
     );
-    let refused = Envoy::start_expecting_refusal(&cfg);
+    let refused = Envoy::start_expecting_refusal(build, &cfg);
     assert_ne!(refused.exit_code, Some(0), "Envoy must not exit cleanly");
     let log = &refused.log;
     assert!(
         log.contains("routewise: configuration rejected ("),
         "{}",
-        wasm_lines(log)
+        filter_lines(log)
     );
     assert!(
         log.lines()
             .any(|l| l.contains("domains[0].routing_rules[0].priority: ") && l.contains("1..=1000000")),
         "no line `domains[0].routing_rules[0].priority: ...`:\n{}",
-        wasm_lines(log)
+        filter_lines(log)
     );
-    assert!(
-        log.contains("Unable to create Wasm plugin routewise"),
-        "{}",
-        wasm_lines(log)
-    );
+    assert!(log.contains(build.refusal_line()), "{}", filter_lines(log));
 }
 
 /// R12: every error is reported, one line each with its path (a typo'd field, a wrong type, an unknown API).
-#[test]
-fn r12_every_config_error_is_reported_with_its_path() {
+fn r12_every_config_error_is_reported_with_its_path(build: Build) {
     let cfg = config(
         json!([{
             "name": "api.example.com",
@@ -760,32 +741,32 @@ fn r12_every_config_error_is_reported_with_its_path() {
         }]),
         json!([api("a", "a", json!([]))]),
     );
-    let refused = Envoy::start_expecting_refusal(&cfg);
+    let refused = Envoy::start_expecting_refusal(build, &cfg);
     let log = &refused.log;
     assert!(
         log.contains("routewise: configuration rejected (2 errors):"),
         "{}",
-        wasm_lines(log)
+        filter_lines(log)
     );
     assert!(
         log.lines()
             .any(|l| l.contains("domains[0].routing_rules[0].") && l.contains("strip_basepath")),
         "{}",
-        wasm_lines(log)
+        filter_lines(log)
     );
     assert!(
         log.lines()
             .any(|l| l.contains("domains[0].routing_rules[1].priority: ")),
         "{}",
-        wasm_lines(log)
+        filter_lines(log)
     );
 }
 
-/// proxy-wasm-host.md §3.4: the filter's counters are Envoy stats: `wasmcustom.<name>` on admin `/stats`,
-/// and the name without the namespace (sanitised, no `envoy_` prefix) on `/stats/prometheus`. Every counter
+/// proxy-wasm-host.md §3.4, dynamic-modules.md §3.1: the filter's counters are Envoy stats: `wasmcustom.<name>`
+/// (wasm) or `dynamicmodulescustom.<name>` (dynamic module) on admin `/stats`, and the name without the
+/// namespace (sanitised, no `envoy_` prefix) on `/stats/prometheus`. Every counter
 /// family of the README's table after traffic: outcomes, rule hits, mapping hits, route hits (R11, P4 ids).
-#[test]
-fn metrics_are_envoy_stats_under_wasmcustom() {
+fn metrics_are_envoy_stats_under_the_builds_namespace(build: Build) {
     let up = EchoUpstream::start("up");
     let cfg = config(
         json!([{
@@ -800,7 +781,7 @@ fn metrics_are_envoy_stats_under_wasmcustom() {
             json!([{"id": "item", "key": "GET /items/{id}"}, {"key": "ANY /{proxy+}"}])
         )]),
     );
-    let envoy = Envoy::start(&cfg, &[&up]);
+    let envoy = Envoy::start(build, &cfg, &[&up]);
     for _ in 0..2 {
         assert_forwarded(
             &envoy,
@@ -820,14 +801,14 @@ fn metrics_are_envoy_stats_under_wasmcustom() {
     assert_local_reply(&get(&envoy, "api.example.com", "/m"), 403, "Forbidden");
     assert_local_reply(&get(&envoy, "nowhere.test", "/m"), 404, "Not Found");
 
-    let stats = envoy.wait_stats(&[
-        "wasmcustom.routewise.requests.forwarded: 4",
-        "wasmcustom.routewise.requests.no_api: 1",
-        "wasmcustom.routewise.requests.no_domain: 1",
-        "wasmcustom.routewise.rule.r.hits: 3",
-        "wasmcustom.routewise.mapping.orders-v2.hits: 1",
-        "wasmcustom.routewise.route.a.item.hits: 1",
-        &format!("wasmcustom.routewise.route.a.{greedy}.hits: 3"),
+    let stats = envoy.wait_filter_stats(&[
+        "routewise.requests.forwarded: 4",
+        "routewise.requests.no_api: 1",
+        "routewise.requests.no_domain: 1",
+        "routewise.rule.r.hits: 3",
+        "routewise.mapping.orders-v2.hits: 1",
+        "routewise.route.a.item.hits: 1",
+        &format!("routewise.route.a.{greedy}.hits: 3"),
     ]);
     assert!(!stats.contains("envoy_routewise"), "{stats}");
     let prometheus = Request::get("/stats/prometheus")
@@ -846,3 +827,24 @@ fn metrics_are_envoy_stats_under_wasmcustom() {
             .join("\n")
     );
 }
+
+routewise_tests::both_builds!(
+    d1_d3_domain_selection_exact_then_longest_wildcard_then_any,
+    d3_no_domain_is_404_not_found,
+    r1_r2_rules_by_ascending_priority_first_match_wins,
+    r3_header_glob_forms,
+    r4_header_on_several_lines,
+    r6_r7_base_path_rules_with_and_without_strip,
+    r8_r9_api_mapping_only_longest_base_path_wins,
+    r8_routing_rule_then_api_mapping,
+    r8_r10_routing_rule_only_and_403_when_nothing_matches,
+    p5_host_bound_prefix_route_beats_hostless_exact_route,
+    p5_path_specificity_and_method_fall_through,
+    p9_normalised_path_and_encoded_slash,
+    spoofed_cluster_header_from_the_client_is_ignored,
+    custom_cluster_header_name,
+    r11_access_log_shows_rule_mapping_api_stage_route,
+    r12_bad_priority_rejected_by_envoy_with_the_field_path,
+    r12_every_config_error_is_reported_with_its_path,
+    metrics_are_envoy_stats_under_the_builds_namespace,
+);

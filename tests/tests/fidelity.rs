@@ -5,6 +5,11 @@
 //! upstream cluster is a scripted in-process upstream answering with the case's `upstream` response. One
 //! Envoy serves every case that shares a module and a configuration.
 //!
+//! The routewise cases and the rejected configuration run against both builds in Envoy (the `.wasm`, and the
+//! dynamic module, each compared with host-sim running the `.wasm`): host-sim stands for what both builds
+//! must do. The cases of host-sim's test filter check the proxy-wasm host itself, so they run the `.wasm`
+//! only.
+//!
 //! Compared, after the normalisations below: the client's status, headers and body; the upstream request
 //! (method, path, headers, body); the filter state (every `wasm.*` key the template's JSON access log
 //! prints, against host-sim's `properties`); and a rejected configuration (both reject, with the same
@@ -40,19 +45,19 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use host_sim::{run_case, Case, CaseResponse, CaseResult};
-use routewise_tests::envoy::{log_excerpt, workspace_root};
+use routewise_tests::envoy::{log_excerpt, workspace_root, Build, Module};
 use routewise_tests::upstream::Answer;
 use routewise_tests::{EchoUpstream, Envoy, Request, Response};
 use serde_json::Value;
 
 /// The filter state the access log prints (`envoy/routewise.yaml.tmpl`): (JSON field, key), for each
-/// `field: "%FILTER_STATE(wasm.<key>:PLAIN)%"` line. Filter state the template does not print cannot be
+/// `field: "%FILTER_STATE({{FS}}<key>:PLAIN)%"` line (`{{FS}}` is the build's prefix, `wasm.` or none). Filter state the template does not print cannot be
 /// compared; `run_group` lists it.
 fn state_keys() -> Vec<(String, String)> {
     routewise_tests::envoy::TEMPLATE
         .lines()
         .filter_map(|l| {
-            let (field, rest) = l.trim().split_once(": \"%FILTER_STATE(wasm.")?;
+            let (field, rest) = l.trim().split_once(": \"%FILTER_STATE({{FS}}")?;
             let key = rest.split_once(':')?.0;
             Some((field.to_string(), key.to_string()))
         })
@@ -336,9 +341,18 @@ fn answer(r: &CaseResponse) -> Answer {
     )
 }
 
+/// The module Envoy runs for `l` in `build`: the test filter's own `.wasm`, or the routewise build.
+fn envoy_module(l: &Loaded, build: Build) -> Module {
+    if uses_test_filter(l) {
+        Module::Wasm(l.wasm.clone())
+    } else {
+        build.module()
+    }
+}
+
 /// Runs a group of cases that share a module and a configuration through one Envoy; returns the
 /// differences.
-fn run_group(group: &[&Loaded]) -> Vec<String> {
+fn run_group(group: &[&Loaded], build: Build) -> Vec<String> {
     let first = group[0];
     let config = config_text(&first.case);
     let mut names = Vec::new();
@@ -368,7 +382,7 @@ fn run_group(group: &[&Loaded]) -> Vec<String> {
         })
         .collect();
     let refs: Vec<&EchoUpstream> = upstreams.iter().collect();
-    let envoy = Envoy::start_with_module(&config, &refs, &first.wasm);
+    let envoy = Envoy::start_with_module(&config, &refs, &envoy_module(first, build));
     let mut diffs = Vec::new();
     for l in group {
         let (wire, sim_case) = requests(l);
@@ -418,7 +432,7 @@ fn run_group(group: &[&Loaded]) -> Vec<String> {
 }
 
 /// Runs every accepted-configuration case of `select`, one Envoy per (module, configuration).
-fn run_selected(select: impl Fn(&Loaded) -> bool) -> usize {
+fn run_selected(build: Build, select: impl Fn(&Loaded) -> bool) -> usize {
     let all = load_cases();
     let chosen: Vec<&Loaded> = all.iter().filter(|l| select(l)).collect();
     let mut groups: BTreeMap<(PathBuf, String), Vec<&Loaded>> = BTreeMap::new();
@@ -430,12 +444,13 @@ fn run_selected(select: impl Fn(&Loaded) -> bool) -> usize {
     }
     let mut diffs = Vec::new();
     for group in groups.values() {
-        diffs.extend(run_group(group));
+        diffs.extend(run_group(group, build));
     }
     assert!(
         diffs.is_empty(),
-        "{} difference(s) between host-sim and Envoy:\n{}",
+        "{} difference(s) between host-sim and Envoy ({} build):\n{}",
         diffs.len(),
+        build.name(),
         diffs.join("\n")
     );
     chosen.len()
@@ -451,9 +466,8 @@ fn uses_test_filter(l: &Loaded) -> bool {
 
 /// The routewise cases: forwarded by a rule, mapping with strip, 403/404 replies, a spoofed cluster header,
 /// path parameters, repeated headers, bodies (UTF-8 and not), an upstream 500.
-#[test]
-fn routewise_cases_match_envoy() {
-    let n = run_selected(|l| !is_rejected(l) && !uses_test_filter(l));
+fn routewise_cases_match_envoy(build: Build) {
+    let n = run_selected(build, |l| !is_rejected(l) && !uses_test_filter(l));
     assert!(n >= 11, "only {n} routewise cases");
 }
 
@@ -461,14 +475,13 @@ fn routewise_cases_match_envoy() {
 /// and no content type, and what it does to an empty reply (`Utility::encodeLocalReply`).
 #[test]
 fn test_filter_local_replies_match_envoy() {
-    let n = run_selected(|l| !is_rejected(l) && uses_test_filter(l));
+    let n = run_selected(Build::Wasm, |l| !is_rejected(l) && uses_test_filter(l));
     assert!(n >= 2, "only {n} test-filter cases");
 }
 
 /// A configuration the filter rejects: host-sim reports `configure_rejected`, Envoy refuses to start, and
 /// every error line the filter logged in host-sim is in Envoy's log.
-#[test]
-fn bad_config_is_rejected_by_both() {
+fn bad_config_is_rejected_by_both(build: Build) {
     let all = load_cases();
     let bad: Vec<&Loaded> = all.iter().filter(|l| is_rejected(l)).collect();
     assert!(!bad.is_empty());
@@ -479,7 +492,7 @@ fn bad_config_is_rejected_by_both() {
             "{}: host-sim accepted it: {result:?}",
             l.name
         );
-        let refused = Envoy::try_start_with_module(&config_text(&l.case), &[], &l.wasm)
+        let refused = Envoy::try_start_with_module(&config_text(&l.case), &[], &envoy_module(l, build))
             .err()
             .unwrap_or_else(|| panic!("{}: Envoy started with the rejected config", l.name));
         let errors: Vec<&str> = result
@@ -526,7 +539,7 @@ fn response_header_read_in_body_after_continue_matches_envoy() {
             b"hello".to_vec(),
         )
     });
-    let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &wasm);
+    let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &Module::Wasm(wasm.clone()));
     let resp = Request::get("/r")
         .host("api.example.com")
         .header("x-log-tag", "r1")
@@ -603,7 +616,8 @@ fn pause_in_request_headers_matches_envoy_in_both_modes() {
 
         let up = EchoUpstream::start("up");
         let edit: fn(String) -> String = if allow { idle_timeout } else { default_mode };
-        let envoy = Envoy::start_with_module_edited(&config.to_string(), &[&up], &wasm, edit);
+        let envoy =
+            Envoy::start_with_module_edited(&config.to_string(), &[&up], &Module::Wasm(wasm.clone()), edit);
         let resp = Request::post("/p")
             .host("api.example.com")
             .body("abc")
@@ -675,7 +689,7 @@ fn set_buffer_bytes_ranges_match_envoy() {
         };
 
         let up = EchoUpstream::start("up");
-        let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &wasm);
+        let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &Module::Wasm(wasm.clone()));
         let resp = Request::post("/b")
             .host("api.example.com")
             .body("abc")
@@ -730,7 +744,7 @@ fn request_properties_after_the_request_headers_continued_match_envoy() {
     let sim: Vec<String> = result.logs.iter().filter_map(|(_, m)| pick(m)).collect();
 
     let up = EchoUpstream::start_scripted("up", |_| (200, Vec::new(), b"ok".to_vec()));
-    let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &wasm);
+    let envoy = Envoy::start_with_module(&config.to_string(), &[&up], &Module::Wasm(wasm.clone()));
     let resp = Request::get("/props?q=1")
         .host("api.example.com")
         .header("x-log-tag", "p1")
@@ -749,3 +763,5 @@ fn request_properties_after_the_request_headers_continued_match_envoy() {
         "request.* properties after the request headers continued"
     );
 }
+
+routewise_tests::both_builds!(routewise_cases_match_envoy, bad_config_is_rejected_by_both);

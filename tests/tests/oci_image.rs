@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use routewise_cli::oci::{read_layout, render_deploy_template, Digest, Image};
 use routewise_tests::deploy::{check, Crd, EXTENSION_POLICY_TEMPLATE, WASMPLUGIN_TEMPLATE};
-use routewise_tests::envoy::routewise_wasm;
+use routewise_tests::envoy::{routewise_wasm, Module};
 use routewise_tests::registry::{oci_ref, skopeo, Registry};
 use routewise_tests::{EchoUpstream, Envoy, Request};
 use serde_json::json;
@@ -148,7 +148,7 @@ fn the_image_round_trips_through_a_registry_and_the_pulled_module_routes_in_envo
         }],
     })
     .to_string();
-    let envoy = Envoy::start_with_module(&config, &[&up], &pulled_wasm);
+    let envoy = Envoy::start_with_module(&config, &[&up], &Module::Wasm(pulled_wasm.clone()));
     let resp = envoy.send(Request::get("/items/42").host("api.example.com"));
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.upstream().as_deref(), Some("pulled"));

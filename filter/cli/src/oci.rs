@@ -28,7 +28,7 @@
 //! (exactly one tar+gzip layer) and the config's `diff_ids`, and returns `plugin.wasm`.
 //!
 //! ```
-//! use routewise::oci::{read_layout, Image};
+//! use routewise_cli::oci::{read_layout, Image};
 //!
 //! let wasm = b"\0asm\x01\0\0\0"; // the smallest valid module
 //! let image = Image::compat(wasm).unwrap();

@@ -134,6 +134,9 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
 
 #[no_mangle]
 pub extern "C" fn proxy_on_vm_start(_context_id: u32, _vm_configuration_size: usize) -> bool {
+    // Not in `_initialize`: Envoy allows only logging and WASI calls while the VM starts
+    // (`restricted_callback` for anything else, and the VM fails to load).
+    crate::logger::set_level_from_host();
     true
 }
 

@@ -1,5 +1,5 @@
 //! The `log` crate's records go to Envoy's log (`proxy_log`), filtered at the level Envoy runs the VM's
-//! logger at, read once when the VM starts (`--component-log-level wasm:debug` shows the debug lines).
+//! logger at, read in `proxy_on_vm_start` (`--component-log-level wasm:debug` shows the debug lines).
 
 use crate::abi::{self, level};
 
@@ -29,8 +29,16 @@ impl log::Log for EnvoyLog {
     fn flush(&self) {}
 }
 
-/// Installs the logger (once per VM).
+/// Installs the logger (once per VM), at Info until [`set_level_from_host`] runs: `_initialize` may call
+/// `proxy_log` but not `proxy_get_log_level`.
 pub fn install() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+/// Filters at the level Envoy runs the VM's logger at.
+pub fn set_level_from_host() {
     let max = match abi::log_level() {
         level::TRACE => log::LevelFilter::Trace,
         level::DEBUG => log::LevelFilter::Debug,
@@ -39,7 +47,5 @@ pub fn install() {
         level::ERROR => log::LevelFilter::Error,
         _ => log::LevelFilter::Off,
     };
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(max);
-    }
+    log::set_max_level(max);
 }

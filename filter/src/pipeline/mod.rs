@@ -7,7 +7,7 @@
 //! use routewise::pipeline::{FilterConfig, Next, Op, RecordingHost, Stream};
 //!
 //! let config = FilterConfig::from_bytes(br#"{
-//!   "domains": [{"name": "*", "api_mappings": [{"base_path": "(none)", "api": "pets", "stage": "prod"}]}],
+//!   "domains": [{"name": "*", "api_mappings": [{"base_path": "", "api": "pets", "stage": "prod"}]}],
 //!   "apis": [{"id": "pets", "stages": {"prod": {"integration": {"type": "http", "cluster": "pets_v1"}}},
 //!             "routes": [{"key": "GET /pets/{id}"}]}]
 //! }"#).expect("valid config");
