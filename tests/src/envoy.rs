@@ -225,6 +225,30 @@ pub fn routewise_module_dir() -> PathBuf {
     .clone()
 }
 
+/// The directory of a test-only dynamic module built with the `fault-injection` feature (a request with
+/// `x-routewise-fault: panic` makes its request-headers hook panic), never the shipped one:
+/// `cargo build --profile dynamic-module-fault-injection -p routewise-dynamic-module --features fault-injection`.
+pub fn fault_injection_module_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = cargo_build(
+            &[
+                "--profile",
+                "dynamic-module-fault-injection",
+                "-p",
+                "routewise-dynamic-module",
+                "--features",
+                "fault-injection",
+            ],
+            "the fault-injection dynamic module",
+        );
+        let dir = target.join("dynamic-module-fault-injection");
+        assert!(dir.join(MODULE_FILE).is_file(), "no {MODULE_FILE} in {}", dir.display());
+        dir
+    })
+    .clone()
+}
+
 /// A free TCP port on 127.0.0.1 (the kernel's choice; the listener is closed before Envoy binds it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
