@@ -568,6 +568,47 @@ fn p9_normalised_path_and_encoded_slash(build: Build) {
 // ---------------------------------------------------------------------------------------------------------
 // Envoy integration: the cluster header, filter state in the access log, config rejection
 
+/// P1 `remote_addrs` and `vars remote_addr` see the connection's peer (`use_remote_address: true` in the
+/// template), never an address the client writes in X-Forwarded-For (issue 14: spoofing the client address).
+fn p1_a_client_cannot_claim_another_address_with_x_forwarded_for(build: Build) {
+    let (inside, outside) = (EchoUpstream::start("inside"), EchoUpstream::start("outside"));
+    let cfg = config(
+        json!([{"name": "api.example.com", "api_mappings": [mapping("all", "", "a")]}]),
+        json!([api(
+            "a",
+            "outside",
+            json!([
+                {"id": "internal", "key": "GET /admin", "remote_addrs": ["10.0.0.0/8"],
+                 "integration": {"type": "http", "cluster": "inside"}},
+                {"id": "by-var", "key": "GET /var", "vars": [["remote_addr", "==", "10.1.2.3"]],
+                 "integration": {"type": "http", "cluster": "inside"}},
+                {"id": "local", "key": "GET /local", "remote_addrs": ["127.0.0.0/8"],
+                 "integration": {"type": "http", "cluster": "inside"}},
+                {"key": "ANY /{proxy+}"}
+            ])
+        )]),
+    );
+    let envoy = Envoy::start(build, &cfg, &[&inside, &outside]);
+    for path in ["/admin", "/var"] {
+        let resp = get_with(
+            &envoy,
+            "api.example.com",
+            path,
+            &[("x-forwarded-for", "10.1.2.3")],
+        );
+        assert_forwarded(&envoy, &resp, &outside, path);
+    }
+    // The real peer (127.0.0.1) does match its own range.
+    let resp = get_with(
+        &envoy,
+        "api.example.com",
+        "/local",
+        &[("x-forwarded-for", "10.1.2.3")],
+    );
+    assert_forwarded(&envoy, &resp, &inside, "/local");
+    assert!(inside.requests().iter().all(|r| r.path == "/local"));
+}
+
 /// proxy-wasm-host.md §3.2: the filter removes the client's copy of the cluster header and sets its own,
 /// so a client cannot pick a cluster, neither for a routed request nor for a refused one.
 fn spoofed_cluster_header_from_the_client_is_ignored(build: Build) {
@@ -829,6 +870,7 @@ fn metrics_are_envoy_stats_under_the_builds_namespace(build: Build) {
 }
 
 routewise_tests::both_builds!(
+    p1_a_client_cannot_claim_another_address_with_x_forwarded_for,
     d1_d3_domain_selection_exact_then_longest_wildcard_then_any,
     d3_no_domain_is_404_not_found,
     r1_r2_rules_by_ascending_priority_first_match_wins,

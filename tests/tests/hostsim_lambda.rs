@@ -781,7 +781,7 @@ fn u15_malformed_answers_are_502_and_the_reason_goes_to_the_log_and_filter_state
         sim.clear_logs();
         let ex = run(&mut sim, get("/pets/7"), r#"{"statusCode":"two hundred"}"#);
         assert_error(&ex, 502, &[], "malformed");
-        let reason = "malformed lambda response: statusCode must be an integer in 100..=599";
+        let reason = "malformed lambda response: statusCode must be an integer in 200..=599";
         assert_eq!(ex.property("routewise.lambda_reason").as_deref(), Some(reason));
         assert_eq!(ex.property("routewise.lambda_status").as_deref(), Some("200"));
         assert!(

@@ -157,7 +157,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
         let rules = match RuleSet::build(d.rules) {
             Ok(r) => r,
             Err(e) => {
-                // Globs are escaped before globset sees them, so this is a bug, reported rather than trapped.
+                // Over the automaton's own limits; the contains-glob budget checked above keeps configs well below.
                 b.err(
                     d.path,
                     ErrorKind::Invalid {
@@ -205,6 +205,22 @@ struct ApiRef {
     stages: Option<Vec<String>>,
     path: String,
 }
+
+/// Headers the cluster header may not be, besides the framing ones: the request needs them.
+const RESERVED_CLUSTER_HEADERS: [&str; 8] = [
+    "host",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "apikey",
+    "x-api-key",
+    "x-forwarded-for",
+    "x-request-id",
+];
+
+/// Most bytes of contains-glob literals (`*v*`) in one domain's routing rules: their automaton stays a few
+/// MiB per worker (for comparison, API Gateway allows 2 header conditions per rule).
+pub const MAX_CONTAINS_GLOB_BYTES: usize = 256 * 1024;
 
 /// A domain before its indexes are built.
 struct DomainDraft {
@@ -347,6 +363,20 @@ impl Builder {
             self.err(
                 "cluster_header",
                 invalid(name, "a header name of letters, digits, `-`, `_` and `.`"),
+            );
+        } else if crate::plugins::FRAMING_HEADERS.contains(&lower.as_str())
+            || RESERVED_CLUSTER_HEADERS.contains(&lower.as_str())
+        {
+            // The filter removes the client's copy and sets its own: naming a header the request needs would
+            // drop it from every request (and a framing header would break the request's framing).
+            self.err(
+                "cluster_header",
+                ErrorKind::NotAllowed {
+                    reason: format!(
+                        "`{lower}` carries the request's framing, host, credentials or cookies; name a header \
+                         of your own (the default is `x-routewise-cluster`)"
+                    ),
+                },
             );
         }
         lower
@@ -983,6 +1013,28 @@ impl Builder {
                 rule_ids.insert(rule.id.to_string(), rpath.clone());
                 rules.push(rule);
             }
+        }
+        // The contains globs of a domain make one automaton (matchers::glob): its size, and so the memory of
+        // every worker, is bounded by the bytes of their literals.
+        let contains_bytes: usize = rules
+            .iter()
+            .flat_map(|r| r.headers.iter())
+            .filter_map(|h| match &h.glob {
+                HeaderGlob::Contains(v) => Some(v.len()),
+                _ => None,
+            })
+            .sum();
+        if contains_bytes > MAX_CONTAINS_GLOB_BYTES {
+            self.err(
+                format!("{path}.routing_rules"),
+                ErrorKind::NotAllowed {
+                    reason: format!(
+                        "the contains globs (`*v*`) of this domain's rules total {contains_bytes} bytes of \
+                         literals; at most {MAX_CONTAINS_GLOB_BYTES} are allowed per domain (prefer exact, \
+                         prefix or suffix globs, which are indexed without this limit)"
+                    ),
+                },
+            );
         }
 
         let mut mappings = Vec::new();

@@ -34,7 +34,7 @@
 //!    `apisix_radixtree_uri` or `apisix_radixtree_host_uri` ranks its routes as APISIX does instead (P6:
 //!    full match, deepest prefix, priority, configuration order; [`crate::routing::routes::entry_order`]).
 //!
-//! Nothing is parsed per request: every lookup is a hash map, a trie walk or a globset query built at
+//! Nothing is parsed per request: every lookup is a hash map, a trie walk or an automaton scan built at
 //! configure time, and a decision borrows its strings from the engine.
 
 mod build;
@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{self, Config};
 use crate::decision::{CounterSlots, Decision, Forward, Integration, LocalReply, Selected};
-use crate::error::ConfigErrors;
+use crate::error::{ConfigErrors, ErrorKind};
 use crate::matchers::host::HostIndex;
 use crate::matchers::path::{path_after_base, strip_base_path};
 use crate::names::outcome;
@@ -52,6 +52,11 @@ use crate::request::{RequestCtx, RequestView};
 use crate::routing::domain::Domain;
 use crate::routing::routes::RouteTable;
 use crate::trace::{NoTrace, Trace, TraceEvent};
+
+/// Largest configuration document accepted (bytes), in `routewise validate` and in Envoy alike.
+pub const MAX_CONFIG_BYTES: usize = 32 * 1024 * 1024;
+/// Most routing rules, API mappings and routes in one configuration, all domains and APIs together.
+pub const MAX_ITEMS: usize = 100_000;
 
 /// A validated, compiled configuration. Immutable and shareable (`Arc<Engine>`) across streams.
 #[derive(Debug)]
@@ -95,6 +100,17 @@ impl Engine {
     /// Parses, validates and compiles a JSON configuration, reporting every error with its field path:
     /// the shape errors of individual items together with the semantic errors of the others.
     pub fn from_json(text: &str) -> Result<Engine, ConfigErrors> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigErrors(vec![crate::error::ConfigError::new(
+                "(document)",
+                ErrorKind::NotAllowed {
+                    reason: format!(
+                        "the configuration is {} bytes; at most {MAX_CONFIG_BYTES} are accepted",
+                        text.len()
+                    ),
+                },
+            )]));
+        }
         // Item-level shape errors leave the document readable ([`config::Lenient`] keeps the bad items, and
         // the builder reports them), so the rest is validated too and one run lists everything; so is a
         // document whose only own errors are unknown top-level fields.
@@ -114,6 +130,37 @@ impl Engine {
 
     /// Validates and compiles a parsed configuration (R12, P2-P4, P7), reporting every error.
     pub fn from_config(config: &Config) -> Result<Engine, ConfigErrors> {
+        // Counted before anything is built: every item costs memory in every worker (each Wasm VM builds
+        // its own engine), so an oversized config is refused with the limit, never half-built.
+        let rules: usize = config
+            .domains
+            .iter()
+            .filter_map(|d| d.get())
+            .map(|d| d.routing_rules.len())
+            .sum();
+        let mappings: usize = config
+            .domains
+            .iter()
+            .filter_map(|d| d.get())
+            .map(|d| d.api_mappings.len())
+            .sum();
+        let routes: usize = config
+            .apis
+            .iter()
+            .filter_map(|a| a.get())
+            .map(|a| a.routes.len())
+            .sum();
+        let items = rules + mappings + routes;
+        if items > MAX_ITEMS {
+            return Err(ConfigErrors(vec![crate::error::ConfigError::new(
+                "(document)",
+                ErrorKind::TooMany {
+                    what: "routing rules, API mappings and routes in all",
+                    max: MAX_ITEMS,
+                    given: items,
+                },
+            )]));
+        }
         build::build(config)
     }
 
@@ -294,7 +341,7 @@ impl Engine {
         let [pe, pp, pt, pd] = routes.1;
         format!(
             "{} domains, {} rules (index: {} catch-all, {} base path, header {} exact / {} prefix / {} suffix / \
-             {} globset / {} any), {} mappings, {} apis, {} routes ({} host groups; paths {} exact / {} prefix / \
+             {} contains / {} any), {} mappings, {} apis, {} routes ({} host groups; paths {} exact / {} prefix / \
              {} template / {} default)",
             self.domains.len(),
             self.rule_count,

@@ -1394,6 +1394,98 @@ fn ten_thousand_rules_and_routes_build_and_index_consistently() {
     );
 }
 
+/// Issue 14: 5,000 contains globs on one header (a config that trapped the VM and cost 7-12 s per request
+/// with per-gram regex sets): a 300-byte value holding many of the literals is decided by one automaton scan,
+/// and the rule chosen is the reference's (the lowest priority whose glob matches, R2).
+#[test]
+fn r3_thousands_of_contains_globs_on_one_header_choose_the_reference_rule() {
+    let literals: Vec<String> = (0..5_000).map(|k| format!("x{k}y")).collect();
+    let rules: Vec<Value> = literals
+        .chunks(2)
+        .enumerate()
+        .map(|(k, pair)| {
+            let headers: Vec<Value> = pair
+                .iter()
+                .map(|l| json!({"header": "x-tag", "value_glob": format!("*{l}*")}))
+                .collect();
+            rule(
+                &format!("r{k}"),
+                k as i64 + 1,
+                json!({"headers": headers}),
+                "api1",
+            )
+        })
+        .collect();
+    let e = engine(rules_domain(Value::Array(rules)));
+    // A value containing x10y ... x99y (and, inside them, x1y? no: `x1` then `0y`), 300 bytes long.
+    let value: String = (10..85).map(|k| format!("x{k}y")).collect::<String>();
+    let value = &value[..300.min(value.len())];
+    // Reference: rule k has both globs of literals 2k and 2k+1; both must match (every condition, R3).
+    let expected = literals
+        .chunks(2)
+        .position(|pair| pair.iter().all(|l| value.contains(l.as_str())))
+        .map_or("403 no_api".to_string(), |_| "api1".to_string());
+    assert_eq!(req("GET", "h", "/").h("x-tag", value).cluster(&e), expected);
+    // Many distinct literals present, none a full pair's: still decided, still the reference's answer.
+    let sparse: String = (0..2_500).map(|k| format!("x{}y-", 2 * k)).take(200).collect();
+    assert_eq!(req("GET", "h", "/").h("x-tag", &sparse).cluster(&e), "403 no_api");
+}
+
+/// Issue 14: the contains globs of a domain are bounded (their automaton is built in every worker), and the
+/// error names the field and the limit; the same check runs in `routewise validate` and in Envoy.
+#[test]
+fn r12_contains_globs_over_the_domain_budget_are_a_config_error() {
+    let long = "y".repeat(120);
+    let rules: Vec<Value> = (0..1_200)
+        .map(|k| {
+            rule(
+                &format!("r{k}"),
+                k + 1,
+                json!({"headers": [{"header": "x-tag", "value_glob": format!("*{k}{long}*")},
+                                   {"header": "x-tag2", "value_glob": format!("*{k}{long}*")}]}),
+                "api1",
+            )
+        })
+        .collect();
+    let errs =
+        Engine::from_json(&rules_domain(Value::Array(rules)).to_string()).expect_err("over the budget");
+    let e = errs
+        .iter()
+        .find(|e| e.path == "domains[0].routing_rules")
+        .expect("the domain's error");
+    assert!(e.kind.to_string().contains("at most 262144"), "{}", e.kind);
+}
+
+/// Issue 14: a document over the size limit, or with too many items, is refused before anything is built.
+#[test]
+fn r12_oversized_documents_are_refused_with_the_limit() {
+    let big = format!(
+        "{{\"domains\": [], \"pad\": \"{}\"}}",
+        "x".repeat(MAX_CONFIG_BYTES)
+    );
+    let errs = Engine::from_json(&big).expect_err("too big");
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "(document)" && e.kind.to_string().contains("at most")),
+        "{errs}"
+    );
+    let routes: Vec<Value> = (0..=MAX_ITEMS)
+        .map(|k| json!({"key": format!("GET /r{k}")}))
+        .collect();
+    let mut cfg = rules_domain(json!([]));
+    cfg["domains"][0]["routing_mode"] = json!("API_MAPPING_ONLY");
+    cfg["domains"][0]
+        .as_object_mut()
+        .map(|d| d.remove("routing_rules"));
+    cfg["apis"][0]["routes"] = Value::Array(routes);
+    let errs = Engine::from_json(&cfg.to_string()).expect_err("too many");
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "(document)" && e.kind.to_string().contains("at most 100000")),
+        "{errs}"
+    );
+}
+
 /// One API `a` (stage `prod`, cluster `c`) with `router` and `routes`, behind a catch-all domain.
 fn router_engine(router: &str, routes: Value) -> Engine {
     engine(

@@ -29,6 +29,11 @@ pub const HOP_BY_HOP: [&str; 7] = [
 /// Envoy would refuse from an HTTP upstream is refused from a function too.
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 60 * 1024;
 
+/// Most header field lines of an answer built from a function's (U15 beyond): Envoy's local replies lose
+/// every header past about 1,020 lines, and its default for upstream responses is 100
+/// (`max_headers_count`). 1,000 keeps every answer deliverable whole.
+pub const MAX_RESPONSE_HEADER_LINES: usize = 1000;
+
 /// Why a header field line of the function's answer was dropped (U9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -48,7 +48,7 @@ use serde_json::value::RawValue;
 
 use super::headers::{
     drop_reason, for_log, safe_header_value, DroppedHeader, AMZ_FUNCTION_ERROR, FORWARDED_INVOKE_HEADERS,
-    FUNCTION_ERROR, MAX_RESPONSE_HEADER_BYTES, STATUSCODE, STATUSREASON,
+    FUNCTION_ERROR, MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADER_LINES, STATUSCODE, STATUSREASON,
 };
 use super::json::{self, Json, Members, Raw};
 use super::PayloadFormat;
@@ -460,13 +460,22 @@ fn unwrap_payload(
     let base64 = is_base64_encoded.is_some_and(|r| r.text == "true");
     write_body(body, base64, &mut out.body)?;
 
-    // U12: content-type default, content-length always; then U13; then U8's set-cookie lines.
-    if !has_content_type {
+    // 204 and 304 never carry a body (RFC 9110 §15.3.5, §15.4.5): one written after them would be read by
+    // a keep-alive client as the start of the next response. The body is dropped, and so are the framing
+    // headers that would announce it.
+    let bodiless = matches!(out.status, 204 | 304);
+    if bodiless {
+        out.body.clear();
+    }
+    // U12: content-type default, content-length always (but on 204/304); then U13; then U8's set-cookie lines.
+    if !has_content_type && !bodiless {
         out.headers
             .push(("content-type".into(), "application/json".into()));
     }
-    out.headers
-        .push(("content-length".into(), out.body.len().to_string()));
+    if !bodiless {
+        out.headers
+            .push(("content-length".into(), out.body.len().to_string()));
+    }
     push_invoke_headers(out, resp.headers);
     let mut sink = Sink {
         out,
@@ -482,10 +491,20 @@ fn unwrap_payload(
             "response headers total {header_bytes} bytes, over the {MAX_RESPONSE_HEADER_BYTES}-byte limit"
         ));
     }
+    // Envoy drops every header of a local reply with more than about 1,020 lines, silently (issue 14):
+    // an answer over the limit is malformed rather than delivered without its headers.
+    if out.headers.len() > MAX_RESPONSE_HEADER_LINES {
+        return Err(format!(
+            "response has {} header lines, over the limit of {MAX_RESPONSE_HEADER_LINES}",
+            out.headers.len()
+        ));
+    }
     Ok(())
 }
 
-/// U4: missing → 200; an integer or a string of digits in 100..=599; anything else is malformed.
+/// U4: missing → 200; an integer or a string of digits in 200..=599; anything else is malformed. A 1xx is
+/// not a final status: a function answering one with a body would have Envoy write that body after an
+/// interim response, where the client reads it as a response written by the function (issue 14).
 fn status(raw: Option<Raw<'_>>) -> Result<u16, String> {
     let Some(raw) = raw else { return Ok(200) };
     let digits = match Json::of(raw) {
@@ -497,8 +516,8 @@ fn status(raw: Option<Raw<'_>>) -> Result<u16, String> {
     let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
     let significant = digits.trim_start_matches('0');
     match significant.parse::<u16>() {
-        Ok(s) if all_digits && significant.len() <= 3 && (100..=599).contains(&s) => Ok(s),
-        _ => Err("statusCode must be an integer in 100..=599".into()),
+        Ok(s) if all_digits && significant.len() <= 3 && (200..=599).contains(&s) => Ok(s),
+        _ => Err("statusCode must be an integer in 200..=599".into()),
     }
 }
 

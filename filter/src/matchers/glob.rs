@@ -2,21 +2,17 @@
 //! match without trying them one by one.
 //!
 //! Like globset, globs are sorted into buckets by kind: exact values in a hash map, prefixes and suffixes in
-//! radix tries, "any" in a list; only the `*v*` (contains) globs go to [`globset::GlobSet`]s. The index
-//! yields *candidates*; the caller confirms each with [`HeaderGlob::is_match`], which is plain string
-//! comparison and is the reference semantics.
+//! radix tries, "any" in a list, and the `*v*` (contains) globs in one Aho-Corasick automaton
+//! ([`ContainsIndex`]). The index yields *candidates*; the caller confirms each with
+//! [`HeaderGlob::is_match`], which is plain string comparison and is the reference semantics.
 //!
-//! Contains globs are split further by one two-byte substring ("gram") of their literal, the rarest among
-//! them, each gram with its own small `GlobSet`: a value can only contain `v` if it contains every gram of
-//! `v`, so a lookup queries just the sets of the grams the value has. (`GlobSet::matches_into` costs time
-//! linear in the set's size, about 1 ns per glob even when nothing matches; one set of 2,500 globs cost
-//! 2.5 µs per request.) Values longer than [`GRAM_SCAN_MAX`] and one-byte literals use whole sets.
+//! Every lookup is bounded whatever the config: a hash lookup, two trie walks of at most the value's length,
+//! and one automaton scan linear in the value's length (at most [`MAX_GLOB_LEN`] reports per byte).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
+use aho_corasick::{AhoCorasick, BuildError, MatchKind};
 
 use super::fx::FxHashMap;
 use super::trie::ByteTrie;
@@ -124,8 +120,8 @@ impl<T: Copy> GlobIndexBuilder<T> {
         self.globs.push((glob, item));
     }
 
-    /// Builds the buckets. Fails only if globset rejects an escaped literal, which would be a bug.
-    pub fn build(self) -> Result<GlobIndex<T>, globset::Error> {
+    /// Builds the buckets. Fails only if the automaton cannot be built (over its size limits).
+    pub fn build(self) -> Result<GlobIndex<T>, BuildError> {
         let mut index = GlobIndex {
             exact: FxHashMap::default(),
             prefix: ByteTrie::new(),
@@ -151,181 +147,84 @@ impl<T: Copy> GlobIndexBuilder<T> {
     }
 }
 
-/// Values longer than this query every contains glob at once instead of gram by gram, which bounds the
-/// work per header line (one hash lookup per gram).
-pub const GRAM_SCAN_MAX: usize = 256;
-
-fn gram(w: &[u8]) -> Option<[u8; 2]> {
-    match w {
-        [a, b] => Some([*a, *b]),
-        _ => None,
-    }
-}
-
-/// A `GlobSet` and the item of each of its globs.
-#[derive(Debug)]
-struct GlobBucket<T> {
-    set: GlobSet,
-    items: Vec<T>,
-}
-
-impl<T: Copy> GlobBucket<T> {
-    fn build(literals: &[(Box<str>, T)]) -> Result<GlobBucket<T>, globset::Error> {
-        let mut b = GlobSetBuilder::new();
-        for (lit, _) in literals {
-            // `*` must span any character, `/` included, and a backslash is a literal byte, on every target
-            // (globset's defaults follow the platform's path rules).
-            let pattern = format!("*{}*", globset::escape(lit));
-            b.add(
-                GlobBuilder::new(&pattern)
-                    .literal_separator(false)
-                    .backslash_escape(false)
-                    .build()?,
-            );
-        }
-        Ok(GlobBucket {
-            set: b.build()?,
-            items: literals.iter().map(|(_, i)| *i).collect(),
-        })
-    }
-
-    /// `is_match` first: it is cheap, while `matches_into` walks the whole set even without a match.
-    fn for_each_match(&self, candidate: &Candidate<'_>, f: &mut impl FnMut(T)) {
-        if !self.set.is_match_candidate(candidate) {
-            return;
-        }
-        let mut emit = |matches: &Vec<usize>| {
-            for &m in matches {
-                if let Some(&i) = self.items.get(m) {
-                    f(i);
-                }
-            }
-        };
-        let reused = SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut buf) => {
-                self.set.matches_candidate_into(candidate, &mut buf);
-                emit(&buf);
-                true
-            }
-            Err(_) => false,
-        });
-        if !reused {
-            let mut buf = Vec::new();
-            self.set.matches_candidate_into(candidate, &mut buf);
-            emit(&buf);
-        }
-    }
-}
-
-/// Contains globs: per-gram sets, one-byte literals apart, and all of them for long values.
+/// Contains globs: one Aho-Corasick automaton over every literal, built once at configure time. A value is
+/// scanned once, and each literal it contains is reported once: the work is linear in the value's length
+/// times the number of literals that can end at one byte (each a distinct suffix there, so at most
+/// [`MAX_GLOB_LEN`]), whatever the number of globs, and it allocates nothing per request beyond one bit per
+/// literal. (Issue 14: the previous per-gram `GlobSet`s compiled regexes whose matching cost grew with the
+/// number of globs; a few thousand `*x*` globs on one header let a 300-byte value cost seconds, allocate a
+/// gigabyte and trap.)
 #[derive(Debug)]
 struct ContainsIndex<T> {
-    by_gram: FxHashMap<[u8; 2], u32>,
-    grams: Vec<GlobBucket<T>>,
-    short: Option<GlobBucket<T>>,
-    all: Option<GlobBucket<T>>,
+    automaton: Option<AhoCorasick>,
+    items: Vec<T>,
     len: usize,
 }
 
 impl<T> Default for ContainsIndex<T> {
     fn default() -> Self {
         ContainsIndex {
-            by_gram: FxHashMap::default(),
-            grams: Vec::new(),
-            short: None,
-            all: None,
+            automaton: None,
+            items: Vec::new(),
             len: 0,
         }
     }
 }
 
+thread_local! {
+    /// The literals already reported for the value being scanned (one bit each), reused across requests.
+    static SEEN: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
 impl<T: Copy> ContainsIndex<T> {
-    fn build(literals: Vec<(Box<str>, T)>) -> Result<ContainsIndex<T>, globset::Error> {
-        let mut index = ContainsIndex {
-            len: literals.len(),
-            ..ContainsIndex::default()
-        };
+    fn build(literals: Vec<(Box<str>, T)>) -> Result<ContainsIndex<T>, BuildError> {
         if literals.is_empty() {
-            return Ok(index);
+            return Ok(ContainsIndex::default());
         }
-        index.all = Some(GlobBucket::build(&literals)?);
-        let grams_of = |lit: &str| -> Vec<[u8; 2]> {
-            let mut g: Vec<[u8; 2]> = lit.as_bytes().windows(2).filter_map(gram).collect();
-            g.sort_unstable();
-            g.dedup();
-            g
-        };
-        let mut freq: FxHashMap<[u8; 2], usize> = FxHashMap::default();
-        for (lit, _) in &literals {
-            for g in grams_of(lit) {
-                *freq.entry(g).or_default() += 1;
-            }
-        }
-        let mut short = Vec::new();
-        let mut groups: BTreeMap<[u8; 2], Vec<(Box<str>, T)>> = BTreeMap::new();
-        for (lit, item) in literals {
-            match grams_of(&lit)
-                .into_iter()
-                .min_by_key(|g| (freq.get(g).copied().unwrap_or(0), *g))
-            {
-                Some(g) => groups.entry(g).or_default().push((lit, item)),
-                None => short.push((lit, item)),
-            }
-        }
-        if !short.is_empty() {
-            index.short = Some(GlobBucket::build(&short)?);
-        }
-        for (gram, group) in groups {
-            index.by_gram.insert(gram, index.grams.len() as u32);
-            index.grams.push(GlobBucket::build(&group)?);
-        }
-        Ok(index)
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(literals.iter().map(|(l, _)| l.as_bytes()))?;
+        Ok(ContainsIndex {
+            automaton: Some(automaton),
+            len: literals.len(),
+            items: literals.into_iter().map(|(_, i)| i).collect(),
+        })
     }
 
     fn for_each_candidate(&self, value: &str, f: &mut impl FnMut(T)) {
-        if self.len == 0 {
-            return;
-        }
-        let candidate = Candidate::from_bytes(value.as_bytes());
-        if value.len() > GRAM_SCAN_MAX {
-            if let Some(all) = &self.all {
-                all.for_each_match(&candidate, f);
-            }
-            return;
-        }
-        if let Some(short) = &self.short {
-            short.for_each_match(&candidate, f);
-        }
-        // Each bucket once, however often its gram occurs in the value (at most 255 grams here).
-        let mut seen = [0u32; GRAM_SCAN_MAX];
-        let mut n = 0;
-        for g in value.as_bytes().windows(2).filter_map(gram) {
-            if let Some(&b) = self.by_gram.get(&g) {
-                if let Some(slot) = seen.get_mut(n) {
-                    *slot = b;
-                    n += 1;
+        let Some(ac) = &self.automaton else { return };
+        let words = self.len.div_ceil(64);
+        let mut scan = |seen: &mut Vec<u64>| {
+            seen.clear();
+            seen.resize(words, 0);
+            for m in ac.find_overlapping_iter(value.as_bytes()) {
+                let i = m.pattern().as_usize();
+                let Some(word) = seen.get_mut(i / 64) else {
+                    continue;
+                };
+                let bit = 1u64 << (i % 64);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    if let Some(&item) = self.items.get(i) {
+                        f(item);
+                    }
                 }
             }
-        }
-        let seen = seen.get_mut(..n).unwrap_or_default();
-        seen.sort_unstable();
-        let mut last = None;
-        for &b in seen.iter() {
-            if last == Some(b) {
-                continue;
+        };
+        let reused = SEEN.with(|s| match s.try_borrow_mut() {
+            Ok(mut seen) => {
+                scan(&mut seen);
+                true
             }
-            last = Some(b);
-            if let Some(bucket) = self.grams.get(b as usize) {
-                bucket.for_each_match(&candidate, f);
-            }
+            Err(_) => false,
+        });
+        if !reused {
+            scan(&mut Vec::new());
         }
     }
 
     fn items(&self) -> impl Iterator<Item = T> + '_ {
-        self.grams
-            .iter()
-            .chain(self.short.iter())
-            .flat_map(|b| b.items.iter().copied())
+        self.items.iter().copied()
     }
 }
 
@@ -337,11 +236,6 @@ pub struct GlobIndex<T> {
     suffix: ByteTrie<T>,
     contains: ContainsIndex<T>,
     any: Vec<T>,
-}
-
-thread_local! {
-    // GlobSet reports matches into a Vec; one per thread (one per Wasm VM) is reused across requests.
-    static SCRATCH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<T: Copy> GlobIndex<T> {
@@ -366,7 +260,7 @@ impl<T: Copy> GlobIndex<T> {
         self.any.iter().for_each(|&i| f(i));
     }
 
-    /// Bucket sizes: exact, prefix, suffix, contains (globset), any.
+    /// Bucket sizes: exact, prefix, suffix, contains (automaton), any.
     pub fn stats(&self) -> [usize; 5] {
         [
             self.exact.values().map(Vec::len).sum(),

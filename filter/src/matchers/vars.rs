@@ -134,6 +134,9 @@ pub type VarsError = (String, String);
 
 /// Largest compiled regex (bytes), so a config cannot make the filter build a huge automaton.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Most capture groups in a `vars` regex: matching only asks whether it matches, and each group costs
+/// memory per search (6,000 groups made one 2 KB header trap the VM, issue 14).
+pub const MAX_REGEX_GROUPS: usize = 32;
 
 impl VarsExpr {
     /// Compiles the JSON `vars` value, collecting every problem with its sub-path.
@@ -334,8 +337,19 @@ fn compile_cmp(items: &[Value], path: &str, errors: &mut Vec<VarsError>) -> Opti
                 .case_insensitive(op_name == "~*")
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
-                .map(Op::Regex)
-                .map_err(|e| format!("invalid regex: {}", one_line(&e.to_string()))),
+                .map_err(|e| format!("invalid regex: {}", one_line(&e.to_string())))
+                .and_then(|re| {
+                    // captures_len counts the implicit whole-match group.
+                    let groups = re.captures_len().saturating_sub(1);
+                    if groups > MAX_REGEX_GROUPS {
+                        Err(format!(
+                            "the regex has {groups} capture groups; at most {MAX_REGEX_GROUPS} are allowed \
+                             (use `(?:...)` for grouping)"
+                        ))
+                    } else {
+                        Ok(Op::Regex(re))
+                    }
+                }),
             None => Err("a regex is a string".into()),
         },
         "in" => match val {

@@ -178,7 +178,7 @@ pub fn plan_request<'e>(
     let mut path_out: Option<String> = None;
     if let Some((ka, _)) = merged.key_auth {
         let found = ka.authenticate(ctx.req, ctx.query, consumers);
-        let Some((consumer, credential)) = found else {
+        let Some((consumer, _)) = found else {
             return Err(Rejection::Unauthorized {
                 logged_path: ka.without_query_key(ctx.req.path, ctx.query),
             });
@@ -187,11 +187,16 @@ pub fn plan_request<'e>(
         plan.api_key_id = consumer.api_key_id();
         merged = merge::merge_consumer(merged, &consumer.plugins);
         if ka.hide_credentials {
-            match credential {
-                key_auth::Credential::Header(name) => plan.request_headers.push(HeaderEdit::Remove(name)),
-                key_auth::Credential::Query(name) => {
-                    path_out = Some(key_auth::remove_query_param(path, &name))
-                }
+            // Every copy the plugin reads goes, not only the one that authenticated: a key sent both in the
+            // header and in the query must reach neither the upstream, nor the access log's path, nor a
+            // Lambda event (issue 14).
+            plan.request_headers
+                .push(HeaderEdit::Remove(Arc::clone(&ka.header)));
+            if ka
+                .without_query_key(path, crate::matchers::path::split_query(path).1)
+                .is_some()
+            {
+                path_out = Some(key_auth::remove_query_param(path, &ka.query));
             }
         }
     }
@@ -207,12 +212,39 @@ pub fn plan_request<'e>(
     Ok(plan)
 }
 
-/// CR, LF and NUL never go into a header value (G2: a config error naming the field).
+/// CR, LF and NUL never go into a header value (G2: a config error naming the field); nor does an empty
+/// value, which the dynamic module's ABI cannot set (its `set_header` removes on an empty value): use
+/// `remove` to drop a header.
 fn check_header_value(v: &str) -> Result<(), String> {
     if v.contains(['\r', '\n', '\0']) {
         return Err("CR, LF and NUL are not allowed in a header value".into());
     }
+    if v.is_empty() {
+        return Err("empty header value; use `remove` to drop a header".into());
+    }
     Ok(())
+}
+
+/// Headers that carry HTTP's framing or the connection's state: a config that writes them could make Envoy
+/// send a request or a response whose framing lies (the leftover body of a pooled upstream connection read
+/// as the next request: request smuggling), so plugins may not set, add or remove them (issue 14).
+pub const FRAMING_HEADERS: [&str; 9] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+];
+
+/// Why a plugin may not write header `lower` (already lowercased), if it may not.
+fn unwritable_header(lower: &str) -> Option<String> {
+    FRAMING_HEADERS
+        .contains(&lower)
+        .then(|| format!("`{lower}` frames the message or the connection; Envoy sets it, a plugin may not"))
 }
 
 /// A header name plugins may write: an HTTP token, lowercased; never a pseudo-header.
@@ -332,6 +364,10 @@ impl HeaderOps {
                     return None;
                 }
             };
+            if let Some(reason) = unwritable_header(&name) {
+                errors.push(p, ErrorKind::NotAllowed { reason });
+                return None;
+            }
             if let Err(e) = check_header_value(v) {
                 errors.push(p, invalid(&v.escape_default().to_string(), e));
                 return None;
@@ -350,7 +386,12 @@ impl HeaderOps {
         }
         for (i, n) in c.remove.iter().enumerate() {
             match check_header_name(n) {
-                Ok(name) => ops.remove.push(name.into()),
+                Ok(name) => match unwritable_header(&name) {
+                    Some(reason) => {
+                        errors.push(format!("{path}.remove[{i}]"), ErrorKind::NotAllowed { reason })
+                    }
+                    None => ops.remove.push(name.into()),
+                },
                 Err(e) => errors.push(format!("{path}.remove[{i}]"), invalid(n, e)),
             }
         }

@@ -88,10 +88,17 @@ impl ProxyRewrite {
             None => None,
             Some(v) => match v.as_slice() {
                 [pattern, replacement] => {
-                    if replacement.contains(['\r', '\n', '\0']) {
+                    // The replacement becomes the request's path: it must be one (captures substitute
+                    // path bytes the client sent, which Envoy already normalised).
+                    if !replacement.starts_with('/')
+                        || replacement.contains(['\r', '\n', '\0', ' ', '?', '#'])
+                    {
                         errors.push(
                             format!("{path}.regex_uri[1]"),
-                            invalid(&replacement.escape_default().to_string(), "CR/LF are not allowed"),
+                            invalid(
+                                &replacement.escape_default().to_string(),
+                                "a path starting with `/`, without spaces, CR/LF, `?` or `#` (the query string is kept)",
+                            ),
                         );
                     }
                     match regex::RegexBuilder::new(pattern)

@@ -24,7 +24,7 @@ pub struct ResponseRewrite {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResponseRewriteConfig {
-    /// New status, 200..=599.
+    /// New status, 200..=599 except 204 and 304 (they never carry a body).
     #[serde(default)]
     status_code: Option<i64>,
     /// Response header edits.
@@ -38,6 +38,20 @@ impl ResponseRewrite {
         let before = errors.0.len();
         let status_code = match c.status_code {
             None => None,
+            // 204 and 304 never carry a body: rewriting a response that has one to them would have Envoy
+            // write a body the client reads as the next response (issue 14).
+            Some(s @ (204 | 304)) => {
+                errors.push(
+                    format!("{path}.status_code"),
+                    ErrorKind::NotAllowed {
+                        reason: format!(
+                            "{s} never carries a body, and the response being rewritten may have one; \
+                             use another status"
+                        ),
+                    },
+                );
+                None
+            }
             Some(s) if (200..=599).contains(&s) => u16::try_from(s).ok(),
             Some(s) => {
                 errors.push(

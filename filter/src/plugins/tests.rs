@@ -391,3 +391,119 @@ fn a_header_name_with_cr_lf_is_one_error_on_one_line() {
     assert_eq!(shown.lines().count(), 1, "{shown}");
     assert!(shown.contains("x-a\\nfake: error line"), "{shown}");
 }
+
+// ------------------------------------------------------------------------- framing and copies (issue 14)
+
+/// G2: with `hide_credentials` (the default), every copy of the key the plugin reads is removed, whichever
+/// authenticated: the header and the query parameter.
+#[test]
+fn g2_a_key_sent_in_the_header_and_the_query_is_removed_from_both() {
+    let cfg = config(
+        json!({}),
+        json!([]),
+        json!({"key-auth": {}}),
+        json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha("k1")}}}]),
+    );
+    let e = engine(&cfg);
+    let out = run(&e, "/x?apikey=k1&q=1", &[("apikey", "k1")]);
+    assert_eq!(out.status, 200);
+    assert_eq!(out.consumer.as_deref(), Some("jack"));
+    assert_eq!(out.path.as_deref(), Some("/x?q=1"));
+    assert!(out.edits.contains(&remove("apikey")), "{:?}", out.edits);
+    // The query copy authenticates: the header is removed too (it might carry another key).
+    let out = run(&e, "/x?apikey=k1", &[("apikey", "someone-else")]);
+    assert_eq!(out.status, 401, "the header is read first");
+    let out = run(&e, "/x?apikey=k1", &[]);
+    assert_eq!((out.status, out.path.as_deref()), (200, Some("/x")));
+    assert!(out.edits.contains(&remove("apikey")));
+}
+
+/// Issue 14: no config may write a header that frames the message (request smuggling through a pooled
+/// upstream connection, a desynced client), an empty header value (the dynamic module cannot set one), a
+/// `regex_uri` replacement that is not a path, or a `response-rewrite` status that never has a body.
+#[test]
+fn g2_edits_that_would_break_http_framing_are_config_errors_with_their_path() {
+    for (plugin, conf, path) in [
+        (
+            "proxy-rewrite",
+            json!({"headers": {"set": {"content-length": "0"}}}),
+            "set.content-length",
+        ),
+        (
+            "proxy-rewrite",
+            json!({"headers": {"add": {"Transfer-Encoding": "chunked"}}}),
+            "add.Transfer-Encoding",
+        ),
+        (
+            "proxy-rewrite",
+            json!({"headers": {"remove": ["connection"]}}),
+            "remove[0]",
+        ),
+        (
+            "response-rewrite",
+            json!({"headers": {"set": {"transfer-encoding": "chunked"}}}),
+            "set.transfer-encoding",
+        ),
+        (
+            "response-rewrite",
+            json!({"headers": {"set": {"upgrade": "h2c"}}}),
+            "set.upgrade",
+        ),
+        (
+            "proxy-rewrite",
+            json!({"headers": {"set": {"x-a": ""}}}),
+            "set.x-a",
+        ),
+    ] {
+        let errs = errors(&config(json!({}), json!([]), json!({plugin: conf}), json!([])));
+        let want = format!("apis[0].routes[0].plugins.{plugin}.headers.{path}");
+        assert!(errs.iter().any(|(p, _)| *p == want), "{want}: {errs:?}");
+    }
+    for replacement in ["no-slash/$1", "/a b/$1", "/a#frag", "/x?y=1"] {
+        let errs = errors(&config(
+            json!({}),
+            json!([]),
+            json!({"proxy-rewrite": {"regex_uri": ["^/(.*)", replacement]}}),
+            json!([]),
+        ));
+        assert!(
+            errs.iter()
+                .any(|(p, _)| p == "apis[0].routes[0].plugins.proxy-rewrite.regex_uri[1]"),
+            "{replacement}: {errs:?}"
+        );
+    }
+    for status in [204, 304, 101] {
+        let errs = errors(&config(
+            json!({}),
+            json!([]),
+            json!({"response-rewrite": {"status_code": status}}),
+            json!([]),
+        ));
+        assert!(
+            errs.iter()
+                .any(|(p, _)| p == "apis[0].routes[0].plugins.response-rewrite.status_code"),
+            "{status}: {errs:?}"
+        );
+    }
+}
+
+/// Issue 14: the cluster header may not be a header the request needs or its framing.
+#[test]
+fn the_cluster_header_cannot_name_framing_host_or_credential_headers() {
+    for name in [
+        "content-length",
+        "Transfer-Encoding",
+        "host",
+        "cookie",
+        "apikey",
+        "authorization",
+    ] {
+        let mut cfg = config(json!({}), json!([]), json!({}), json!([]));
+        cfg["cluster_header"] = json!(name);
+        let errs = errors(&cfg);
+        assert!(
+            errs.iter().any(|(p, _)| p == "cluster_header"),
+            "{name}: {errs:?}"
+        );
+    }
+}

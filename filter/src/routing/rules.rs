@@ -125,7 +125,7 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// Sorts the rules by priority and files each under its cheapest condition.
-    pub fn build(mut rules: Vec<Rule>) -> Result<RuleSet, globset::Error> {
+    pub fn build(mut rules: Vec<Rule>) -> Result<RuleSet, aho_corasick::BuildError> {
         rules.sort_by_key(|r| r.priority);
         let anchors: Vec<Vec<Anchor>> = rules.iter().map(anchors_of).collect();
         let mut sizes: HashMap<&Anchor, usize> = HashMap::new();

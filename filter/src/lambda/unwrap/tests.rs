@@ -322,7 +322,10 @@ fn u4_status_code_table() {
         (r#","statusCode":"0000000000000000000000201""#, Some(201)),
         (r#","statusCode":"000""#, None),
         (r#","statusCode":"0065736""#, None),
-        (r#","statusCode":100"#, Some(100)),
+        (r#","statusCode":100"#, None), // 1xx is interim, never a final answer (issue 14)
+        (r#","statusCode":199"#, None),
+        (r#","statusCode":"101""#, None),
+        (r#","statusCode":200"#, Some(200)),
         (r#","statusCode":599"#, Some(599)),
         (r#","statusCode":"\u0032\u0030\u0034""#, Some(204)),
         (r#","statusCode":99"#, None),
@@ -351,7 +354,7 @@ fn u4_status_code_table() {
                 (*status, Outcome::Proxied),
                 "{payload}"
             ),
-            None => assert_malformed(&out, "statusCode must be an integer in 100..=599"),
+            None => assert_malformed(&out, "statusCode must be an integer in 200..=599"),
         }
     }
 }
@@ -386,11 +389,11 @@ fn u5_header_values_table() {
 
 #[test]
 fn u5_headers_null_or_absent_is_empty_and_other_shapes_are_malformed() {
-    for payload in [r#"{"statusCode":204,"headers":null}"#, r#"{"statusCode":204}"#] {
+    for payload in [r#"{"statusCode":202,"headers":null}"#, r#"{"statusCode":202}"#] {
         let out = ok(V1, payload);
         assert_eq!(
             (out.status, lines(&out)),
-            (204, expect_lines(&[("content-type", "application/json")], "0"))
+            (202, expect_lines(&[("content-type", "application/json")], "0"))
         );
     }
     for value in [r#""x""#, "[]", "1", "true"] {
@@ -837,7 +840,7 @@ fn u14_v2_json_that_is_not_an_object_with_status_code_is_the_body() {
     // An object with statusCode follows the normal rules, even a broken one.
     assert_malformed(
         &ok(V2, r#"{"statusCode":null,"body":"x"}"#),
-        "statusCode must be an integer in 100..=599",
+        "statusCode must be an integer in 200..=599",
     );
 }
 
@@ -914,7 +917,7 @@ fn u14_u15_raw_control_character_in_an_inferred_body_is_malformed() {
 #[test]
 fn u15_reason_never_reaches_the_client() {
     let out = ok(V1, r#"{"statusCode":"secret-700"}"#);
-    assert_malformed(&out, "statusCode must be an integer in 100..=599");
+    assert_malformed(&out, "statusCode must be an integer in 200..=599");
     let all = format!("{:?}{}", out.headers, String::from_utf8_lossy(&out.body));
     assert!(!all.contains("statusCode") && !all.contains("secret"), "{all}");
 }
@@ -1181,4 +1184,70 @@ proptest! {
         let out = ok(V1, &payload);
         prop_assert_eq!(out.body, text.as_bytes());
     }
+}
+
+// ------------------------------------------------------------------------------- framing (issue 14)
+
+/// 204 and 304 never carry a body: a function's body is dropped, and no content-length or default
+/// content-type announces one (a body after them would desync a keep-alive connection).
+#[test]
+fn u12_a_204_or_304_answer_has_no_body_and_no_framing_headers() {
+    for (status, format) in [(204, V1), (304, V1), (204, V2), (304, V2)] {
+        let payload = format!(
+            r#"{{"statusCode":{status},"headers":{{"etag":"x"}},"body":"HTTP/1.1 200 OK\r\n\r\nforged"}}"#
+        );
+        let out = ok(format, &payload);
+        assert_eq!(out.status, status);
+        assert!(
+            out.body.is_empty(),
+            "{status}: {:?}",
+            String::from_utf8_lossy(&out.body)
+        );
+        assert_eq!(out.header("content-length"), None, "{status}");
+        assert_eq!(out.header("content-type"), None, "{status}");
+        assert_eq!(out.header("etag"), Some("x"));
+    }
+}
+
+/// An answer whose header lines Envoy could not deliver whole is malformed (502), not sent without them.
+#[test]
+fn u15_more_header_lines_than_a_local_reply_carries_is_malformed() {
+    let values: Vec<String> = (0..MAX_RESPONSE_HEADER_LINES)
+        .map(|i| format!("\"v{i}\""))
+        .collect();
+    let payload = format!(
+        r#"{{"statusCode":200,"multiValueHeaders":{{"x-many":[{}]}}}}"#,
+        values.join(",")
+    );
+    let out = unwrap_response(
+        V2,
+        &InvokeResponse {
+            status: 200,
+            headers: &[],
+            body: payload.as_bytes(),
+        },
+        6 << 20,
+    );
+    assert_eq!(out.status, 502);
+    assert_eq!(out.outcome, Outcome::Malformed);
+    assert!(
+        out.reason.as_deref().is_some_and(|r| r.contains("header lines")),
+        "{:?}",
+        out.reason
+    );
+    let fewer: Vec<String> = (0..900).map(|i| format!("\"v{i}\"")).collect();
+    let payload = format!(
+        r#"{{"statusCode":200,"multiValueHeaders":{{"x-many":[{}]}}}}"#,
+        fewer.join(",")
+    );
+    let out = unwrap_response(
+        V2,
+        &InvokeResponse {
+            status: 200,
+            headers: &[],
+            body: payload.as_bytes(),
+        },
+        6 << 20,
+    );
+    assert_eq!(out.status, 200, "{:?}", out.reason);
 }
