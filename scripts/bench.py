@@ -8,11 +8,14 @@ Configurations (one Envoy process each, `--concurrency 1` pinned to CPU 1, wrk p
                  x-tenant exact/prefix/suffix/contains AND, for odd k, x-env), in priority order, then a
                  catch-all -> cluster fallback
   routewise-N    the filter with the same N rules (+ a catch-all rule); Envoy routes only on the cluster header
+  module-N       the same filter and config as the dynamic module (libroutewise_module.so, Envoy's
+                 DynamicModuleFilter, loaded from ENVOY_DYNAMIC_MODULES_SEARCH_PATH = --module-dir)
   candidate-N    routewise-N with another build of the module (--candidate PATH): an optimisation measured
                  against the current module in the same rounds (ratios candidate/routewise)
 Every cluster points at the same upstream: a second listener of the same Envoy answering `direct_response`
-200, so all three configurations do the same proxying work and only the routing differs. Each route adds a
-response header `x-rule` (the native route's rule id, or routewise's filter state `rule_id`), which is how
+200, so all configurations do the same proxying work and only the routing differs. Each route adds a
+response header `x-rule` (the native route's rule id, or the filter state `rule_id`: `wasm.routewise.rule_id`
+for routewise.wasm, `routewise.rule_id` for the dynamic module), which is how
 every request of the mix is checked against the rule it must hit before anything is measured.
 
 Request mix: a fixed, seeded list of requests (seed 42) for each N: a quarter hits rules at the start of the
@@ -22,6 +25,10 @@ no rule (catch-all). wrk cycles through the list (a Lua script with pre-formatte
 Rounds: every configuration is started, checked, warmed up and measured once per round; the order reverses
 every other round, so slow drifts of this shared machine hit all configurations alike. Ratios are taken
 within a round, then the median over rounds is reported.
+
+Arms: --arms (alias --configs) picks the kinds to run, e.g. `--arms bare,module` or `--arms bare,routewise,module`
+(default all four); a smoke test of the harness: `--sizes 10 --rounds 1 --duration 1 --warmup 0
+--latency-duration 1` (scripts/bench --smoke).
 """
 
 import argparse
@@ -43,6 +50,8 @@ SEED = 42
 MIX_SIZE = 100
 CLUSTER_HEADER = "x-routewise-cluster"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The kinds of configuration --arms picks from (candidate-N comes with --candidate).
+ARMS = ("bare", "native", "routewise", "module")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -151,8 +160,14 @@ def x_rule(value):
     return [{"header": {"key": "x-rule", "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
 
 
+# The dynamic module's filter-state keys carry no prefix (render_bootstrap.py FILTER_STATE_PREFIX); the wasm
+# filter's are stored by Envoy as wasm.<key>.
+FILTER_STATE_PREFIX = {"routewise": "wasm.", "module": ""}
+
+
 def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
-    """The Envoy bootstrap of one configuration (`candidate` is `routewise` with another module)."""
+    """The Envoy bootstrap of one configuration (`candidate` is `routewise` with another module; `module` is
+    the dynamic module, whose .so Envoy finds in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, see Envoy.__init__)."""
     if kind == "bare":
         routes = [{"match": {"prefix": "/"}, "route": {"cluster": "svc"}, "response_headers_to_add": x_rule("bare")}]
         filters = []
@@ -171,8 +186,22 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
         routes = [{
             "match": {"prefix": "/"},
             "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"},
-            "response_headers_to_add": x_rule("%FILTER_STATE(wasm.routewise.rule_id:PLAIN)%"),
+            "response_headers_to_add": x_rule(f"%FILTER_STATE({FILTER_STATE_PREFIX[kind]}routewise.rule_id:PLAIN)%"),
         }]
+        configuration = {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                         "value": json.dumps(routewise_config(n), separators=(",", ":"))}
+    if kind == "module":
+        # As the template's `routewise:build dynamic-module` entry (envoy/routewise.yaml.tmpl).
+        filters = [{
+            "name": "routewise",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                "dynamic_module_config": {"name": "routewise_module", "do_not_close": True},
+                "filter_name": "routewise",
+                "filter_config": configuration,
+            },
+        }]
+    elif kind == "routewise":
         filters = [{
             "name": "envoy.filters.http.wasm",
             "typed_config": {
@@ -180,8 +209,7 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
                 "config": {
                     "name": "routewise",
                     "root_id": "",
-                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                      "value": json.dumps(routewise_config(n), separators=(",", ":"))},
+                    "configuration": configuration,
                     "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(wasm)}}},
                     "failure_policy": "FAIL_CLOSED",
                     "allow_on_headers_stop_iteration": True,
@@ -189,7 +217,7 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
             },
         }]
     upstream = hcm("upstream", [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}], [])
-    return {
+    out = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
             "listeners": [
@@ -201,6 +229,11 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
             "clusters": [static_cluster("svc", upstream_port), static_cluster("fallback", upstream_port)],
         },
     }
+    if kind == "module":
+        # The template's runtime flag (stat names only: Prometheus shows the counters as routewise_*).
+        out["layered_runtime"] = {"layers": [{"name": "static", "static_layer": {
+            "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": True}}]}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -270,15 +303,21 @@ def proc_status_kib(pid, key):
 
 
 class Envoy:
-    def __init__(self, envoy, cfg_path, log_path, admin_port):
+    def __init__(self, envoy, cfg_path, log_path, admin_port, module_dir=None):
+        """module_dir: the directory of libroutewise_module.so (ENVOY_DYNAMIC_MODULES_SEARCH_PATH), for the
+        dynamic-module arm; its `routewise: configured` line is logged under `dynamic_modules`."""
         self.admin_port = admin_port
+        env, components = None, "wasm:info"
+        if module_dir is not None:
+            env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(module_dir))
+            components = "wasm:info,dynamic_modules:info"
         self.log = open(log_path, "w")
         self.t0 = time.monotonic()
         self.started_wall = time.time()
         self.proc = subprocess.Popen(
             ["taskset", "-c", "1", envoy, "-c", str(cfg_path), "--concurrency", "1", "--disable-hot-restart",
-             "--log-level", "warn", "--component-log-level", "wasm:info"],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+             "--log-level", "warn", "--component-log-level", components],
+            stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         self.ready_s = None
         deadline = self.t0 + 60
         while time.monotonic() < deadline:
@@ -323,7 +362,8 @@ def verify(port, mix, check_rule=True):
 
 
 def wasm_log_times(log_path):
-    """Wall-clock times of the `routewise: configured` lines (one per VM: Envoy's log is in local time)."""
+    """Wall-clock times of the `routewise: configured` lines (wasm: one per VM; dynamic module: one per
+    config_new, i.e. per filter config, shared by the workers). Envoy's log is in local time."""
     stamps = []
     for line in pathlib.Path(log_path).read_text(errors="replace").splitlines():
         m = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]", line)
@@ -359,49 +399,72 @@ def summarise(runs, configs, sizes):
         if all(r.get("c1") for r in rs):
             rows[c]["c1_p50_us"] = statistics.median(r["c1"]["p50"] for r in rs)
             rows[c]["c1_p99_us"] = statistics.median(r["c1"]["p99"] for r in rs)
+    per_round = {}
+    for r in runs:
+        per_round.setdefault(r["round"], {})[r["config"]] = r
+
+    def compare(a, b):
+        """Per round in which both ran: a/b req/s, b/a CPU per request (a's throughput ratio by CPU), and a
+        minus b for CPU/req, c16 p99, c1 p50 and c1 p99."""
+        out = {"rps": [], "cpu": [], "cpu_d": [], "p99_d": [], "c1_p50_d": [], "c1_p99_d": []}
+        for rd in per_round.values():
+            if a in rd and b in rd:
+                x, y = rd[a], rd[b]
+                out["rps"].append(x["rps"] / y["rps"])
+                out["cpu"].append(y["cpu_per_req_us"] / x["cpu_per_req_us"])
+                out["cpu_d"].append(x["cpu_per_req_us"] - y["cpu_per_req_us"])
+                out["p99_d"].append(x["p99"] - y["p99"])
+                if x.get("c1") and y.get("c1"):
+                    out["c1_p50_d"].append(x["c1"]["p50"] - y["c1"]["p50"])
+                    out["c1_p99_d"].append(x["c1"]["p99"] - y["c1"]["p99"])
+        return out
+
+    med = lambda xs: statistics.median(xs) if xs else None
     ratios = {}
     for n in sizes:
-        rw, nat, cand = f"routewise-{n}", f"native-{n}", f"candidate-{n}"
-        per_round = {}
-        for r in runs:
-            per_round.setdefault(r["round"], {})[r["config"]] = r
-        rb, rn, p99b, cpu_b, p99b1, p50b1, cb, cn = [], [], [], [], [], [], [], []
-        kr, kc, kd = [], [], []
-        for rd in per_round.values():
-            if cand in rd and rw in rd:
-                kr.append(rd[cand]["rps"] / rd[rw]["rps"])
-                kc.append(rd[rw]["cpu_per_req_us"] / rd[cand]["cpu_per_req_us"])
-                kd.append(rd[cand]["cpu_per_req_us"] - rd[rw]["cpu_per_req_us"])
-            if rw in rd and "bare" in rd:
-                rb.append(rd[rw]["rps"] / rd["bare"]["rps"])
-                cb.append(rd["bare"]["cpu_per_req_us"] / rd[rw]["cpu_per_req_us"])
-                p99b.append(rd[rw]["p99"] - rd["bare"]["p99"])
-                cpu_b.append(rd[rw]["cpu_per_req_us"] - rd["bare"]["cpu_per_req_us"])
-                if rd[rw].get("c1") and rd["bare"].get("c1"):
-                    p99b1.append(rd[rw]["c1"]["p99"] - rd["bare"]["c1"]["p99"])
-                    p50b1.append(rd[rw]["c1"]["p50"] - rd["bare"]["c1"]["p50"])
-            if rw in rd and nat in rd:
-                rn.append(rd[rw]["rps"] / rd[nat]["rps"])
-                cn.append(rd[nat]["cpu_per_req_us"] / rd[rw]["cpu_per_req_us"])
+        rw, nat, cand, mod = f"routewise-{n}", f"native-{n}", f"candidate-{n}", f"module-{n}"
+        b, v = compare(rw, "bare"), compare(rw, nat)
         ratios[n] = {
-            "routewise_over_bare": statistics.median(rb) if rb else None,
-            "routewise_over_native": statistics.median(rn) if rn else None,
+            "routewise_over_bare": med(b["rps"]),
+            "routewise_over_native": med(v["rps"]),
             # The same ratios from Envoy's CPU time per request: what the throughput ratio is when Envoy has its
             # core to itself (on a shared machine, req/s also measures how much of the core Envoy got).
-            "routewise_over_bare_by_cpu": statistics.median(cb) if cb else None,
-            "routewise_over_native_by_cpu": statistics.median(cn) if cn else None,
-            "p99_added_over_bare_us": statistics.median(p99b) if p99b else None,
-            "cpu_added_over_bare_us": statistics.median(cpu_b) if cpu_b else None,
-            "c1_p50_added_over_bare_us": statistics.median(p50b1) if p50b1 else None,
-            "c1_p99_added_over_bare_us": statistics.median(p99b1) if p99b1 else None,
+            "routewise_over_bare_by_cpu": med(b["cpu"]),
+            "routewise_over_native_by_cpu": med(v["cpu"]),
+            "p99_added_over_bare_us": med(b["p99_d"]),
+            "cpu_added_over_bare_us": med(b["cpu_d"]),
+            "c1_p50_added_over_bare_us": med(b["c1_p50_d"]),
+            "c1_p99_added_over_bare_us": med(b["c1_p99_d"]),
+            "routewise_over_bare_per_round": [round(x, 3) for x in b["rps"]],
         }
-        if kr:
+        nb = compare(nat, "bare")
+        if nb["rps"]:
+            ratios[n].update({"native_over_bare": med(nb["rps"]), "native_over_bare_by_cpu": med(nb["cpu"])})
+        if any(mod in rd for rd in per_round.values()):
+            # The dynamic module: the same ratios, prefixed module_, and against routewise.wasm in the same rounds.
+            mb, mn, mr = compare(mod, "bare"), compare(mod, nat), compare(mod, rw)
             ratios[n].update({
-                "candidate_over_routewise": statistics.median(kr),
-                "candidate_over_routewise_by_cpu": statistics.median(kc),
-                "candidate_cpu_minus_routewise_us": statistics.median(kd),
-                "candidate_per_round": [round(x, 3) for x in kr],
-                "candidate_cpu_delta_per_round_us": [round(x, 1) for x in kd],
+                "module_over_bare": med(mb["rps"]),
+                "module_over_native": med(mn["rps"]),
+                "module_over_bare_by_cpu": med(mb["cpu"]),
+                "module_over_native_by_cpu": med(mn["cpu"]),
+                "module_p99_added_over_bare_us": med(mb["p99_d"]),
+                "module_cpu_added_over_bare_us": med(mb["cpu_d"]),
+                "module_c1_p50_added_over_bare_us": med(mb["c1_p50_d"]),
+                "module_c1_p99_added_over_bare_us": med(mb["c1_p99_d"]),
+                "module_over_bare_per_round": [round(x, 3) for x in mb["rps"]],
+                "module_over_routewise": med(mr["rps"]),
+                "module_over_routewise_by_cpu": med(mr["cpu"]),
+                "module_cpu_minus_routewise_us": med(mr["cpu_d"]),
+            })
+        k = compare(cand, rw)
+        if k["rps"]:
+            ratios[n].update({
+                "candidate_over_routewise": med(k["rps"]),
+                "candidate_over_routewise_by_cpu": med(k["cpu"]),
+                "candidate_cpu_minus_routewise_us": med(k["cpu_d"]),
+                "candidate_per_round": [round(x, 3) for x in k["rps"]],
+                "candidate_cpu_delta_per_round_us": [round(x, 1) for x in k["cpu_d"]],
             })
     return rows, ratios
 
@@ -411,7 +474,10 @@ def markdown(meta, rows, ratios, sizes):
            f"`{meta['command']}` · Envoy {meta['envoy_version']} · wrk `-t1 -c{meta['connections']} -d{meta['duration_s']}s` "
            f"(CPU 0), Envoy `--concurrency 1` (CPU 1) · {meta['rounds']} round(s), alternating · request mix of "
            f"{MIX_SIZE} seeded requests (¼ start, ¼ middle, ¼ end of the rule order, ¼ no rule) · "
-           f"routewise.wasm {meta['wasm_bytes']:,} bytes · load average at start {meta['loadavg']} · "
+           + (f"routewise.wasm {meta['wasm_bytes']:,} bytes · " if meta.get("wasm_bytes") is not None
+              and {"routewise", "candidate"} & set(meta.get("arms", ["routewise"])) else "")
+           + (f"libroutewise_module.so {meta['module_bytes']:,} bytes · " if meta.get("module_bytes") is not None else "")
+           + f"load average at start {meta['loadavg']} · "
            f"git {meta['git']}" + (f" · {meta['note']}" if meta["note"] else ""), "",
            "Medians over rounds. CPU/req = Envoy's utime+stime during the run ÷ requests (Envoy's worker is "
            "saturated, so it is ≈ 1/throughput; it includes the upstream listener's work, the same in every "
@@ -423,18 +489,39 @@ def markdown(meta, rows, ratios, sizes):
         c1 = f"{fmt_us(r['c1_p50_us'])} / {fmt_us(r['c1_p99_us'])}" if "c1_p50_us" in r else "–"
         out.append(f"| {c} | {r['rps']:,.0f} | {fmt_us(r['p50_us'])} / {fmt_us(r['p99_us'])} | {c1} | {r['cpu_per_req_us']:.1f} µs | "
                    f"{r['ready_s']:.2f} s | {r['rss_ready_mib']:.1f} MiB | {r['peak_rss_mib']:.1f} MiB |")
-    out += ["", "Ratios taken within each round (median over rounds). In brackets: the same ratio from Envoy's CPU "
-            "time per request (bare CPU/req ÷ routewise CPU/req), i.e. the throughput ratio when Envoy has its core "
-            "to itself; on a shared machine req/s also measures how much of the core Envoy was given.", "",
-            "| N | routewise / bare: req/s (by CPU/req) | routewise / native: req/s (by CPU/req) | p99 added over bare (c16) | p50 / p99 added over bare (c1) | CPU/req added over bare |",
-            "|--:|--:|--:|--:|--:|--:|"]
-    for n in sizes:
-        q = ratios[n]
-        f = lambda v, s="{:.3f}": "–" if v is None else s.format(v)
-        out.append(f"| {n:,} | {f(q['routewise_over_bare'])} ({f(q['routewise_over_bare_by_cpu'])}) | "
-                   f"{f(q['routewise_over_native'])} ({f(q['routewise_over_native_by_cpu'])}) | "
-                   f"{f(q['p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['c1_p50_added_over_bare_us'], '{:+.0f} µs')} / "
-                   f"{f(q['c1_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['cpu_added_over_bare_us'], '{:+.1f} µs')} |")
+    f = lambda v, s="{:.3f}": "–" if v is None else s.format(v)
+    has_rw = any(c.startswith("routewise-") for c in rows)
+    if has_rw:
+        out += ["", "Ratios taken within each round (median over rounds). In brackets: the same ratio from Envoy's CPU "
+                "time per request (bare CPU/req ÷ routewise CPU/req), i.e. the throughput ratio when Envoy has its core "
+                "to itself; on a shared machine req/s also measures how much of the core Envoy was given.", "",
+                "| N | routewise / bare: req/s (by CPU/req) | routewise / native: req/s (by CPU/req) | p99 added over bare (c16) | p50 / p99 added over bare (c1) | CPU/req added over bare |",
+                "|--:|--:|--:|--:|--:|--:|"]
+        for n in sizes:
+            q = ratios[n]
+            out.append(f"| {n:,} | {f(q['routewise_over_bare'])} ({f(q['routewise_over_bare_by_cpu'])}) | "
+                       f"{f(q['routewise_over_native'])} ({f(q['routewise_over_native_by_cpu'])}) | "
+                       f"{f(q['p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['c1_p50_added_over_bare_us'], '{:+.0f} µs')} / "
+                       f"{f(q['c1_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['cpu_added_over_bare_us'], '{:+.1f} µs')} |")
+    if any("module_over_bare" in ratios[n] for n in sizes):
+        out += ["", "The dynamic module (`module-N`: libroutewise_module.so, the same filter and config natively, no "
+                "V8), the same ratios within each round (median over rounds; in brackets by Envoy CPU/req), and "
+                "against routewise.wasm in the same rounds:", "",
+                "| N | module / bare: req/s (by CPU/req) | module / native: req/s (by CPU/req) | p99 added over bare (c16) | p50 / p99 added over bare (c1) | CPU/req added over bare | module / routewise.wasm: req/s (by CPU/req) |",
+                "|--:|--:|--:|--:|--:|--:|--:|"]
+        for n in sizes:
+            q = ratios[n]
+            if "module_over_bare" not in q:
+                continue
+            out.append(f"| {n:,} | {f(q['module_over_bare'])} ({f(q['module_over_bare_by_cpu'])}) | "
+                       f"{f(q['module_over_native'])} ({f(q['module_over_native_by_cpu'])}) | "
+                       f"{f(q['module_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['module_c1_p50_added_over_bare_us'], '{:+.0f} µs')} / "
+                       f"{f(q['module_c1_p99_added_over_bare_us'], '{:+.0f} µs')} | {f(q['module_cpu_added_over_bare_us'], '{:+.1f} µs')} | "
+                       f"{f(q['module_over_routewise'])} ({f(q['module_over_routewise_by_cpu'])}) |")
+        per_round = [f"N={n:,} " + " / ".join(f"{x:.2f}" for x in ratios[n]["module_over_bare_per_round"])
+                     for n in sizes if ratios[n].get("module_over_bare_per_round")]
+        if per_round:
+            out += ["", "Per round (req/s ratio module/bare): " + "; ".join(per_round) + "."]
     if any("candidate_over_routewise" in ratios[n] for n in sizes):
         out += ["", f"Candidate module ({meta['candidate']}, {meta['candidate_bytes']:,} bytes"
                 + (f", {meta['candidate_note']}" if meta.get("candidate_note") else "") + ") against routewise.wasm, "
@@ -446,43 +533,66 @@ def markdown(meta, rows, ratios, sizes):
                 out.append(f"| {n:,} | {q['candidate_over_routewise']:.3f} ({', '.join(map(str, q['candidate_per_round']))}) | "
                            f"{q['candidate_over_routewise_by_cpu']:.3f} | {q['candidate_cpu_minus_routewise_us']:+.1f} µs "
                            f"({', '.join(f'{x:+.1f}' for x in q['candidate_cpu_delta_per_round_us'])}) |")
-    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith(("routewise", "candidate"))]
+    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith(("routewise", "candidate", "module"))]
     if vm:
-        out += ["", "VM start: time from starting Envoy to each `routewise: configured` line in Envoy's log (one per "
-                "VM that ran on_configure: Envoy configures the module on the main thread first, then in a VM per "
-                "worker), per round; compare `ready after` above (Envoy /ready):", ""]
+        out += ["", "VM / module start: time from starting Envoy to each `routewise: configured` line in Envoy's log, "
+                "per round; compare `ready after` above (Envoy /ready). routewise.wasm: one line per VM that ran "
+                "on_configure (Envoy configures the module on the main thread first, then in a VM per worker). "
+                "Dynamic module: one line per filter config (config_new on the main thread; the config is shared by "
+                "the workers).", ""]
         for c, v in vm:
             out.append(f"* {c}: " + "; ".join(", ".join(f"{x * 1000:.0f} ms" for x in rd) for rd in v))
     return "\n".join(out) + "\n"
 
 
-def svg_plot(rows, sizes):
-    """Two log-log panels: throughput and p99 against N, one line per configuration kind."""
-    W, H, PAD = 900, 380, 60
-    panels = [("throughput (req/s)", "rps"), ("p99 latency (µs)", "p99_us")]
-    colors = {"bare": "#777777", "native": "#d62728", "routewise": "#1f77b4"}
+def svg_plot(rows, sizes, ratios=None):
+    """Log-log panels of throughput and p99 against N, one line per configuration kind; with `ratios`, a third
+    panel: req/s over bare within each round (median), per kind, against the targets (linear scale)."""
     import math
+    PAD = 60
+    panels = [("throughput (req/s)", "rps"), ("p99 latency (µs)", "p99_us")]
+    kinds_ratio = [k for k in ("native", "routewise", "module") if ratios and any(ratios[n].get(f"{k}_over_bare") for n in sizes)]
+    if kinds_ratio:
+        panels.append(("req/s ÷ bare, same round (median)", None))
+    W, H = 60 + 420 * len(panels), 380  # 900 wide with two panels, as before
+    colors = {"bare": "#777777", "native": "#d62728", "routewise": "#1f77b4", "module": "#2ca02c"}
+    present = [k for k in colors if k == "bare" and "bare" in rows or any(f"{k}-{n}" in rows for n in sizes)]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
              f'<rect width="{W}" height="{H}" fill="white"/>']
-    pw = (W - 3 * PAD) / 2
+    pw = (W - (len(panels) + 1) * PAD) / len(panels)
     ph = H - 2 * PAD
     xs = [math.log10(n) for n in sizes]
     for i, (title, key) in enumerate(panels):
         x0 = PAD + i * (pw + PAD)
-        series = {"bare": [(n, rows["bare"][key]) for n in sizes] if "bare" in rows else []}
-        for kind in ("native", "routewise"):
-            series[kind] = [(n, rows[f"{kind}-{n}"][key]) for n in sizes if f"{kind}-{n}" in rows]
-        vals = [v for s in series.values() for _, v in s if v > 0]
-        lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
-        hi = max(hi, lo + 1)
         X = lambda n: x0 + (math.log10(n) - min(xs)) / (max(xs) - min(xs)) * pw
-        Y = lambda v: PAD + ph - (math.log10(v) - lo) / (hi - lo) * ph
         parts.append(f'<text x="{x0 + pw / 2}" y="{PAD - 25}" text-anchor="middle" font-size="14">{title}</text>')
         parts.append(f'<rect x="{x0}" y="{PAD}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-        for e in range(lo, hi + 1):
-            y = Y(10 ** e)
-            parts.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + pw}" y2="{y}" stroke="#ddd"/>')
-            parts.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{10 ** e:,}</text>')
+        if key is None:
+            series = {k: [(n, ratios[n][f"{k}_over_bare"]) for n in sizes if ratios[n].get(f"{k}_over_bare")] for k in kinds_ratio}
+            top = max(1.0, max(v for pts in series.values() for _, v in pts)) * 1.05
+            top = math.ceil(top * 10) / 10
+            Y = lambda v: PAD + ph - v / top * ph
+            step = 0.1 if top <= 1.2 else 0.2
+            for j in range(int(round(top / step)) + 1):
+                v = j * step
+                parts.append(f'<line x1="{x0}" y1="{Y(v):.1f}" x2="{x0 + pw}" y2="{Y(v):.1f}" stroke="#ddd"/>')
+                parts.append(f'<text x="{x0 - 5}" y="{Y(v) + 4:.1f}" text-anchor="end">{v:.1f}</text>')
+            # The issue's targets: module >= 0.90 x bare at N=10 and >= 0.85 at N=10,000; wasm >= 0.70.
+            for v, label in ((0.90, "0.90"), (0.85, "0.85"), (0.70, "0.70")):
+                parts.append(f'<line x1="{x0}" y1="{Y(v):.1f}" x2="{x0 + pw}" y2="{Y(v):.1f}" stroke="#999" stroke-dasharray="2,3"/>')
+                parts.append(f'<text x="{x0 + pw - 3}" y="{Y(v) - 3:.1f}" text-anchor="end" fill="#999" font-size="10">target {label}</text>')
+        else:
+            series = {"bare": [(n, rows["bare"][key]) for n in sizes] if "bare" in rows else []}
+            for kind in ("native", "routewise", "module"):
+                series[kind] = [(n, rows[f"{kind}-{n}"][key]) for n in sizes if f"{kind}-{n}" in rows]
+            vals = [v for s in series.values() for _, v in s if v > 0]
+            lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+            hi = max(hi, lo + 1)
+            Y = lambda v: PAD + ph - (math.log10(v) - lo) / (hi - lo) * ph
+            for e in range(lo, hi + 1):
+                y = Y(10 ** e)
+                parts.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + pw}" y2="{y}" stroke="#ddd"/>')
+                parts.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{10 ** e:,}</text>')
         for n in sizes:
             parts.append(f'<text x="{X(n)}" y="{PAD + ph + 18}" text-anchor="middle">N={n:,}</text>')
         for kind, pts in series.items():
@@ -493,10 +603,11 @@ def svg_plot(rows, sizes):
             parts.append(f'<polyline points="{d}" fill="none" stroke="{colors[kind]}" stroke-width="2"{dash}/>')
             for n, v in pts:
                 parts.append(f'<circle cx="{X(n):.1f}" cy="{Y(v):.1f}" r="3.5" fill="{colors[kind]}"/>')
-    for j, (kind, col) in enumerate(colors.items()):
+    labels = {"module": "module (dynamic module)"}
+    for j, kind in enumerate(present):
         x = PAD + j * 140
-        parts.append(f'<line x1="{x}" y1="{H - 15}" x2="{x + 25}" y2="{H - 15}" stroke="{col}" stroke-width="2"/>')
-        parts.append(f'<text x="{x + 30}" y="{H - 11}">{kind}</text>')
+        parts.append(f'<line x1="{x}" y1="{H - 15}" x2="{x + 25}" y2="{H - 15}" stroke="{colors[kind]}" stroke-width="2"/>')
+        parts.append(f'<text x="{x + 30}" y="{H - 11}">{labels.get(kind, kind)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -506,7 +617,11 @@ def svg_plot(rows, sizes):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True)
-    ap.add_argument("--wasm", required=True, type=pathlib.Path)
+    ap.add_argument("--wasm", type=pathlib.Path, help="routewise.wasm (arm routewise-N)")
+    ap.add_argument("--module-dir", type=pathlib.Path,
+                    default=pathlib.Path(os.environ.get("ROUTEWISE_MODULE_DIR") or ROOT / "target" / "dynamic-module"),
+                    help="directory of libroutewise_module.so (arm module-N; Envoy's ENVOY_DYNAMIC_MODULES_SEARCH_PATH); "
+                         "default $ROUTEWISE_MODULE_DIR, else target/dynamic-module")
     ap.add_argument("--sizes", default="10,1000,10000")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each run")
@@ -515,7 +630,8 @@ def main():
     ap.add_argument("--latency-duration", type=int, default=3,
                     help="seconds of an extra 1-connection run per config (unloaded latency); 0 skips it")
     ap.add_argument("--note", default="", help="free text recorded in the results (e.g. which build of the module)")
-    ap.add_argument("--configs", default="bare,native,routewise", help="kinds to run")
+    ap.add_argument("--arms", "--configs", dest="configs", default=",".join(ARMS),
+                    help="comma-separated kinds to run, of " + ", ".join(ARMS) + " (default all; e.g. bare,module)")
     ap.add_argument("--candidate", type=pathlib.Path, help="another routewise.wasm, run as candidate-N beside routewise-N")
     ap.add_argument("--candidate-note", default="", help="what the candidate module is")
     ap.add_argument("--candidate-unchecked", action="store_true",
@@ -526,10 +642,19 @@ def main():
     args = ap.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    kinds = args.configs.split(",")
+    kinds = [k.strip() for k in args.configs.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in ARMS]
+    if unknown:
+        ap.error(f"unknown arm(s) {', '.join(unknown)}: choose from {', '.join(ARMS)}")
     if args.candidate:
         kinds.append("candidate")
-    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise", "candidate") if k in kinds]
+    if ("routewise" in kinds or "candidate" in kinds) and not (args.wasm and args.wasm.is_file()):
+        ap.error(f"arm routewise needs --wasm (a routewise.wasm), got {args.wasm}")
+    module_dir = args.module_dir.resolve()
+    module_so = module_dir / "libroutewise_module.so"
+    if "module" in kinds and not module_so.is_file():
+        ap.error(f"arm module needs {module_so} (scripts/build-modules, or --module-dir / ROUTEWISE_MODULE_DIR)")
+    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise", "module", "candidate") if k in kinds]
     work = ROOT / ".work" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -538,11 +663,16 @@ def main():
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": args.command, "envoy_version": (re.search(r"/(\d+\.\d+\.\d+)/", version) or [None, "?"])[1],
         "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections, "sizes": sizes,
-        "wasm": str(args.wasm), "wasm_bytes": args.wasm.stat().st_size, "seed": SEED, "mix_size": MIX_SIZE,
+        "arms": kinds, "warmup_s": args.warmup,
+        "wasm": str(args.wasm) if args.wasm else None,
+        "wasm_bytes": args.wasm.stat().st_size if args.wasm and args.wasm.is_file() else None,
+        "seed": SEED, "mix_size": MIX_SIZE,
         "loadavg": pathlib.Path("/proc/loadavg").read_text().split()[0],
         "git": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip(),
         "note": args.note, "latency_duration_s": args.latency_duration,
     }
+    if "module" in kinds:
+        meta.update({"module_dir": str(module_dir), "module_bytes": module_so.stat().st_size})
     if args.candidate:
         meta.update({"candidate": str(args.candidate), "candidate_bytes": args.candidate.stat().st_size,
                      "candidate_note": args.candidate_note})
@@ -562,7 +692,7 @@ def main():
             lua = work / f"{c}.lua"
             write_lua(lua, mix)
             log = work / f"{c}.log"
-            envoy = Envoy(args.envoy, cfg, log, admin)
+            envoy = Envoy(args.envoy, cfg, log, admin, module_dir=module_dir if kind == "module" else None)
             try:
                 pid = envoy.proc.pid
                 rss_ready = proc_status_kib(pid, "VmRSS") / 1024
@@ -600,7 +730,7 @@ def main():
                                                         "runs": runs}, indent=1) + "\n")
     (args.out / "results.md").write_text(markdown(meta, rows, ratios, sizes))
     if "bare" in rows and len(sizes) > 1:
-        (args.out / "plot.svg").write_text(svg_plot(rows, sizes))
+        (args.out / "plot.svg").write_text(svg_plot(rows, sizes, ratios))
     print((args.out / "results.md").read_text())
     print(f"results: {args.out}/results.{{md,json}}" + (", plot.svg" if (args.out / "plot.svg").exists() else ""))
 
