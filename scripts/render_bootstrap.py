@@ -51,17 +51,23 @@ TEMPLATE = ROOT / "envoy" / "routewise.yaml.tmpl"
 DEFAULT_CLUSTER_HEADER = "x-routewise-cluster"
 
 
+def integration_clusters(node, kind, found):
+    """Every `{"type": KIND, "cluster": NAME}` integration in the config (iterative: any depth)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == kind and isinstance(node.get("cluster"), str):
+                found.add(node["cluster"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def http_clusters(node, found):
     """Every `{"type": "http", "cluster": NAME}` integration in the config."""
-    if isinstance(node, dict):
-        if node.get("type") == "http" and isinstance(node.get("cluster"), str):
-            found.add(node["cluster"])
-        for v in node.values():
-            http_clusters(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            http_clusters(v, found)
-    return found
+    return integration_clusters(node, "http", found)
 
 
 def cluster(name, port):
@@ -86,15 +92,7 @@ MOCK_ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 def lambda_clusters(node, found):
     """Every `{"type": "lambda", "cluster": NAME}` integration in the config."""
-    if isinstance(node, dict):
-        if node.get("type") == "lambda" and isinstance(node.get("cluster"), str):
-            found.add(node["cluster"])
-        for v in node.values():
-            lambda_clusters(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            lambda_clusters(v, found)
-    return found
+    return integration_clusters(node, "lambda", found)
 
 
 def lambda_cluster(name, port, arn, access_key, secret):
@@ -132,7 +130,7 @@ def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=()
     """The bootstrap text. `config_text` is passed to the filter verbatim, as a JSON string literal."""
     try:
         header = json.loads(config_text).get("cluster_header", DEFAULT_CLUSTER_HEADER)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         header = DEFAULT_CLUSTER_HEADER  # an invalid config is still rendered: the filter must reject it
     values = {
         "ADMIN_PORT": str(admin_port),
@@ -278,14 +276,30 @@ def main():
     if args.build == "wasm" and not args.wasm:
         ap.error("--build wasm needs --wasm")
 
-    text = args.config.read_text()
+    try:
+        text = args.config.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise SystemExit("render_bootstrap.py: cannot read %s: %s" % (args.config, e.strerror or e))
+    except UnicodeDecodeError as e:
+        raise SystemExit("render_bootstrap.py: %s is not UTF-8 text (byte %d); the filter takes a UTF-8 JSON "
+                         "document" % (args.config, e.start))
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        print("render_bootstrap.py: %s nests too deeply to read its clusters; rendered as it is (the filter "
+              "will say what is wrong)" % args.config, file=sys.stderr)
+        document = {}
+    except ValueError as e:
+        print("render_bootstrap.py: %s is not JSON (%s); rendered as it is (the filter will reject it)"
+              % (args.config, e), file=sys.stderr)
+        document = {}
     clusters = []
     for c in args.cluster:
         name, _, port = c.partition("=")
         clusters.append((name, int(port)))
     if args.clusters_from_port is not None:
         named = {n for n, _ in clusters}
-        auto = sorted(http_clusters(json.loads(text), set()) - named)
+        auto = sorted(http_clusters(document, set()) - named)
         clusters += [(n, args.clusters_from_port + i) for i, n in enumerate(auto)]
 
     access_key, _, secret = args.lambda_credentials.partition(":")
@@ -299,7 +313,7 @@ def main():
     if args.lambda_port is not None:
         functions = dict(f.partition("=")[::2] for f in args.lambda_function)
         named = {l[0] for l in lambdas}
-        for n in sorted(lambda_clusters(json.loads(text), set()) - named):
+        for n in sorted(lambda_clusters(document, set()) - named):
             arn = MOCK_ARN_PREFIX + functions.get(n, "echo")
             lambdas.append((n, args.lambda_port, arn, access_key, secret))
 

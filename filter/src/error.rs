@@ -124,9 +124,14 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Most characters of a path or a message echoed in one error line: a 50 MB name in a config must not
+/// become a 50 MB line in Envoy's log (issue 14); the rest is counted, not written.
+pub const MAX_ECHOED_CHARS: usize = 512;
+
 impl fmt::Display for ConfigError {
     /// One line, always: control characters the user wrote into a name or value (a header name with
-    /// CR/LF) are shown escaped, so that no error can fake another line of the list (or of Envoy's log).
+    /// CR/LF) are shown escaped, so that no error can fake another line of the list (or of Envoy's log); a
+    /// path or message longer than [`MAX_ECHOED_CHARS`] is cut, saying how much was left out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind.to_string();
         if self.path.is_empty() {
@@ -140,10 +145,13 @@ impl fmt::Display for ConfigError {
 }
 
 fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    if !text.chars().any(char::is_control) {
-        return f.write_str(text);
-    }
+    let mut written = 0;
     for c in text.chars() {
+        if written == MAX_ECHOED_CHARS {
+            let rest = text.chars().count() - written;
+            return write!(f, "… ({rest} more characters)");
+        }
+        written += 1;
         if c.is_control() {
             write!(f, "{}", c.escape_default())?;
         } else {
@@ -189,3 +197,26 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r12_an_echoed_value_is_cut_and_one_line() {
+        let e = ConfigError::new(
+            format!(
+                "apis[0].routes[0].plugins.proxy-rewrite.headers.set.{}",
+                "n".repeat(1_000_000)
+            ),
+            ErrorKind::Invalid {
+                value: format!("a\r\nb{}", "v".repeat(1_000_000)),
+                reason: "bad".into(),
+            },
+        );
+        let line = e.to_string();
+        assert!(line.len() < 2 * MAX_ECHOED_CHARS + 200, "{} bytes", line.len());
+        assert!(!line.contains(['\r', '\n']));
+        assert!(line.contains("more characters)"), "{line}");
+    }
+}

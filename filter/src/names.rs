@@ -72,14 +72,17 @@ pub mod outcome {
     pub const INTERNAL_ERROR: &str = "internal_error";
     /// `key-auth` found no key, or a key of no consumer (G2); answered 401.
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// A method a Lambda integration cannot serve (`CONNECT`); answered 405.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// Every outcome, in counter-slot order.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         FORWARDED,
         NO_DOMAIN,
         NO_API,
         NO_ROUTE,
         INTERNAL_ERROR,
         UNAUTHORIZED,
+        METHOD_NOT_ALLOWED,
     ];
 }
 
@@ -93,6 +96,8 @@ pub mod body {
     pub const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
     /// A failure inside the filter.
     pub const INTERNAL_ERROR: &str = r#"{"message":"Internal Server Error"}"#;
+    /// `CONNECT` to a Lambda integration.
+    pub const METHOD_NOT_ALLOWED: &str = r#"{"message":"Method Not Allowed"}"#;
 }
 
 /// Envoy foreign function that makes the router re-resolve the route after the cluster header changed

@@ -311,6 +311,15 @@ pub fn answer_call_into(target: &LambdaTarget, resp: &CallResponse<'_>, out: &mu
         *out = timeout(target.timeout_ms);
         return Some(status);
     }
+    // The Invoke API always sends x-amzn-requestid. A 502/503 without it is Envoy's own answer for an
+    // endpoint that reset, refused the connection or sent something that is not HTTP: the call failed, and
+    // the status is Envoy's, not Lambda's (U2 would report it as x-envoy-lambda-statuscode; issue 14).
+    if matches!(status, 502 | 503) && !has(FORWARDED_INVOKE_HEADERS[0]) {
+        *out = call_failed(&format!(
+            "Envoy answered {status} for the Lambda endpoint (no x-amzn-requestid: the endpoint did not answer)"
+        ));
+        return None;
+    }
     let format = target.payload_format;
     let limit = target.max_response_body_bytes;
     match resp.body {

@@ -149,7 +149,7 @@ mod tests {
         )
         .expect("valid");
         let c = Counters::new(&engine);
-        assert_eq!(c.len(), 6 + 11 + 3);
+        assert_eq!(c.len(), 7 + 11 + 3);
         assert_eq!(c.name(c.outcome("no_route")), "routewise.requests.no_route");
         assert_eq!(c.name(c.outcome("bogus")), "routewise.requests.internal_error");
         assert_eq!(c.name(c.lambda(Outcome::Throttled)), "routewise.lambda.throttled");

@@ -36,6 +36,10 @@ use crate::lambda::Unwrapped;
 use crate::names::property;
 use crate::plugins::{HeaderEdit, ResponseRewrite};
 
+/// A failed call this close to `timeout_ms` after it was sent is taken as the timeout (Envoy's timer and
+/// the filter's clock are read a few milliseconds apart).
+const TIMEOUT_SLACK_MS: u64 = 20;
+
 thread_local! {
     /// Sequence number for request ids when Envoy sent no `x-request-id` (per worker thread, or per VM).
     static SEQUENCE: Cell<u64> = const { Cell::new(0) };
@@ -55,6 +59,8 @@ pub(super) enum LambdaExchange {
     Invoking {
         /// Its token.
         token: u64,
+        /// When it was sent (host clock, ms), to tell a timeout from another failure.
+        sent_ms: u64,
         /// The integration.
         target: Arc<LambdaTarget>,
         /// The merged `response-rewrite`.
@@ -191,12 +197,13 @@ impl LambdaExchange {
         token: u64,
         end: CallEnd<'_>,
     ) {
-        let (target, response_rewrite) = match std::mem::replace(self, LambdaExchange::Done) {
+        let (target, sent_ms, response_rewrite) = match std::mem::replace(self, LambdaExchange::Done) {
             LambdaExchange::Invoking {
                 token: sent,
+                sent_ms,
                 target,
                 response_rewrite,
-            } if sent == token => (target, response_rewrite),
+            } if sent == token => (target, sent_ms, response_rewrite),
             other => {
                 *self = other;
                 log::debug!("routewise: lambda: unexpected answer to call {token}; ignored");
@@ -206,7 +213,14 @@ impl LambdaExchange {
         let rr = response_rewrite.as_ref();
         let body_len = match end {
             CallEnd::Failed { detail } => {
-                let out = invoke::call_failed(detail);
+                // Envoy ends a call that outlives its timeout as a failure once headers have arrived (the
+                // body stalled): a failure at the timeout is the timeout (504), as API Gateway answers it.
+                let elapsed = host.now_epoch_ms().saturating_sub(sent_ms);
+                let out = if elapsed + TIMEOUT_SLACK_MS >= u64::from(target.timeout_ms) {
+                    invoke::timeout(target.timeout_ms)
+                } else {
+                    invoke::call_failed(detail)
+                };
                 answer(config, host, out, None, &target, rr);
                 return;
             }
@@ -277,6 +291,7 @@ fn invoke_function(
             );
             let exchange = LambdaExchange::Invoking {
                 token,
+                sent_ms: host.now_epoch_ms(),
                 target: Arc::clone(target),
                 response_rewrite,
             };

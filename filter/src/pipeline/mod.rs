@@ -281,6 +281,26 @@ impl Stream {
         };
         match engine.evaluate(&view) {
             Decision::Forward(f) => {
+                if matches!(f.integration, Integration::Lambda(_)) && view.method == "CONNECT" {
+                    // A tunnel cannot be a Lambda invocation: held open over HTTP/1 it would hang, over
+                    // HTTP/2 it would invoke the function with a stream (issue 14). API Gateway has no CONNECT.
+                    let reply = LocalReply {
+                        status: 405,
+                        body: crate::names::body::METHOD_NOT_ALLOWED,
+                        reason: outcome::METHOD_NOT_ALLOWED,
+                        context: Selected {
+                            domain: Some(f.domain),
+                            rule_id: f.rule_id,
+                            mapping_id: f.mapping_id,
+                            api: Some(f.api),
+                            stage: Some(f.stage),
+                            route_id: Some(f.route_id),
+                            route_key: Some(f.route_key),
+                        },
+                        path: None,
+                    };
+                    return self.reply(config, host, &reply);
+                }
                 self.forward(config, host, &f)?;
                 if let Integration::Lambda(target) = f.integration {
                     let response_rewrite = self.response_rewrite.take();
@@ -404,6 +424,7 @@ pub fn reply_details(outcome: &str) -> &'static str {
         outcome::NO_API => "routewise_no_api",
         outcome::NO_ROUTE => "routewise_no_route",
         outcome::UNAUTHORIZED => "routewise_unauthorized",
+        outcome::METHOD_NOT_ALLOWED => "routewise_method_not_allowed",
         _ => "routewise_internal_error",
     }
 }

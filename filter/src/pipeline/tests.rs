@@ -16,7 +16,8 @@ const CONFIG: &str = r#"{
                            "response-rewrite": {"headers": {"set": {"x-rewritten": "1"}}}}},
               {"id": "fn", "key": "POST /fn",
                "integration": {"type": "lambda", "cluster": "lambda_fn"},
-               "plugins": {"response-rewrite": {"headers": {"set": {"x-rewritten": "1"}}}}}
+               "plugins": {"response-rewrite": {"headers": {"set": {"x-rewritten": "1"}}}}},
+              {"id": "fn-any", "key": "ANY /fn-any", "integration": {"type": "lambda", "cluster": "lambda_fn"}}
             ]}]
 }"#;
 
@@ -355,4 +356,44 @@ fn a_rejected_configuration_lists_at_most_100_errors_and_counts_the_rest() {
     );
     assert_eq!(FilterConfig::from_bytes(b"").err(), Some(Rejected::Empty));
     assert_eq!(FilterConfig::from_bytes(b"\xff").err(), Some(Rejected::NotUtf8));
+}
+
+/// Issue 14: CONNECT to a Lambda route is 405, nothing invoked (a tunnel is no invocation).
+#[test]
+fn connect_to_a_lambda_route_is_405_and_invokes_nothing() {
+    let config = config();
+    let mut host = RecordingHost::new(&[
+        (":method", "CONNECT"),
+        (":authority", "a"),
+        (":path", "/shop/fn-any"),
+    ]);
+    assert_eq!(
+        Stream::default().on_request_headers(Some(&config), &mut host, false),
+        Next::Stop
+    );
+    assert_eq!(host.local_reply().map(|r| r.0), Some(405));
+    assert!(host.calls().is_empty());
+    assert_eq!(host.filter_state("routewise.outcome"), Some("method_not_allowed"));
+    assert_eq!(host.count_of(config.counters.outcome("method_not_allowed")), 1);
+}
+
+/// Issue 14: a call that fails at its timeout after the headers arrived (a stalled body) is the timeout,
+/// 504; earlier, a failed call, 502.
+#[test]
+fn a_call_failing_at_its_timeout_is_504_and_earlier_502() {
+    let config = config();
+    for (elapsed, status, outcome) in [
+        (29_000, 504, "timeout"),
+        (28_990, 504, "timeout"),
+        (100, 502, "call_failed"),
+    ] {
+        let mut host = post_fn(b"");
+        host.now_epoch_ms = 1_000;
+        let mut stream = Stream::default();
+        stream.on_request_headers(Some(&config), &mut host, true);
+        host.now_epoch_ms = 1_000 + elapsed;
+        stream.on_call_response(Some(&config), &mut host, 1, CallEnd::Failed { detail: "reset" });
+        assert_eq!(host.local_reply().map(|r| r.0), Some(status), "{elapsed} ms");
+        assert_eq!(host.filter_state("routewise.lambda_outcome"), Some(outcome));
+    }
 }

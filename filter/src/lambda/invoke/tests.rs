@@ -388,3 +388,45 @@ fn g2_plugins_act_on_the_event_as_on_a_forwarded_request() {
         assert!(!text.contains("k1"), "the key is nowhere in the event: {text}");
     }
 }
+
+/// Issue 14: a 502/503 without x-amzn-requestid is Envoy's answer for an endpoint that reset or spoke no
+/// HTTP: the call failed (502, outcome call_failed), never reported as Lambda's status (U2).
+#[test]
+fn envoys_own_502_or_503_for_a_dead_endpoint_is_a_failed_call_not_a_lambda_error() {
+    let target = target(PayloadFormat::V2);
+    for status in ["502", "503"] {
+        let headers = vec![(":status".to_string(), status.to_string())];
+        let mut out = Unwrapped::default();
+        let got = answer_call_into(
+            &target,
+            &CallResponse {
+                headers: &headers,
+                body: Some(b"upstream connect error"),
+                body_len: 22,
+            },
+            &mut out,
+        );
+        assert_eq!(
+            (got, out.status, out.outcome),
+            (None, 502, Outcome::CallFailed),
+            "{status}"
+        );
+        assert_eq!(out.header("x-envoy-lambda-statuscode"), None);
+    }
+    // With the request id it is Lambda's own error (U2).
+    let headers = vec![
+        (":status".to_string(), "502".to_string()),
+        ("x-amzn-requestid".to_string(), "r".to_string()),
+    ];
+    let mut out = Unwrapped::default();
+    answer_call_into(
+        &target,
+        &CallResponse {
+            headers: &headers,
+            body: Some(b""),
+            body_len: 0,
+        },
+        &mut out,
+    );
+    assert_eq!((out.status, out.outcome), (502, Outcome::LambdaError));
+}
