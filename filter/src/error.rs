@@ -145,13 +145,11 @@ impl fmt::Display for ConfigError {
 }
 
 fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    let mut written = 0;
-    for c in text.chars() {
+    for (written, c) in text.chars().enumerate() {
         if written == MAX_ECHOED_CHARS {
             let rest = text.chars().count() - written;
             return write!(f, "… ({rest} more characters)");
         }
-        written += 1;
         if c.is_control() {
             write!(f, "{}", c.escape_default())?;
         } else {

@@ -243,7 +243,11 @@ pub fn fault_injection_module_dir() -> PathBuf {
             "the fault-injection dynamic module",
         );
         let dir = target.join("dynamic-module-fault-injection");
-        assert!(dir.join(MODULE_FILE).is_file(), "no {MODULE_FILE} in {}", dir.display());
+        assert!(
+            dir.join(MODULE_FILE).is_file(),
+            "no {MODULE_FILE} in {}",
+            dir.display()
+        );
         dir
     })
     .clone()

@@ -15,7 +15,11 @@ fn a_panic_in_a_hook_is_a_logged_500_for_its_stream_and_envoy_serves_the_next_re
         "apis": [{"id": "a", "stages": {"s": {"integration": {"type": "http", "cluster": "up"}}}}],
     })
     .to_string();
-    let envoy = Envoy::start_with_module(&config, &[&up], &Module::DynamicModule(fault_injection_module_dir()));
+    let envoy = Envoy::start_with_module(
+        &config,
+        &[&up],
+        &Module::DynamicModule(fault_injection_module_dir()),
+    );
     let ok = envoy.send(Request::get("/before").host("a.example"));
     assert_eq!(ok.status, 200, "{}", ok.text());
 
@@ -33,7 +37,10 @@ fn a_panic_in_a_hook_is_a_logged_500_for_its_stream_and_envoy_serves_the_next_re
         // The same connection's worker serves the next request as usual.
         let after = envoy.send(Request::get(&format!("/after/{i}")).host("a.example"));
         assert_eq!(after.status, 200, "{}", after.text());
-        assert_eq!(up.requests().last().map(|r| r.path.clone()), Some(format!("/after/{i}")));
+        assert_eq!(
+            up.requests().last().map(|r| r.path.clone()),
+            Some(format!("/after/{i}"))
+        );
     }
     let log = envoy.wait_log("routewise: internal error: a hook panicked; answering 500");
     assert!(
@@ -41,6 +48,12 @@ fn a_panic_in_a_hook_is_a_logged_500_for_its_stream_and_envoy_serves_the_next_re
         "{}",
         log_excerpt(&log)
     );
-    assert!(!up.requests().iter().any(|r| r.path.starts_with("/boom")), "a panicked request reached the upstream");
-    envoy.wait_filter_stats(&["routewise.requests.internal_error: 3", "routewise.requests.forwarded: 4"]);
+    assert!(
+        !up.requests().iter().any(|r| r.path.starts_with("/boom")),
+        "a panicked request reached the upstream"
+    );
+    envoy.wait_filter_stats(&[
+        "routewise.requests.internal_error: 3",
+        "routewise.requests.forwarded: 4",
+    ]);
 }
