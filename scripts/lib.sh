@@ -153,6 +153,54 @@ ensure_envoy_image() {
     step "envoy image $ENVOY_IMAGE: built, runs Envoy $v"
 }
 
+# The Envoy image with the dynamic module (scripts/module-image; envoy/deploy/README.md "The dynamic module"):
+# $ENVOY_IMAGE plus /usr/local/lib/routewise/libroutewise_module.so and ENVOY_DYNAMIC_MODULES_SEARCH_PATH, from
+# envoy/deploy/dynamic-module.Dockerfile. `docker build` with the classic builder (DOCKER_BUILDKIT=0: Debian's
+# docker.io has no buildx) and --pull=false, FROM the local base: nothing is pulled. Tagged
+# routewise-envoy-module:VERSION; rebuilt only when the .so, the base image or this recipe changes (the image
+# carries all three in labels). $1: the .so, $2: VERSION. Sets MODULE_IMAGE to the image reference.
+MODULE_IMAGE_REPO="routewise-envoy-module"
+MODULE_IMAGE_RECIPE=1
+ensure_module_image() {
+    local so="$1" version="$2" sum base want have ctx
+    [ -f "$so" ] || die "no dynamic module $so (scripts/build-modules builds it)"
+    base="$(docker image inspect -f '{{.Id}}' "$ENVOY_IMAGE" 2>/dev/null)" || die "no image $ENVOY_IMAGE (run scripts/setup)"
+    sum="$(sha256sum "$so" | cut -d' ' -f1)"
+    MODULE_IMAGE="$MODULE_IMAGE_REPO:$version"
+    want="$sum $base $MODULE_IMAGE_RECIPE"
+    have="$(docker image inspect -f '{{index .Config.Labels "routewise.module.sha256"}} {{index .Config.Labels "routewise.module.base"}} {{index .Config.Labels "routewise.module.recipe"}}' "$MODULE_IMAGE" 2>/dev/null || true)"
+    if [ "$have" = "$want" ]; then
+        step "module image $MODULE_IMAGE: up to date (.so ${sum:0:12})"
+        return
+    fi
+    step "module image $MODULE_IMAGE: building FROM $ENVOY_IMAGE with the .so ${sum:0:12} (log .work/module-image.log)"
+    local old
+    old="$(docker image inspect -f '{{.Id}}' "$MODULE_IMAGE" 2>/dev/null || true)"
+    ctx="$(mktemp -d "$WORK/module-image.XXXXXX")"
+    cp "$so" "$ctx/libroutewise_module.so"
+    DOCKER_BUILDKIT=0 docker build --pull=false --build-arg "BASE=$ENVOY_IMAGE" \
+        -f "$ROOT/envoy/deploy/dynamic-module.Dockerfile" \
+        --label "routewise.module.sha256=$sum" --label "routewise.module.base=$base" \
+        --label "routewise.module.recipe=$MODULE_IMAGE_RECIPE" --label "routewise.module.version=$version" \
+        -t "$MODULE_IMAGE" "$ctx" >"$WORK/module-image.log" 2>&1 || {
+        rm -rf "$ctx"
+        cat "$WORK/module-image.log" >&2
+        die "docker build of $MODULE_IMAGE failed"
+    }
+    rm -rf "$ctx"
+    # The file in the image is the .so (read back from a created, never started, container).
+    local cid got
+    cid="$(docker create "$MODULE_IMAGE")"
+    got="$(docker cp "$cid:/usr/local/lib/routewise/libroutewise_module.so" - | tar -xO | sha256sum | cut -d' ' -f1)"
+    docker rm "$cid" >/dev/null
+    [ "$got" = "$sum" ] || die "the image holds a .so with sha256 $got, expected $sum"
+    # The image this one replaces, unless a container still uses it (then it stays, untagged).
+    local new
+    new="$(docker image inspect -f '{{.Id}}' "$MODULE_IMAGE")"
+    [ -z "$old" ] || [ "$old" = "$new" ] || docker image rm "$old" >/dev/null 2>&1 || true
+    step "module image $MODULE_IMAGE: built, /usr/local/lib/routewise/libroutewise_module.so = sha256:${sum:0:12}"
+}
+
 # A free TCP port on 127.0.0.1 (the kernel picks it; a tiny race with other processes is possible).
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -12,6 +12,8 @@
 //! - [`registry::Registry`]: a throwaway `docker-registry` on a free port, and [`registry::skopeo`].
 //! - [`deploy`]: the deploy manifests (`envoy/deploy/`) against the CRDs' published schemas and routewise's
 //!   config parser.
+//! - [`module_image`]: the Envoy image with the dynamic module baked in (`scripts/module-image`), and Envoy
+//!   started from any local image with only its bootstrap mounted.
 #![deny(missing_docs)]
 
 pub mod deploy;
@@ -19,6 +21,7 @@ pub mod docker;
 pub mod envoy;
 pub mod http;
 pub mod lambda_mock;
+pub mod module_image;
 pub mod registry;
 pub mod sigv4;
 pub mod upstream;
