@@ -34,6 +34,9 @@
 //!   - `x-request-id`: a random UUID in Envoy (`UUIDRequestIDExtension::set`), deterministic in host-sim;
 //!     only its presence is compared.
 //!   - `x-envoy-expected-rq-timeout-ms`: `Router::FilterUtility::setTimeoutHeaders` (route timeout 30 s).
+//!   - `x-forwarded-for` and `x-envoy-external-address`: added by the connection manager with
+//!     `use_remote_address: true` (`ConnectionManagerUtility::mutateRequestHeaders`); host-sim does not
+//!     model them yet.
 //! - `x-log-tag` is the harness's request tag (the access log's `tag`); it is sent to both.
 //!
 //! Needs Docker and the image (`scripts/setup`), `routewise.wasm` and the host-sim test filter
@@ -260,7 +263,12 @@ fn envoy_view(resp: &Response, sim: &View, upstreams: &[EchoUpstream], tag: &str
         let headers = r
             .headers
             .into_iter()
-            .filter(|(k, _)| k != "x-envoy-expected-rq-timeout-ms")
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "x-envoy-expected-rq-timeout-ms" | "x-forwarded-for" | "x-envoy-external-address"
+                )
+            })
             .map(|(k, v)| match k.as_str() {
                 "x-request-id" => (k, "<uuid>".to_string()),
                 _ => (k, v),
