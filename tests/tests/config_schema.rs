@@ -81,3 +81,34 @@ fn plugin_configs_are_described_and_their_typos_refused() {
         );
     }
 }
+
+/// R8: the REST API service's routing-mode names (`ROUTING_RULE_THEN_BASE_PATH_MAPPING`,
+/// `BASE_PATH_MAPPING_ONLY`: `aws apigateway`, Terraform's `aws_api_gateway_domain_name`, the CDK) are accepted
+/// by the schema and the filter alike, as are the documented ones; a misspelt mode is refused by both.
+#[test]
+fn routing_mode_aliases_are_accepted_by_the_schema_and_the_filter() {
+    let v = validator();
+    let config = |mode: &str| {
+        json!({
+            "domains": [{"name": "*", "routing_mode": mode,
+                         "routing_rules": [{"priority": 1, "conditions": {"base_path": "a"},
+                                            "action": {"invoke_api": {"api": "a", "stage": "prod"}}}],
+                         "api_mappings": [{"api": "a", "stage": "prod"}]}],
+            "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}],
+        })
+    };
+    for mode in [
+        "ROUTING_RULE_THEN_API_MAPPING",
+        "ROUTING_RULE_THEN_BASE_PATH_MAPPING",
+    ] {
+        let c = config(mode);
+        assert_eq!(errors(&v, &c), Vec::<String>::new(), "{mode}");
+        assert!(
+            routewise::engine::Engine::from_json(&c.to_string()).is_ok(),
+            "{mode}"
+        );
+    }
+    let bad = config("ROUTING_RULE_THEN_MAPPING");
+    assert!(!errors(&v, &bad).is_empty());
+    assert!(routewise::engine::Engine::from_json(&bad.to_string()).is_err());
+}

@@ -153,6 +153,46 @@ fn import_aws_errors_name_the_input_and_exit_1() {
     assert_eq!(o.status.code(), Some(2), "clap refuses an unknown mode");
 }
 
+/// R8: `--routing-mode` takes the REST API service's names too (`aws apigateway get-domain-name` prints
+/// `ROUTING_RULE_THEN_BASE_PATH_MAPPING`, as Terraform and the CDK write it); the config is the same as with the
+/// documented name, which is what it says.
+#[test]
+fn import_aws_accepts_the_rest_api_routing_mode_names() {
+    let dir = golden_dir("import-aws/rules-and-mappings");
+    let args = std::fs::read_to_string(dir.join("args")).unwrap();
+    assert!(args.contains("ROUTING_RULE_THEN_API_MAPPING"), "{args}");
+    let golden = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let aliased = args.replace(
+        "ROUTING_RULE_THEN_API_MAPPING",
+        "ROUTING_RULE_THEN_BASE_PATH_MAPPING",
+    );
+    let mut argv = vec!["import", "aws"];
+    argv.extend(aliased.split_whitespace());
+    let o = routewise(&dir, &argv);
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), golden);
+    assert!(golden.contains("\"routing_mode\": \"ROUTING_RULE_THEN_API_MAPPING\""));
+    let o = routewise(
+        &dir,
+        &[
+            "import",
+            "aws",
+            "--domain-name",
+            "x",
+            "--routing-mode",
+            "BASE_PATH_MAPPING_ONLY",
+            "--mappings",
+            "mappings.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", transcript(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["domains"][0]["routing_mode"], "API_MAPPING_ONLY");
+    assert!(out["domains"][0]["api_mappings"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty()));
+}
+
 /// `tests/golden/import-apisix/<case>/`: `args` (after `import apisix`), the input it names, and the golden
 /// `config.json` and `import.log`. The round trip: every route the input enables and routewise can express
 /// comes back with its id, paths, hosts, methods, priority, vars and service, in the input's order; the

@@ -97,6 +97,15 @@ fn schema_is_generated_from_the_config_types() {
             "ROUTING_RULE_ONLY"
         ]
     );
+    // R8: the REST API service's names are accepted (deprecated aliases), the documented ones are canonical.
+    let mode = &defs["DomainConfig"]["properties"]["routing_mode"];
+    assert_eq!(mode["anyOf"][0]["$ref"], "#/$defs/RoutingMode");
+    assert_eq!(
+        mode["anyOf"][1]["enum"],
+        serde_json::json!(["BASE_PATH_MAPPING_ONLY", "ROUTING_RULE_THEN_BASE_PATH_MAPPING"])
+    );
+    assert_eq!(mode["anyOf"][1]["deprecated"], true);
+    assert_eq!(mode["default"], "API_MAPPING_ONLY");
     assert_eq!(
         consts("RouterKind"),
         ["specificity", "apisix_radixtree_uri", "apisix_radixtree_host_uri"]

@@ -58,6 +58,7 @@ pub struct DomainConfig {
     pub name: String,
     /// How rules and mappings combine (R8). Default `API_MAPPING_ONLY`, as in API Gateway.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "routing_mode_schema"))]
     pub routing_mode: RoutingMode,
     /// Routing rules, evaluated by ascending priority (R1-R7).
     #[serde(default)]
@@ -75,17 +76,45 @@ fn default_no_match_status() -> u16 {
 }
 
 /// R8: how routing rules and API mappings combine within a domain.
+///
+/// The names are those of the developer guide and of `aws apigatewayv2` (`API_MAPPING_ONLY`,
+/// `ROUTING_RULE_THEN_API_MAPPING`, `ROUTING_RULE_ONLY`); they are what routewise writes (explain, import,
+/// the schema's canonical values). The names of the REST API service (`aws apigateway create-domain-name
+/// --routing-mode`, CloudFormation's `AWS::ApiGateway::DomainNameV2`, Terraform's `aws_api_gateway_domain_name`,
+/// the CDK's `RoutingMode`) are accepted as aliases for the same modes: `BASE_PATH_MAPPING_ONLY` and
+/// `ROUTING_RULE_THEN_BASE_PATH_MAPPING`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RoutingMode {
-    /// Only API mappings; routing rules are a config error.
+    /// Only API mappings; routing rules are a config error. Alias: `BASE_PATH_MAPPING_ONLY` (REST API name).
     #[default]
+    #[serde(alias = "BASE_PATH_MAPPING_ONLY")]
     ApiMappingOnly,
-    /// Routing rules first, then API mappings.
+    /// Routing rules first, then API mappings. Alias: `ROUTING_RULE_THEN_BASE_PATH_MAPPING` (REST API name).
+    #[serde(alias = "ROUTING_RULE_THEN_BASE_PATH_MAPPING")]
     RoutingRuleThenApiMapping,
     /// Only routing rules; API mappings are a config error.
     RoutingRuleOnly,
+}
+
+/// Schema of `routing_mode`: the documented names ([`RoutingMode`]), or the REST API service's aliases, marked
+/// deprecated so that editors offer the documented names (the filter accepts both).
+#[cfg(feature = "schema")]
+fn routing_mode_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            g.subschema_for::<RoutingMode>(),
+            {
+                "description": "The REST API service's names of API_MAPPING_ONLY and ROUTING_RULE_THEN_API_MAPPING \
+                                (aws apigateway, CloudFormation, Terraform, the CDK): accepted, written back with \
+                                the documented names.",
+                "type": "string",
+                "enum": ["BASE_PATH_MAPPING_ONLY", "ROUTING_RULE_THEN_BASE_PATH_MAPPING"],
+                "deprecated": true
+            }
+        ]
+    })
 }
 
 /// A routing rule (R1): conditions, a priority, and the API to invoke.

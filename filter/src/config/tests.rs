@@ -114,3 +114,52 @@ fn a_missing_required_field_after_a_bad_value_is_not_reported_twice() {
         ["domains[0].routing_rules[0].priority: invalid type: string \"high\", expected i64"]
     );
 }
+
+/// R8: the REST API service's mode names (`aws apigateway create-domain-name --routing-mode`, Terraform's
+/// `aws_api_gateway_domain_name.routing_mode`, the CDK's `RoutingMode`: `BASE_PATH_MAPPING_ONLY`,
+/// `ROUTING_RULE_THEN_BASE_PATH_MAPPING`) are the same modes as the developer guide's; routewise writes the
+/// guide's names back.
+#[test]
+fn r8_rest_api_mode_names_are_aliases_of_the_documented_ones() {
+    for (written, mode, canonical) in [
+        (
+            "ROUTING_RULE_THEN_BASE_PATH_MAPPING",
+            RoutingMode::RoutingRuleThenApiMapping,
+            "ROUTING_RULE_THEN_API_MAPPING",
+        ),
+        (
+            "ROUTING_RULE_THEN_API_MAPPING",
+            RoutingMode::RoutingRuleThenApiMapping,
+            "ROUTING_RULE_THEN_API_MAPPING",
+        ),
+        (
+            "BASE_PATH_MAPPING_ONLY",
+            RoutingMode::ApiMappingOnly,
+            "API_MAPPING_ONLY",
+        ),
+        (
+            "API_MAPPING_ONLY",
+            RoutingMode::ApiMappingOnly,
+            "API_MAPPING_ONLY",
+        ),
+        (
+            "ROUTING_RULE_ONLY",
+            RoutingMode::RoutingRuleOnly,
+            "ROUTING_RULE_ONLY",
+        ),
+    ] {
+        let c = parse(&format!(
+            r#"{{"domains": [{{"name": "*", "routing_mode": "{written}"}}]}}"#
+        ))
+        .unwrap_or_else(|e| panic!("{written}: {e}"));
+        let d = c.domains[0].get().expect("domain parsed");
+        assert_eq!(d.routing_mode, mode, "{written}");
+        assert_eq!(
+            serde_json::to_value(d.routing_mode).expect("serializes"),
+            canonical
+        );
+    }
+    let e = parse(r#"{"domains": [{"name": "*", "routing_mode": "ROUTING_RULE_THEN_MAPPING"}]}"#)
+        .expect_err("not a mode");
+    assert_eq!(e.0[0].path, "domains[0].routing_mode");
+}

@@ -32,8 +32,18 @@ pub enum HeaderGlob {
     Any,
 }
 
-/// Longest glob accepted (R12).
+/// Longest glob accepted (R12; Terraform's `aws_apigatewayv2_routing_rule` checks `value_glob` with
+/// `LengthAtMost(128)`).
 pub const MAX_GLOB_LEN: usize = 128;
+
+/// Longest contains glob (`*v*`), wildcards included (R12). Not in API Gateway's reference, which documents
+/// only the 128-character limit, but applied by the live service: the CDK's routing-rule construct
+/// (aws/aws-cdk PR #38803, `packages/aws-cdk-lib/aws-apigateway/lib/routing-rule.ts`,
+/// `MAX_INFIX_GLOB_LENGTH`) reports that "a 41-char infix glob is rejected" when tried against the service.
+/// A config API Gateway refuses is refused here too, rather than accepted and routed differently after a
+/// migration back. That report's other finding, a character set for globs (`a-zA-Z0-9*?-!#$%&'.^_`|~`), is
+/// not enforced: the developer guide's own routing-rule example 1 matches `Accept` against `image/webp`.
+pub const MAX_CONTAINS_GLOB_LEN: usize = 40;
 
 impl HeaderGlob {
     /// Parses a glob, or says why it is invalid (R3, R12).
@@ -63,6 +73,13 @@ impl HeaderGlob {
             (false, false) => HeaderGlob::Exact(v),
             (false, true) => HeaderGlob::Prefix(v),
             (true, false) => HeaderGlob::Suffix(v),
+            (true, true) if glob.len() > MAX_CONTAINS_GLOB_LEN => {
+                return Err(format!(
+                    "a contains glob (`*v*`) is at most {MAX_CONTAINS_GLOB_LEN} characters with its wildcards, as \
+                     in API Gateway (this one has {}); prefix and suffix globs may have up to {MAX_GLOB_LEN}",
+                    glob.len()
+                ))
+            }
             (true, true) => HeaderGlob::Contains(v),
         })
     }
@@ -322,6 +339,28 @@ mod tests {
         let long = "x".repeat(129);
         assert!(HeaderGlob::parse(&long).unwrap_err().contains("128"));
         assert!(HeaderGlob::parse(&"x".repeat(128)).is_ok());
+    }
+
+    /// R12: API Gateway refuses a 41-character contains glob (aws/aws-cdk PR #38803, `MAX_INFIX_GLOB_LENGTH`,
+    /// observed against the service); prefix, suffix and exact globs keep the 128 limit.
+    #[test]
+    fn r12_contains_globs_are_at_most_40_characters_with_their_wildcards() {
+        let at_limit = format!("*{}*", "x".repeat(38));
+        assert_eq!(at_limit.len(), 40);
+        assert_eq!(g(&at_limit), HeaderGlob::Contains("x".repeat(38).into()));
+        let over = format!("*{}*", "x".repeat(39));
+        assert_eq!(
+            HeaderGlob::parse(&over).unwrap_err(),
+            "a contains glob (`*v*`) is at most 40 characters with its wildcards, as in API Gateway (this one \
+             has 41); prefix and suffix globs may have up to 128"
+        );
+        for other in [
+            format!("{}*", "x".repeat(127)),
+            format!("*{}", "x".repeat(127)),
+            "x".repeat(128),
+        ] {
+            assert!(HeaderGlob::parse(&other).is_ok(), "{other}");
+        }
     }
 
     #[test]

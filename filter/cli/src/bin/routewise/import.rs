@@ -57,7 +57,8 @@ pub struct AwsArgs {
     #[arg(long, value_name = "NAME")]
     domain_name: String,
     /// API_MAPPING_ONLY, ROUTING_RULE_THEN_API_MAPPING or ROUTING_RULE_ONLY (`aws apigatewayv2
-    /// get-domain-name` shows it as RoutingMode).
+    /// get-domain-name` shows it as RoutingMode); the REST API names `aws apigateway get-domain-name` shows,
+    /// BASE_PATH_MAPPING_ONLY and ROUTING_RULE_THEN_BASE_PATH_MAPPING, are the same modes.
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     routing_mode: RoutingMode,
     /// The output of `aws apigatewayv2 list-routing-rules --domain-name NAME` (`-`: standard input).
@@ -72,8 +73,11 @@ pub struct AwsArgs {
 }
 
 fn parse_mode(s: &str) -> Result<RoutingMode, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| "one of API_MAPPING_ONLY, ROUTING_RULE_THEN_API_MAPPING, ROUTING_RULE_ONLY".to_string())
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        "one of API_MAPPING_ONLY, ROUTING_RULE_THEN_API_MAPPING, ROUTING_RULE_ONLY (or the REST API names \
+             BASE_PATH_MAPPING_ONLY, ROUTING_RULE_THEN_BASE_PATH_MAPPING)"
+            .to_string()
+    })
 }
 
 pub fn run(cmd: ImportCommand) -> ExitCode {
