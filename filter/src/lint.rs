@@ -330,16 +330,55 @@ fn hosts_cover(by: &Route, r: &Route) -> bool {
     r.hosts.iter().all(|h| {
         by.hosts.iter().any(|g| match (g, h) {
             (a, b) if a == b => true,
-            (HostPattern::Suffix { suffix, port }, HostPattern::Exact { host, port: p }) => {
-                (port.is_none() || port == p) && host.len() > suffix.len() && host.ends_with(&**suffix)
+            (HostPattern::Suffix { suffix, port, bare }, HostPattern::Exact { host, port: p }) => {
+                (port.is_none() || port == p)
+                    && (*bare || host.len() > suffix.len())
+                    && host.ends_with(&**suffix)
             }
-            (HostPattern::Suffix { suffix: s, port }, HostPattern::Suffix { suffix: t, port: p }) => {
-                (port.is_none() || port == p) && t.ends_with(&**s)
+            // The shortest host `t` accepts is `t` itself when bare (P6), one byte longer otherwise.
+            (
+                HostPattern::Suffix {
+                    suffix: s,
+                    port,
+                    bare,
+                },
+                HostPattern::Suffix {
+                    suffix: t,
+                    port: p,
+                    bare: t_bare,
+                },
+            ) => {
+                (port.is_none() || port == p) && t.ends_with(&**s) && (*bare || !t_bare || t.len() > s.len())
             }
             (HostPattern::Exact { host, port: None }, HostPattern::Exact { host: h2, .. }) => host == h2,
             _ => false,
         })
     })
+}
+
+/// Some request host matches both patterns (for ties under `apisix_radixtree_uri`, where hosts are
+/// filters: `*.foo.com` and `a.foo.com` both take `a.foo.com`).
+fn hosts_meet(a: &HostPattern, b: &HostPattern) -> bool {
+    let ports = |p: &Option<u16>, q: &Option<u16>| p.is_none() || q.is_none() || p == q;
+    match (a, b) {
+        (HostPattern::Exact { host: h, port: p }, HostPattern::Exact { host: g, port: q }) => {
+            h == g && ports(p, q)
+        }
+        (HostPattern::Exact { host, port: p }, s @ HostPattern::Suffix { port: q, .. })
+        | (s @ HostPattern::Suffix { port: q, .. }, HostPattern::Exact { host, port: p }) => {
+            ports(p, q) && s.matches(host, p.or(*q))
+        }
+        // `x` + the longer suffix ends with both.
+        (
+            HostPattern::Suffix {
+                suffix: s, port: p, ..
+            },
+            HostPattern::Suffix {
+                suffix: t, port: q, ..
+            },
+        ) => ports(p, q) && (s.ends_with(&**t) || t.ends_with(&**s)),
+        _ => true,
+    }
 }
 
 fn cidr_parts(c: &Cidr) -> Option<(IpAddr, u8)> {
@@ -407,7 +446,9 @@ fn may_overlap(router: RouterKind, a: &Entry<'_>, b: &Entry<'_>) -> bool {
     let (ah, bh) = (&a.route.hosts, &b.route.hosts);
     let hosts = match router {
         // Hosts are a filter: a host-less route takes every host.
-        RouterKind::ApisixRadixtreeUri => ah.is_empty() || bh.is_empty() || ah.iter().any(|h| bh.contains(h)),
+        RouterKind::ApisixRadixtreeUri => {
+            ah.is_empty() || bh.is_empty() || ah.iter().any(|h| bh.iter().any(|g| hosts_meet(h, g)))
+        }
         // Host groups first: only routes in a common group are ordered by path, priority and file.
         _ => (ah.is_empty() && bh.is_empty()) || ah.iter().any(|h| bh.contains(h)),
     };

@@ -459,10 +459,18 @@ impl Builder {
         }
     }
 
-    fn hosts(&mut self, path: &str, hosts: &[String]) -> Vec<HostPattern> {
+    /// Route hosts (P1), also an API's or a service's; under the APISIX routers as APISIX writes and
+    /// matches them (P6, [`HostPattern::parse_apisix`]).
+    fn hosts(&mut self, path: &str, hosts: &[String], router: RouterKind) -> Vec<HostPattern> {
         let mut out: Vec<HostPattern> = Vec::new();
         for (i, h) in hosts.iter().enumerate() {
-            match HostPattern::parse(h, false) {
+            let parsed = match router {
+                RouterKind::Specificity => HostPattern::parse(h, false),
+                RouterKind::ApisixRadixtreeUri | RouterKind::ApisixRadixtreeHostUri => {
+                    HostPattern::parse_apisix(h)
+                }
+            };
+            match parsed {
                 Ok(p) if !out.contains(&p) => out.push(p),
                 Ok(_) => {}
                 Err(e) => self.err(format!("{path}[{i}]"), invalid(h, e)),
@@ -513,7 +521,7 @@ impl Builder {
             .map(|(n, _)| n.as_str())
             .collect();
 
-        let api_hosts = self.hosts(&format!("{path}.hosts"), &a.hosts);
+        let api_hosts = self.hosts(&format!("{path}.hosts"), &a.hosts, a.router);
         let api_plugins = plugins_of(&a.plugins);
         let api_layer = compile_layer(&format!("{path}.plugins"), &a.plugins, &mut self.errors);
 
@@ -538,7 +546,7 @@ impl Builder {
                 continue;
             }
             service_paths.insert(&s.id, spath.clone());
-            let hosts = self.hosts(&format!("{spath}.hosts"), &s.hosts);
+            let hosts = self.hosts(&format!("{spath}.hosts"), &s.hosts, a.router);
             let integration = s
                 .integration
                 .as_ref()
@@ -759,7 +767,10 @@ impl Builder {
 
         // Hosts (P1, P7): the route's own replace the service's, which replace the API's.
         let (hosts, hosts_origin) = match (&r.hosts, service) {
-            (Some(own), _) => (self.hosts(&format!("{path}.hosts"), own), HostsOrigin::Route),
+            (Some(own), _) => (
+                self.hosts(&format!("{path}.hosts"), own, api.router),
+                HostsOrigin::Route,
+            ),
             (None, Some((id, s))) if !s.hosts.is_empty() => {
                 (s.hosts.clone(), HostsOrigin::Service(id.into()))
             }
@@ -841,11 +852,16 @@ impl Builder {
         // P3: a route written as a route key (`GET /pets/{id}`, API Gateway's form) has a key unique in the
         // API whatever its hosts, vars or addresses, as the spec says; routes written as `paths` (APISIX's
         // form) may repeat a path under other filters (`test2.com` + `/test*` beside a host-less `/test*`, P5).
+        // P6: under the APISIX routers, routes written as `paths` may even repeat one another: APISIX keeps
+        // them all and orders them by `priority`, then file order (lua-resty-radixtree `sort_route`); the
+        // linter reports the route that can never win (shadowed-route) or that wins by file order only
+        // (file-order-tie).
         let key_sig = if r.key.is_some() { "" } else { sig.as_str() };
+        let unique_keys = key_form || api.router == RouterKind::Specificity;
         let mut keys = Vec::new();
         let mut paths = Vec::new();
         for (p, ppath) in &patterns {
-            for m in &key_methods {
+            for m in key_methods.iter().filter(|_| unique_keys) {
                 let display = match p {
                     PathPattern::Default => "$default".to_string(),
                     _ => format!("{m} {}", p.as_written()),

@@ -7,6 +7,7 @@ use crate::decision::Decision;
 use crate::error::ErrorKind;
 use crate::trace::{Failed, Verdict};
 
+mod apisix_p6;
 mod aws_examples;
 mod p6_reference;
 mod reference;

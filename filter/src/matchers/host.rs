@@ -26,6 +26,10 @@ pub enum HostPattern {
         suffix: Box<str>,
         /// The port, when the pattern names one.
         port: Option<u16>,
+        /// lua-resty-radixtree's wildcard, for the APISIX routers (P6; [`HostPattern::parse_apisix`]): the
+        /// host need only end with `suffix`, so `*.foo.com` takes `.foo.com` and `*foo.com` (`suffix`
+        /// `foo.com`) takes `foo.com`. Otherwise at least one byte precedes the suffix.
+        bare: bool,
     },
     /// `*`: any host (domains only).
     Any,
@@ -59,6 +63,7 @@ impl HostPattern {
             return Ok(HostPattern::Suffix {
                 suffix: format!(".{rest}").into(),
                 port,
+                bare: false,
             });
         }
         if host.contains('*') {
@@ -79,14 +84,41 @@ impl HostPattern {
         })
     }
 
+    /// A route host under an APISIX router (P6), as APISIX accepts and lua-resty-radixtree matches it:
+    /// a leading `*` makes the rest a plain suffix (`has_suffix` in `lib/resty/radixtree.lua`, and the
+    /// reversed-host prefix of APISIX's `radixtree_host_uri`), so `*.foo.com` matches `.foo.com` and any
+    /// depth of subdomain, and `*foo.com` (APISIX's `host_def` admits it) matches `foo.com` and
+    /// `xfoo.com`. Exact hosts are parsed as by [`HostPattern::parse`]; `*` alone is refused.
+    pub fn parse_apisix(text: &str) -> Result<HostPattern, String> {
+        if !text.starts_with('*') || text == "*" {
+            return HostPattern::parse(text, false);
+        }
+        let lower = text.to_ascii_lowercase();
+        let (host, port) = split_pattern_port(&lower)?;
+        let rest = host.get(1..).unwrap_or_default();
+        if rest.contains('*') {
+            return Err(
+                "`*` is allowed only as the first character (`*.example.com`, `*example.com`)".into(),
+            );
+        }
+        check_hostname(rest.strip_prefix('.').unwrap_or(rest))?;
+        Ok(HostPattern::Suffix {
+            suffix: rest.into(),
+            port,
+            bare: true,
+        })
+    }
+
     /// True when the (lowercase, port-less) `host` with `port` matches.
     pub fn matches(&self, host: &str, port: Option<u16>) -> bool {
         let port_ok = |p: &Option<u16>| p.is_none() || *p == port;
         match self {
             HostPattern::Exact { host: h, port: p } => port_ok(p) && **h == *host,
-            HostPattern::Suffix { suffix, port: p } => {
-                port_ok(p) && host.len() > suffix.len() && host.ends_with(&**suffix)
-            }
+            HostPattern::Suffix {
+                suffix,
+                port: p,
+                bare,
+            } => port_ok(p) && (*bare || host.len() > suffix.len()) && host.ends_with(&**suffix),
             HostPattern::Any => true,
         }
     }
@@ -108,7 +140,7 @@ impl HostPattern {
         };
         match self {
             HostPattern::Exact { host, port } => with_port(host.to_string(), port),
-            HostPattern::Suffix { suffix, port } => with_port(format!("*{suffix}"), port),
+            HostPattern::Suffix { suffix, port, .. } => with_port(format!("*{suffix}"), port),
             HostPattern::Any => "*".into(),
         }
     }
@@ -193,7 +225,8 @@ pub fn split_authority(authority: &str) -> (Cow<'_, str>, Option<u16>) {
 #[derive(Debug)]
 pub struct HostIndex<T> {
     exact: FxHashMap<Box<str>, Vec<(Option<u16>, T)>>,
-    suffix: ByteTrie<(Option<u16>, T)>,
+    /// (port, bare, item): `bare` as in [`HostPattern::Suffix`].
+    suffix: ByteTrie<(Option<u16>, bool, T)>,
     any: Vec<T>,
 }
 
@@ -217,10 +250,10 @@ impl<T: Copy> HostIndex<T> {
                 let pos = v.partition_point(|(p, _)| p.is_some() || port.is_none());
                 v.insert(pos, (*port, item));
             }
-            HostPattern::Suffix { suffix, port } => {
+            HostPattern::Suffix { suffix, port, bare } => {
                 let rev: Vec<u8> = suffix.bytes().rev().collect();
                 self.suffix
-                    .insert_sorted_by_key(&rev, (*port, item), |(p, _)| p.is_none());
+                    .insert_sorted_by_key(&rev, (*port, *bare, item), |(p, _, _)| p.is_none());
             }
             HostPattern::Any => self.any.push(item),
         }
@@ -245,9 +278,10 @@ impl<T: Copy> HostIndex<T> {
         }
         if !self.suffix.is_empty() {
             self.suffix
-                .for_each_prefix_longest_first(host.bytes().rev(), |(p, item), len| {
-                    // `*.example.com` needs at least one byte before the suffix.
-                    if host.len() > len && port_ok(p) {
+                .for_each_prefix_longest_first(host.bytes().rev(), |(p, bare, item), len| {
+                    // `*.example.com` needs at least one byte before the suffix, unless it is a
+                    // lua-resty-radixtree wildcard (P6).
+                    if (*bare || host.len() > len) && port_ok(p) {
                         f(*item)?;
                     }
                     ControlFlow::Continue(())
