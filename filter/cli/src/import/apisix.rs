@@ -17,8 +17,16 @@
 //! `hide_credentials` is written out as `false` when absent, APISIX's default), `proxy-rewrite` (`uri`,
 //! `regex_uri`, `host`, `headers`), `response-rewrite` (`status_code`, `headers`). Metadata (`name`,
 //! `desc`, `labels`, timestamps) is summarised in one note. Everything else (other fields, other plugins,
-//! fields of a plugin routewise does not implement, routes with `:param` paths) is listed as a note naming
-//! the route, service or consumer, never dropped silently. A consumer `key` that is an APISIX secret
+//! fields of a plugin routewise does not implement) is listed as a note naming the route, service or
+//! consumer, never dropped silently.
+//!
+//! **Uris (P6).** Both APISIX routers build lua-resty-radixtree with `no_param_match`, so a `:` in a uri is
+//! a literal character (`/file:list`, `/user/:id` match only themselves) and is imported as such, with a
+//! note for users of `radixtree_uri_with_parameter`. A uri APISIX checks with a pattern after its prefix
+//! is not imported, with a note: a `*` before the end (`/a/*name`, `/a/*/b`) and a prefix whose last
+//! segment starts with `:` (`/user/:id*`, one segment only in APISIX). Items of a standalone list without
+//! `id` are named `arr_1`, `arr_2`... by position, as APISIX standalone mode names them; Admin API items
+//! take the id of their `key` when the value has none. A consumer `key` that is an APISIX secret
 //! reference (`$secret://`, `$env://`, `$ENV://`) is not a key: that credential is not imported, and the note
 //! says to write its `key_sha256` by hand.
 //!
@@ -26,7 +34,8 @@
 //! that the engine refuses for any other reason (an address that is not one, an invalid regex), is not
 //! imported; a note names its APISIX id and the reason, and the other routes are imported. The same holds
 //! for a consumer (a key another consumer has). Only problems that belong to no route or consumer fail the
-//! import.
+//! import. When no route is left, the output is the `*` domain without a mapping: every request is
+//! answered 404, as APISIX answers it (an API without routes would send everything to its stage).
 //!
 //! **Upstreams.** routewise forwards to Envoy clusters: a route's (or service's) `upstream_id` `U` becomes
 //! the cluster `apisix_upstream_U`, an inline upstream the cluster `apisix_route_ID` (`apisix_service_ID`);
@@ -75,6 +84,8 @@ struct Items {
     services: Vec<Value>,
     consumers: Vec<Value>,
     upstreams: Vec<Value>,
+    /// Notes on the standalone items named `arr_N` ([`standalone_ids`]).
+    positional_ids: Vec<String>,
 }
 
 /// A list in standalone form (`[...]`) or as an Admin API answer (`{"list": [{"value": ...}]}`, v3;
@@ -87,11 +98,36 @@ fn list_items(v: &Value) -> Option<Vec<Value>> {
         .get("list")
         .or_else(|| v.get("node").and_then(|n| n.get("nodes")))?
         .as_array()?;
-    Some(
-        list.iter()
-            .map(|i| i.get("value").cloned().unwrap_or(Value::Null))
-            .collect(),
-    )
+    Some(list.iter().map(admin_value).collect())
+}
+
+/// The `value` of an Admin API item, with the id of its `key` (`/apisix/routes/1` → `1`) when the value has
+/// none (APISIX stores the id in the key; v3 values repeat it, older ones may not).
+fn admin_value(item: &Value) -> Value {
+    let mut value = item.get("value").cloned().unwrap_or(Value::Null);
+    let key_id = item
+        .get("key")
+        .and_then(Value::as_str)
+        .and_then(|k| k.rsplit('/').next())
+        .filter(|id| !id.is_empty());
+    if let (Some(obj), Some(id)) = (value.as_object_mut(), key_id) {
+        obj.entry("id").or_insert_with(|| Value::String(id.to_string()));
+    }
+    value
+}
+
+/// APISIX standalone mode names an item without `id` after its position, `arr_1` for the first
+/// (`apisix/core/config_yaml.lua`: `item.id or item.username or ("arr_" .. idx)`), and so do we.
+fn standalone_ids(list: &mut [Value], ids: &mut Vec<String>) {
+    for (i, item) in list.iter_mut().enumerate() {
+        if let Some(obj) = item.as_object_mut() {
+            if !obj.contains_key("id") {
+                let id = format!("arr_{}", i + 1);
+                obj.insert("id".into(), Value::String(id.clone()));
+                ids.push(id);
+            }
+        }
+    }
 }
 
 fn collect(doc: &Value) -> Result<Items, String> {
@@ -100,6 +136,7 @@ fn collect(doc: &Value) -> Result<Items, String> {
         services: Vec::new(),
         consumers: Vec::new(),
         upstreams: Vec::new(),
+        positional_ids: Vec::new(),
     };
     let Some(obj) = doc.as_object() else {
         return Err(
@@ -114,7 +151,7 @@ fn collect(doc: &Value) -> Result<Items, String> {
     {
         for i in list {
             let key = i.get("key").and_then(Value::as_str).unwrap_or_default();
-            let value = i.get("value").cloned().unwrap_or(Value::Null);
+            let value = admin_value(i);
             let kind = key.trim_start_matches('/').split('/').nth(1).unwrap_or_default();
             match kind {
                 "routes" => items.routes.push(value),
@@ -139,6 +176,16 @@ fn collect(doc: &Value) -> Result<Items, String> {
             _ => continue,
         };
         *target = list_items(v).ok_or_else(|| format!("`{k}` is not a list"))?;
+        if v.is_array() && k != "consumers" {
+            let mut named = Vec::new();
+            standalone_ids(target, &mut named);
+            if !named.is_empty() {
+                items.positional_ids.push(format!(
+                    "{k} without `id` named by their position, as APISIX standalone mode does: {}",
+                    named.join(", ")
+                ));
+            }
+        }
     }
     Ok(items)
 }
@@ -635,6 +682,31 @@ pub fn import(opts: &ApisixImport<'_>) -> Result<Imported, ImportErrors> {
     }
 }
 
+/// Why a uri cannot be imported as APISIX's `radixtree_uri` / `radixtree_host_uri` match it, if so.
+///
+/// Both build lua-resty-radixtree with `no_param_match` (`apisix/utils/router.lua`): a `:` is literal and
+/// a trailing `*` a byte prefix, which routewise's exact and prefix paths reproduce (P2, P6). Two forms
+/// differ: a `*` before the end (`/a/*/b`, `/a/*name`: a pattern checked after the prefix, ordered by the
+/// length of the uri as written), and a prefix whose last segment starts with `:` (`/user/:id*`: the
+/// pattern check turns that segment into one segment, `[^/]+`, so `/user/:id/x` does not match).
+fn uri_not_reproduced(uri: &str) -> Option<&'static str> {
+    let star = uri.find('*')?;
+    if star + 1 != uri.len() {
+        return Some(
+            "a `*` before the end (a named or inner wildcard) is an APISIX pattern that routewise paths \
+             do not express (a `*` is only the last character, P2)",
+        );
+    }
+    let last_segment = uri.get(..star).and_then(|p| p.rsplit('/').next());
+    if last_segment.is_some_and(|s| s.starts_with(':')) {
+        return Some(
+            "APISIX checks the last segment of this prefix as a `:` parameter (one segment, no `/`), which a \
+             routewise prefix does not reproduce",
+        );
+    }
+    None
+}
+
 /// A message on one line, whatever it was (a regex error spans several).
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -672,7 +744,7 @@ struct Built {
 
 fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, ImportErrors> {
     let mut cx = Ctx {
-        notes: Vec::new(),
+        notes: items.positional_ids.clone(),
         metadata: BTreeMap::new(),
         clusters: BTreeMap::new(),
         upstreams: BTreeMap::new(),
@@ -765,16 +837,22 @@ fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, I
         }
         let mut paths = strings(obj.get("uris"));
         paths.extend(strings(obj.get("uri")));
-        if let Some(p) = paths.iter().find(|p| {
-            p.contains(':')
-                || p.get(..p.len().saturating_sub(1))
-                    .is_some_and(|h| h.contains('*'))
-        }) {
+        if let Some((p, why)) = paths
+            .iter()
+            .find_map(|p| uri_not_reproduced(p).map(|why| (p, why)))
+        {
+            cx.note(&what, format!("uri `{p}`: {why}; route not imported"));
+            continue;
+        }
+        for p in paths.iter().filter(|p| p.contains(':')) {
             cx.note(
                 &what,
-                format!("uri `{p}` uses an APISIX parameter or named wildcard, which the compatibility routers do not reproduce; route not imported"),
+                format!(
+                    "uri `{p}`: `:` is matched literally, as APISIX's radixtree_uri and radixtree_host_uri \
+                     do (no_param_match); under radixtree_uri_with_parameter it would be a parameter, \
+                     which routewise's routers do not reproduce"
+                ),
             );
-            continue;
         }
         if let Some(Err(problems)) = obj.get("vars").map(VarsExpr::compile) {
             let list: Vec<String> = problems
@@ -875,7 +953,8 @@ fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, I
         cx.notes
             .push(format!("metadata not imported: {}", list.join(", ")));
     }
-    for (cluster, (desc, field_notes)) in &cx.clusters {
+    // Without routes no cluster is used (see below).
+    for (cluster, (desc, field_notes)) in cx.clusters.iter().filter(|_| !routes.is_empty()) {
         cx.notes.push(format!("define Envoy cluster `{cluster}`: {desc}"));
         cx.notes.extend(field_notes.iter().cloned());
     }
@@ -889,32 +968,49 @@ fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, I
             }),
         },
     );
-    let config = Config {
-        cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
-        domains: vec![DomainConfig {
-            name: "*".into(),
-            routing_mode: RoutingMode::ApiMappingOnly,
-            routing_rules: Vec::new(),
-            api_mappings: vec![ApiMappingConfig {
+    // No route imported (none in the input, or none the config could hold): APISIX answers every request
+    // 404, and so does a `*` domain without mappings (P8). An API without routes would instead send
+    // everything to its stage (its implicit `$default` route), so there is none.
+    let (api_mappings, apis) = if routes.is_empty() {
+        cx.notes.push(format!(
+            "no route imported ({} in the input): every request is answered 404, as APISIX answers a request \
+             no route matches; the domain `*` has no API mapping and API `{API_ID}` (with its services) is \
+             not written",
+            items.routes.len()
+        ));
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![ApiMappingConfig {
                 id: Some(API_ID.into()),
                 base_path: String::new(),
                 api: API_ID.into(),
                 stage: STAGE.into(),
             }
             .into()],
+            vec![ApiConfig {
+                id: API_ID.into(),
+                router: opts.router,
+                stages,
+                hosts: Vec::new(),
+                plugins: BTreeMap::new(),
+                services,
+                routes,
+            }
+            .into()],
+        )
+    };
+    let config = Config {
+        cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
+        domains: vec![DomainConfig {
+            name: "*".into(),
+            routing_mode: RoutingMode::ApiMappingOnly,
+            routing_rules: Vec::new(),
+            api_mappings,
             no_match_status: 404,
         }
         .into()],
-        apis: vec![ApiConfig {
-            id: API_ID.into(),
-            router: opts.router,
-            stages,
-            hosts: Vec::new(),
-            plugins: BTreeMap::new(),
-            services,
-            routes,
-        }
-        .into()],
+        apis,
         consumers,
     };
     Ok(Built {
@@ -1114,6 +1210,152 @@ upstreams: [{id: 1, type: roundrobin, nodes: {"a:80": 1}}]
         })
         .expect_err("an invalid service is not attributable to a route");
         assert!(err.0[0].contains("not valid"), "{err}");
+    }
+
+    /// The `apisix_yaml` of APISIX's t/config-center-yaml/route-service.t (apache/apisix @ f519a0f0) TEST 1
+    /// (hit route: the route's only upstream is its service's) and TEST 3 (service upstream priority: the
+    /// service's `upstream_id` beats its inline `upstream`, "hello world" from 1980).
+    #[test]
+    fn a_route_whose_service_carries_the_upstream_is_imported() {
+        let out = run(r#"
+routes:
+    -
+        uri: /hello
+        service_id: 1
+        id: 1
+services:
+    -
+        id: 1
+        upstream:
+            nodes:
+                "127.0.0.1:1980": 1
+            type: roundrobin
+#END
+"#);
+        assert_eq!(route_ids(&out), ["1"]);
+        let e = Engine::from_config(&out.config).expect("valid");
+        let req = routewise::request::RequestView {
+            method: "GET",
+            authority: "localhost",
+            path: "/hello",
+            headers: &[],
+            remote_addr: None,
+        };
+        match e.evaluate(&req) {
+            routewise::decision::Decision::Forward(f) => assert_eq!(f.cluster, "apisix_service_1"),
+            other => panic!("{other:?}"),
+        }
+        let out = run(r#"
+routes: [{id: 1, uri: /hello, service_id: 1}]
+services:
+    - id: 1
+      upstream: {nodes: {"127.0.0.1:1977": 1}, type: roundrobin}
+      upstream_id: 1
+upstreams: [{id: 1, nodes: {"127.0.0.1:1980": 1}, type: roundrobin}]
+"#);
+        let service = out.config.apis[0].get().expect("api").services[0]
+            .get()
+            .expect("service")
+            .integration
+            .clone();
+        assert_eq!(
+            service,
+            Some(IntegrationConfig::Http {
+                cluster: "apisix_upstream_1".into()
+            })
+        );
+    }
+
+    /// APISIX standalone items without `id` are `arr_<position>` (`apisix/core/config_yaml.lua`), as in
+    /// APISIX's t/router/radixtree-host-uri-priority.t TEST 1 (apache/apisix @ f519a0f0), whose two routes
+    /// of one uri and host are told apart by priority: the second (priority 2) answers.
+    #[test]
+    fn standalone_routes_without_id_are_named_by_position() {
+        let out = run(r#"
+routes:
+  -
+    uri: /server_port
+    host: test.com
+    upstream:
+        nodes:
+            "127.0.0.1:1981": 1
+        type: roundrobin
+    priority: 1
+  -
+    uri: /server_port
+    host: test.com
+    upstream:
+        nodes:
+            "127.0.0.1:1980": 1
+        type: roundrobin
+    priority: 2
+#END
+"#);
+        assert_eq!(route_ids(&out), ["arr_1", "arr_2"]);
+        assert!(out.notes.iter().any(|n| n
+            == "routes without `id` named by their position, as APISIX standalone mode does: arr_1, arr_2"));
+        let e = Engine::from_config(&out.config).expect("valid");
+        let req = routewise::request::RequestView {
+            method: "GET",
+            authority: "test.com",
+            path: "/server_port",
+            headers: &[],
+            remote_addr: None,
+        };
+        match e.evaluate(&req) {
+            routewise::decision::Decision::Forward(f) => {
+                assert_eq!((f.route_id, f.cluster), ("arr_2", "apisix_route_arr_2"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Admin API items take the id of their key when the value has none.
+        let out = run(
+            r#"{"list": [{"key": "/apisix/routes/42", "value": {"uri": "/a", "upstream_id": 1}},
+                                   {"key": "/apisix/upstreams/1", "value": {"type": "roundrobin", "nodes": {"a:80": 1}}}]}"#,
+        );
+        assert_eq!(route_ids(&out), ["42"]);
+        assert!(notes_about(&out, "upstream 1").is_empty(), "{:?}", out.notes);
+    }
+
+    #[test]
+    fn uris_with_colons_are_literal_and_patterns_apisix_checks_after_the_prefix_are_named() {
+        // APISIX t/router/radixtree-uri-host.t TEST 15 and radixtree-host-uri2.t TEST 6: `/file:list...`.
+        assert_eq!(uri_not_reproduced("/file:listReputationHistories"), None);
+        assert_eq!(uri_not_reproduced("/user/:id/*"), None);
+        assert_eq!(uri_not_reproduced("/a:b*"), None);
+        for uri in ["/name/*name", "/a/*/b", "/user/:id*", "/:x*"] {
+            assert!(uri_not_reproduced(uri).is_some(), "{uri}");
+        }
+    }
+
+    #[test]
+    fn an_export_whose_routes_all_fail_imports_as_404_for_everything() {
+        // APISIX t/config-center-yaml/route-service.t TEST 2 (not found service): APISIX answers 404.
+        let out = run(r#"
+routes: [{uri: /hello, id: 1, service_id: 1111}]
+services: [{id: 1, upstream: {nodes: {"127.0.0.1:1980": 1}, type: roundrobin}}]
+"#);
+        assert!(out.config.apis.is_empty());
+        assert!(notes_about(&out, "route 1")
+            .iter()
+            .any(|n| n.contains("unknown service `1111`") && n.ends_with("route not imported")));
+        assert!(out
+            .notes
+            .iter()
+            .any(|n| n.starts_with("no route imported (1 in the input)")));
+        assert!(!out.notes.iter().any(|n| n.starts_with("define Envoy cluster")));
+        let e = Engine::from_config(&out.config).expect("valid");
+        let req = routewise::request::RequestView {
+            method: "GET",
+            authority: "localhost",
+            path: "/hello",
+            headers: &[],
+            remote_addr: None,
+        };
+        match e.evaluate(&req) {
+            routewise::decision::Decision::LocalReply(r) => assert_eq!(r.status, 404),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
