@@ -333,3 +333,161 @@ fn import_apisix_refuses_an_unknown_router() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The route keys an export's operations become (P3): `x-amazon-apigateway-any-method` is `ANY`, an HTTP API's
+/// `/$default` is `$default`.
+fn export_operations(export: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let http = export.get("x-amazon-apigateway-importexport-version").is_some()
+        || export["paths"].get("/$default").is_some()
+        || export
+            .pointer("/components/x-amazon-apigateway-integrations")
+            .is_some()
+        || export["paths"].as_object().unwrap().values().any(|item| {
+            item.as_object().unwrap().values().any(|op| {
+                op.pointer("/x-amazon-apigateway-integration/payloadFormatVersion")
+                    .is_some()
+            })
+        });
+    for (path, item) in export["paths"].as_object().unwrap() {
+        for (key, _) in item.as_object().unwrap() {
+            let method = match key.as_str() {
+                "x-amazon-apigateway-any-method" => "ANY".to_string(),
+                "get" | "put" | "post" | "delete" | "options" | "head" | "patch" => key.to_ascii_uppercase(),
+                _ => continue,
+            };
+            let route_key = if http && path == "/$default" {
+                "$default".to_string()
+            } else {
+                format!("{method} {path}")
+            };
+            out.push((path.clone(), key.clone(), route_key));
+        }
+    }
+    out
+}
+
+/// `tests/golden/import-openapi/<case>/`: an API Gateway export (`export.json`, its source in the README
+/// there), `args` (after `import openapi`), and the golden `config.json`, `import.log` and `clusters.yaml`
+/// (`--envoy-clusters`). Checked besides the goldens: the filter accepts the config; every operation of the
+/// export is either a route with its API Gateway route key (P3) or named by a note that says `route not
+/// imported` (nothing dropped silently); every cluster the config names is in `clusters.yaml`, Lambda clusters
+/// with the `aws_lambda` upstream filter and the function's ARN.
+#[test]
+fn import_openapi_golden_cases_and_round_trip() {
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    let tmp = std::env::temp_dir().join(format!("routewise-openapi-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    for case in sorted_entries(&golden_dir("import-openapi")) {
+        if !case.is_dir() {
+            continue;
+        }
+        cases += 1;
+        let name = case.file_name().unwrap().to_str().unwrap().to_string();
+        let args = std::fs::read_to_string(case.join("args")).unwrap();
+        let clusters_out = tmp.join(format!("{name}.yaml"));
+        let mut argv = vec!["import", "openapi"];
+        argv.extend(args.split_whitespace());
+        argv.extend(["--envoy-clusters", clusters_out.to_str().unwrap()]);
+        let o = routewise(&case, &argv);
+        let log = transcript(&std::process::Output {
+            stdout: Vec::new(),
+            ..o.clone()
+        });
+        if let Err(e) = check(&case.join("import.log"), &log) {
+            failures.push(e);
+        }
+        let export: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("export.json")).unwrap()).unwrap();
+        let skipped = |path: &str, key: &str| {
+            let at = format!("paths.{path}.{key}");
+            log.lines()
+                .any(|l| l.contains(&format!("{at}")) && l.ends_with("route not imported"))
+        };
+        if !o.status.success() {
+            // Only an export of which nothing can be imported fails, and every operation says why.
+            for (path, key, _) in export_operations(&export) {
+                if !skipped(&path, &key) {
+                    failures.push(format!("{name}: the import failed but {path} {key} has no note"));
+                }
+            }
+            if case.join("config.json").exists() {
+                failures.push(format!("{name}: failed, yet a golden config.json exists"));
+            }
+            continue;
+        }
+        let config = String::from_utf8(o.stdout.clone()).unwrap();
+        if let Err(e) = check(&case.join("config.json"), &config) {
+            failures.push(e);
+        }
+        let clusters = std::fs::read_to_string(&clusters_out).unwrap_or_default();
+        if let Err(e) = check(&case.join("clusters.yaml"), &clusters) {
+            failures.push(e);
+        }
+        let v = routewise(&case, &["validate", "config.json"]);
+        if !v.status.success() {
+            failures.push(format!(
+                "{name}: the imported config does not validate: {}",
+                transcript(&v)
+            ));
+        }
+        let out: Value = serde_json::from_str(&config).unwrap();
+        let keys: Vec<String> = out["apis"][0]["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_string())
+            .collect();
+        let expected: Vec<String> = export_operations(&export)
+            .into_iter()
+            .filter(|(path, key, _)| !skipped(path, key))
+            .map(|(_, _, k)| k)
+            .collect();
+        if keys != expected {
+            failures.push(format!(
+                "{name}: route keys {keys:?}, the export's operations give {expected:?}"
+            ));
+        }
+        // Every cluster named by an integration is defined, Lambda ones invoking their function.
+        let defined: Value = serde_norway::from_str(&clusters).unwrap_or(Value::Null);
+        for r in out["apis"][0]["routes"].as_array().unwrap() {
+            let i = &r["integration"];
+            let c = i["cluster"].as_str().unwrap();
+            let Some(def) = defined["clusters"]
+                .as_array()
+                .and_then(|a| a.iter().find(|d| d["name"] == c))
+            else {
+                failures.push(format!("{name}: cluster {c} is not in clusters.yaml"));
+                continue;
+            };
+            let filter = def.pointer(
+                "/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/http_filters/0",
+            );
+            match i["type"].as_str().unwrap() {
+                "lambda" => {
+                    let arn = filter
+                        .and_then(|f| f.pointer("/typed_config/arn"))
+                        .and_then(Value::as_str);
+                    let ok = filter.is_some_and(|f| f["name"] == "envoy.filters.http.aws_lambda")
+                        && arn.is_some_and(|a| {
+                            c == format!("lambda_{}", a.split(':').skip(6).collect::<Vec<_>>().join("_"))
+                        });
+                    if !ok {
+                        failures.push(format!(
+                            "{name}: cluster {c} is not an aws_lambda cluster for its function"
+                        ));
+                    }
+                }
+                _ => {
+                    if filter.is_some() {
+                        failures.push(format!("{name}: HTTP cluster {c} has upstream filters"));
+                    }
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&tmp).ok();
+    assert!(cases >= 6, "{cases} cases");
+    report(failures);
+}

@@ -1,11 +1,14 @@
 //! Bringing existing configurations across: [`aws`] (an API Gateway custom domain name as the AWS CLI prints
-//! it) and [`apisix`] (APISIX routes, services and consumers, on the P6 compatibility routers). Each importer is a pure transformation into the [`routewise::config`] types; the result is validated by
-//! the engine before it is returned, so an import either yields a config the filter accepts or says why not.
+//! it), [`openapi`] (an API Gateway API's OpenAPI export) and [`apisix`] (APISIX routes, services and
+//! consumers, on the P6 compatibility routers). Each importer is a pure transformation into the
+//! [`routewise::config`] types; the result is validated by the engine before it is returned, so an import
+//! either yields a config the filter accepts or says why not.
 //!
 //! Native only (the CLI's `routewise import`).
 
 pub mod apisix;
 pub mod aws;
+pub mod openapi;
 
 use std::fmt;
 

@@ -7,6 +7,9 @@
 //! routewise import aws --domain-name api.example.com --routing-mode ROUTING_RULE_THEN_API_MAPPING \
 //!     --rules rules.json --mappings mappings.json > routewise.json
 //! routewise import apisix apisix.yaml [--router radixtree_uri|radixtree_host_uri] > routewise.json
+//! aws apigateway get-export --rest-api-id ID --stage-name prod --export-type oas30 \
+//!     --parameters extensions=integrations export.json
+//! routewise import openapi export.json [--envoy-clusters clusters.yaml] > routewise.json
 //! ```
 
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use clap::{Args, Subcommand};
 use routewise::config::{RouterKind, RoutingMode};
 use routewise_cli::import::apisix::{self, ApisixImport};
 use routewise_cli::import::aws::{self, AwsImport, DEFAULT_CLUSTER_TEMPLATE};
+use routewise_cli::import::openapi::{self, OpenApiImport};
 use routewise_cli::import::{ImportErrors, Imported};
 
 use crate::input;
@@ -27,6 +31,42 @@ pub enum ImportCommand {
     Aws(AwsArgs),
     /// APISIX routes, services and consumers: standalone apisix.yaml, or Admin API JSON.
     Apisix(ApisixArgs),
+    /// An API Gateway OpenAPI export (REST: `aws apigateway get-export --export-type oas30|swagger
+    /// --parameters extensions=integrations`; HTTP API: `aws apigatewayv2 export-api --specification OAS30`).
+    Openapi(OpenApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenApiArgs {
+    /// The export, JSON or YAML (`-`: standard input).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Also write the Envoy clusters the config names (Lambda clusters with the aws_lambda upstream filter,
+    /// HTTP clusters) to this file, as YAML for `static_resources.clusters`.
+    #[arg(long, value_name = "CLUSTERS.yaml")]
+    envoy_clusters: Option<PathBuf>,
+    /// The domain serving the API (`*`: any host).
+    #[arg(long, value_name = "NAME", default_value = "*")]
+    domain_name: String,
+    /// Base path of the API mapping on that domain (default: none, the API's paths as they are).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    base_path: String,
+    /// The API's id (default: the export's info.title).
+    #[arg(long, value_name = "ID")]
+    api_id: Option<String>,
+    /// The stage's name (default: the export's stage, else $default).
+    #[arg(long, value_name = "NAME")]
+    stage: Option<String>,
+    /// A stage variable (repeatable): substituted for `${stageVariables.NAME}` in the integrations and passed
+    /// to Lambda as stageVariables.
+    #[arg(long = "stage-variable", value_name = "NAME=VALUE", value_parser = parse_var)]
+    stage_variables: Vec<(String, String)>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "NAME=VALUE".to_string())
 }
 
 #[derive(Debug, Args)]
@@ -84,7 +124,52 @@ pub fn run(cmd: ImportCommand) -> ExitCode {
     match cmd {
         ImportCommand::Aws(args) => run_aws(args),
         ImportCommand::Apisix(args) => run_apisix(args),
+        ImportCommand::Openapi(args) => run_openapi(args),
     }
+}
+
+fn run_openapi(args: OpenApiArgs) -> ExitCode {
+    let text = match input::read_text(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("routewise import openapi: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = openapi::import(&OpenApiImport {
+        text: &text,
+        domain_name: &args.domain_name,
+        base_path: &args.base_path,
+        api_id: args.api_id.as_deref(),
+        stage: args.stage.as_deref(),
+        stage_variables: &args.stage_variables,
+    });
+    let result = match result {
+        Ok(out) => {
+            if let Some(path) = &args.envoy_clusters {
+                let clusters = openapi::envoy_clusters(&out.clusters);
+                let yaml = match serde_norway::to_string(&serde_json::json!({ "clusters": clusters })) {
+                    Ok(y) => y,
+                    Err(e) => {
+                        eprintln!("routewise import openapi: clusters: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                let text = format!(
+                    "# Envoy clusters for the config printed by `routewise import openapi` (static_resources).\n\
+                     # Lambda clusters sign with Envoy's AWS credential chain (environment, profile, instance or\n\
+                     # pod role); scripts/run --config replaces all of them with local ones.\n{yaml}"
+                );
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("routewise import openapi: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            Ok(out.imported)
+        }
+        Err(e) => Err(e),
+    };
+    finish("openapi", result)
 }
 
 fn run_apisix(args: ApisixArgs) -> ExitCode {
