@@ -406,6 +406,15 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
 /// parsed once its unknown top-level fields were dropped ([`Lenient`] items keep their errors inside).
 pub fn parse_document(text: &str) -> (Option<Config>, ConfigErrors) {
     let mut errors = ConfigErrors::default();
+    // A document whose own shape is right (its items may still be bad: they carry their errors) is read
+    // in one pass from the text; only a document with errors of its own goes through a `Value` to be
+    // repaired and reported in full (issue 13: no tree of a large config is built to read it).
+    let mut de = serde_json::Deserializer::from_str(text);
+    if let Ok(config) = Config::deserialize(&mut de) {
+        if de.end().is_ok() {
+            return (Some(config), errors);
+        }
+    }
     let raw: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {

@@ -163,3 +163,28 @@ fn r8_rest_api_mode_names_are_aliases_of_the_documented_ones() {
         .expect_err("not a mode");
     assert_eq!(e.0[0].path, "domains[0].routing_mode");
 }
+
+/// A good document is read straight from its text and a bad one through a `Value` (issue 13): both paths
+/// must mean the same document. A key written twice in an item keeps its last value, as a `Value` (the
+/// repairing path) keeps it, rather than being an error on one path only.
+#[test]
+fn a_key_written_twice_means_the_same_on_both_parsing_paths() {
+    let item = r#"{"id": "r1", "priority": 1, "priority": 7,
+                   "action": {"invoke_api": {"api": "x", "stage": "p"}}}"#;
+    let good = format!(
+        r#"{{"domains": [{{"name": "a", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": [{item}]}}]}}"#
+    );
+    // An unknown top-level field sends the whole document down the repairing path.
+    let bad = format!(
+        r#"{{"surprise": 1, "domains": [{{"name": "a", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": [{item}]}}]}}"#
+    );
+    let fast = parse(&good).expect("valid");
+    let (slow, errors) = parse_document(&bad);
+    let slow = slow.expect("readable once the unknown field is dropped");
+    assert_eq!(errors.0.len(), 1, "only the unknown field: {errors}");
+    for c in [&fast, &slow] {
+        let d = c.domains[0].get().expect("domain");
+        let r = d.routing_rules[0].get().expect("rule");
+        assert_eq!(r.priority, 7);
+    }
+}
