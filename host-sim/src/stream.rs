@@ -670,6 +670,7 @@ impl Sim {
             // Response headers already went downstream: all Envoy can do is reset.
             return self.reset_stream(id);
         }
+        let is_head = s.request.headers.get(":method") == Some("HEAD");
         let mut headers = Headers::new();
         headers.add(":status", &status.to_string());
         headers.0.extend(extra.0);
@@ -692,7 +693,7 @@ impl Sim {
             // Upstream response headers are held by this filter: the reply goes straight to the client.
             let h = &mut s.response;
             h.out_headers = Some(headers);
-            h.out_body = body;
+            h.out_body = if is_head { Vec::new() } else { body };
             h.out_trailers = None;
             h.out_complete = true;
             h.aborted = true;
@@ -705,7 +706,9 @@ impl Sim {
             .headers
             .0
             .insert(0, (":status".into(), status.to_string()));
-        let eos = body.is_empty();
+        // `Utility::encodeLocalReply`: the reply to a HEAD request is its headers only (content-length and
+        // content-type as for the GET), ended there.
+        let eos = body.is_empty() || is_head;
         self.fm_headers(id, Dir::Response, eos)?;
         if !eos {
             self.fm_data(id, Dir::Response, body, true)?;

@@ -59,6 +59,104 @@ pub mod function {
     pub const ALL: [&str; 7] = [ECHO, FIXED, THROTTLE, ERROR, BIG, BINARY, MULTI];
 }
 
+/// One case of U12 with an empty body (issue 15), run through a real Envoy in both builds
+/// (`tests/tests/envoy_lambda.rs`) and through host-sim (`tests/tests/hostsim_lambda.rs`), which must agree.
+#[derive(Debug, Clone, Copy)]
+pub struct EmptyBodyCase {
+    /// The function's name (and its route `ANY /<name>`).
+    pub function: &'static str,
+    /// What it answers.
+    pub payload: &'static str,
+    /// The function's answer has an empty body.
+    pub empty: bool,
+    /// The client's method.
+    pub method: &'static str,
+    /// The client's status.
+    pub status: u16,
+    /// The client's `content-type`.
+    pub content_type: Option<&'static str>,
+    /// The client's `content-length` as Envoy's HTTP/1 codec writes it; `None`: not checked.
+    pub content_length: Option<&'static str>,
+    /// The rule, for the assertion messages.
+    pub why: &'static str,
+}
+
+/// The U12 empty-body cases. A local reply without a body loses `content-type` in Envoy
+/// (`Utility::prepareLocalReply`, source/common/http/utility.cc); API Gateway sends the function's own, or
+/// `application/json`.
+pub const EMPTY_BODY_CASES: [EmptyBodyCase; 7] = [
+    EmptyBodyCase {
+        function: "empty-text",
+        payload: r#"{"statusCode":200,"headers":{"content-type":"text/plain"}}"#,
+        empty: true,
+        method: "GET",
+        status: 200,
+        content_type: Some("text/plain"),
+        content_length: Some("0"),
+        why: "U12: the function's content-type with an empty body",
+    },
+    EmptyBodyCase {
+        function: "empty-default",
+        payload: r#"{"statusCode":201,"body":""}"#,
+        empty: true,
+        method: "GET",
+        status: 201,
+        content_type: Some("application/json"),
+        content_length: Some("0"),
+        why: "U12: no content-type from the function → application/json, with an empty body",
+    },
+    EmptyBodyCase {
+        function: "empty-redirect",
+        payload: r#"{"statusCode":302,"headers":{"location":"/elsewhere","Content-Type":"text/html"},"body":null}"#,
+        empty: true,
+        method: "GET",
+        status: 302,
+        content_type: Some("text/html"),
+        content_length: Some("0"),
+        why: "U5 (names lower-cased), U10 (null body), U12",
+    },
+    EmptyBodyCase {
+        function: "no-content",
+        payload: r#"{"statusCode":204}"#,
+        empty: true,
+        method: "GET",
+        status: 204,
+        content_type: None,
+        content_length: None,
+        why: "204 carries no body, content-length or default content-type (RFC 9110 §15.3.5)",
+    },
+    EmptyBodyCase {
+        function: "text-body",
+        payload: r#"{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"hi"}"#,
+        empty: false,
+        method: "HEAD",
+        status: 200,
+        content_type: Some("text/plain"),
+        content_length: Some("2"),
+        why: "HEAD: the headers of the GET, no body (Utility::encodeLocalReply)",
+    },
+    EmptyBodyCase {
+        function: "empty-text",
+        payload: r#"{"statusCode":200,"headers":{"content-type":"text/plain"}}"#,
+        empty: true,
+        method: "HEAD",
+        status: 200,
+        content_type: Some("text/plain"),
+        content_length: None,
+        why: "HEAD with an empty answer: U12 content-type",
+    },
+    EmptyBodyCase {
+        function: "text-body",
+        payload: r#"{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"hi"}"#,
+        empty: false,
+        method: "GET",
+        status: 200,
+        content_type: Some("text/plain"),
+        content_length: Some("2"),
+        why: "a body: Envoy keeps the filter's content-type",
+    },
+];
+
 /// The ARN of `function` in the mock's region and account.
 pub fn arn(function: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")

@@ -10,7 +10,7 @@
 
 use routewise_tests::envoy::Build;
 use routewise_tests::envoy::{log_excerpt, LambdaCluster};
-use routewise_tests::lambda_mock::{self, function, LambdaMock, Reply};
+use routewise_tests::lambda_mock::{self, function, LambdaMock, Reply, EMPTY_BODY_CASES};
 use routewise_tests::{Envoy, Request, Response};
 use serde_json::{json, Value};
 
@@ -481,6 +481,79 @@ fn u16_a_5_mb_answer_is_unwrapped_without_truncation(build: Build) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// U12 with an empty body (issue 15): Envoy's local reply (`Utility::prepareLocalReply`,
+// source/common/http/utility.cc) removes `content-type` and `content-length` when the body is empty, so an
+// answer sent as a local reply alone lost the function's `content-type`. API Gateway keeps it (or sends
+// `application/json`); routewise must too, through a real Envoy, in both builds.
+
+fn empty_body_lab(build: Build) -> (Envoy, LambdaMock) {
+    let mock = LambdaMock::start();
+    let mut routes = Vec::new();
+    let mut clusters = Vec::new();
+    for case in EMPTY_BODY_CASES {
+        let name = case.function;
+        if clusters.iter().any(|c: &LambdaCluster| c.name == name) {
+            continue;
+        }
+        mock.register(name, Reply::payload(case.payload.as_bytes()));
+        routes.push(route(name, &format!("ANY /{name}"), lambda(name, "1.0")));
+        clusters.push(LambdaCluster::to_mock(name, &mock, name));
+    }
+    let config = json!({
+        "domains": [{"name": HOST, "api_mappings": [{"base_path": "", "api": "e", "stage": "prod"}]}],
+        "apis": [{"id": "e", "stages": {"prod": {}}, "routes": routes}],
+    });
+    let envoy = Envoy::start_with_lambdas(build, &config.to_string(), &[], &clusters);
+    (envoy, mock)
+}
+
+fn u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application_json(build: Build) {
+    let (envoy, _mock) = empty_body_lab(build);
+    let explain = |resp: &Response| {
+        format!(
+            "client got {} {:?} {:?}\nEnvoy log:\n{}",
+            resp.status,
+            resp.headers,
+            resp.text(),
+            log_excerpt(&envoy.log())
+        )
+    };
+    for case in EMPTY_BODY_CASES {
+        let what = format!("{} /{} ({})", case.method, case.function, case.why);
+        let resp = envoy.send(Request::new(case.method, &format!("/{}", case.function)).host(HOST));
+        assert_eq!(resp.status, case.status, "{what}: {}", explain(&resp));
+        assert_eq!(
+            resp.header("content-type"),
+            case.content_type,
+            "{what}: content-type\n{}",
+            explain(&resp)
+        );
+        if case.content_length.is_some() || case.status == 204 {
+            assert_eq!(
+                resp.header("content-length"),
+                case.content_length,
+                "{what}: content-length\n{}",
+                explain(&resp)
+            );
+        }
+        if case.method == "HEAD" || case.content_length == Some("0") || case.status == 204 {
+            assert!(resp.body.is_empty(), "{what}: {}", explain(&resp));
+        }
+        if case.status == 302 {
+            assert_eq!(resp.header("location"), Some("/elsewhere"), "{what}");
+        }
+        let log = envoy.access_log_for(&resp);
+        assert_eq!(log["lambda_outcome"], "proxied", "{what}: {log}");
+        // %RESPONSE_CODE_DETAILS%: the dynamic module writes an empty answer that has a content-type with
+        // `send_response_headers`, for which Envoy records none (`encodeHeaders(headers, end_stream, "")`);
+        // every other answer is a local reply with the filter's details.
+        let written = build == Build::DynamicModule && case.empty && case.content_type.is_some();
+        let details = if written { "" } else { "routewise_lambda" };
+        assert_eq!(log["details"], details, "{what}: {log}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The minimal example configs (envoy/examples/lambda-minimal*.json): every request to one Lambda integration on
 // cluster `lambda`.
 
@@ -545,4 +618,5 @@ routewise_tests::both_builds!(
     u16_a_5_mb_answer_is_unwrapped_without_truncation,
     l1_the_minimal_1_0_example_sends_every_request_to_one_lambda,
     l2_the_minimal_2_0_example_sends_every_request_to_one_lambda,
+    u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application_json,
 );

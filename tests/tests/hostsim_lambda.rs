@@ -119,8 +119,9 @@ fn event(ex: &Exchange) -> Value {
 }
 
 /// What the client got: status, header lines without `content-length`, body. Checks `content-length`
-/// (U12): one line with the body's length, or none for an empty body (Envoy drops both `content-length`
-/// and `content-type` from a local reply without a body, `Utility::encodeLocalReply`).
+/// (U12): one line with the body's length, or none for an empty body (Envoy drops `content-length` from a
+/// local reply without a body, `Utility::prepareLocalReply`, and its HTTP/1 codec writes `content-length:
+/// 0`; it drops `content-type` too, which the filter restores: `u12_an_empty_body_answer_...`).
 fn client(ex: &Exchange) -> (u32, Vec<(String, String)>, Vec<u8>) {
     let r = ex.response.as_ref().expect("the client got a response");
     let lengths: Vec<&str> = r.headers.get_all("content-length");
@@ -720,11 +721,46 @@ fn u12_content_length_is_the_final_length_and_content_type_defaults_to_json() {
         assert_eq!(lines, with_u13(&[("content-type", "text/html")]));
         let ex = run(&mut sim, get("/pets/7"), r#"{"statusCode":200,"body":"{}"}"#);
         assert_eq!(client(&ex).1, with_u13(&[("content-type", "application/json")]));
-        // An empty body: Envoy's local reply drops content-type and content-length (see `client`).
+        // 204: no body, no content-length and no default content-type (U12, RFC 9110 §15.3.5).
         let ex = run(&mut sim, get("/pets/7"), r#"{"statusCode":204}"#);
         let (status, lines, body) = client(&ex);
         assert_eq!((status, body.len()), (204, 0));
         assert_eq!(lines, owned(&U13));
+    }
+}
+
+/// U12 with an empty body (issue 15), the cases a real Envoy 1.40 answers in both builds
+/// (`tests/tests/envoy_lambda.rs`, the same table): host-sim's local reply drops `content-type` without a
+/// body and answers HEAD with headers only, as Envoy's `Utility::prepareLocalReply` / `encodeLocalReply` do,
+/// and the filter restores `content-type` when its own reply passes `on_http_response_headers`.
+#[test]
+fn u12_an_empty_body_answer_keeps_the_functions_content_type_as_in_envoy() {
+    for format in [V1, V2] {
+        let mut sim = sim(format);
+        for case in routewise_tests::lambda_mock::EMPTY_BODY_CASES {
+            let what = format!("{format} {} /{} ({})", case.method, case.function, case.why);
+            let req = Request::new(case.method, &format!("/{}", case.function)).authority("api.example.com");
+            let ex = run(&mut sim, req, case.payload);
+            let r = ex.response.as_ref().expect("the client got a response");
+            assert_eq!(r.status, u32::from(case.status), "{what}: {r:?}");
+            assert_eq!(r.headers.get("content-type"), case.content_type, "{what}: {r:?}");
+            // host-sim writes no HTTP/1 framing: Envoy's codec adds `content-length: 0` to a bodiless
+            // answer (tests/tests/fidelity.rs, normalisations); a length host-sim has must be Envoy's.
+            if let Some(have) = r.headers.get("content-length") {
+                assert_eq!(Some(have), case.content_length, "{what}: {r:?}");
+            }
+            if case.status == 204 {
+                assert_eq!(r.headers.get("content-length"), None, "{what}: {r:?}");
+            }
+            if case.method == "HEAD" || case.empty {
+                assert!(r.body.is_empty(), "{what}: {r:?}");
+            }
+            assert_eq!(
+                ex.property("routewise.lambda_outcome").as_deref(),
+                Some("proxied"),
+                "{what}"
+            );
+        }
     }
 }
 

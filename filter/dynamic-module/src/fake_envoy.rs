@@ -9,6 +9,8 @@ use crate::ffi::{Buf, EnvoyConfig, EnvoyFilter, Header};
 
 /// A local reply: status, header lines, body, details.
 pub type SentReply = (u32, Vec<(String, String)>, Vec<u8>, String);
+/// A response written with `send_response_headers` / `_data`: header lines (`:status` first), body, ended.
+pub type WrittenResponse = (Vec<(String, String)>, Vec<u8>, bool);
 /// A callout: cluster, header lines, body, timeout.
 pub type SentCall = (String, Vec<(String, String)>, Vec<u8>, u64);
 
@@ -19,6 +21,7 @@ pub struct Fake {
     pub buffered_body: Vec<u8>,
     pub received_body: Vec<u8>,
     pub replies: Vec<SentReply>,
+    pub written: Vec<WrittenResponse>,
     pub filter_state: Vec<(String, String)>,
     pub counters: Vec<String>,
     pub increments: Vec<usize>,
@@ -271,6 +274,33 @@ pub extern "C" fn envoy_dynamic_module_callback_http_send_response(
         text(details),
     );
     with(|f| f.replies.push(reply));
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_send_response_headers(
+    _filter: EnvoyFilter,
+    headers: *const Header,
+    headers_len: usize,
+    end_stream: bool,
+) {
+    let lines = lines(headers, headers_len);
+    with(|f| f.written.push((lines, Vec::new(), end_stream)));
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_send_response_data(
+    _filter: EnvoyFilter,
+    data: Buf,
+    end_stream: bool,
+) {
+    // SAFETY: a live view.
+    let bytes = unsafe { data.as_bytes() }.to_vec();
+    with(|f| {
+        if let Some(w) = f.written.last_mut() {
+            w.1.extend_from_slice(&bytes);
+            w.2 = end_stream;
+        }
+    });
 }
 
 #[no_mangle]

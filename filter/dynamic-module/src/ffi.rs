@@ -236,6 +236,20 @@ extern "C" {
         body: Buf,
         details: Buf,
     );
+    /// Response headers written by the filter itself (`:status` included): `encodeHeaders` on the decoder
+    /// callbacks, not a local reply (Envoy changes none of the lines).
+    pub fn envoy_dynamic_module_callback_http_send_response_headers(
+        filter: EnvoyFilter,
+        headers: *const Header,
+        headers_len: usize,
+        end_stream: bool,
+    );
+    /// A response body chunk after [`envoy_dynamic_module_callback_http_send_response_headers`].
+    pub fn envoy_dynamic_module_callback_http_send_response_data(
+        filter: EnvoyFilter,
+        data: Buf,
+        end_stream: bool,
+    );
     pub fn envoy_dynamic_module_callback_http_clear_route_cache(filter: EnvoyFilter);
     pub fn envoy_dynamic_module_callback_http_set_filter_state_bytes(
         filter: EnvoyFilter,

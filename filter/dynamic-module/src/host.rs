@@ -231,6 +231,36 @@ impl Host for DmHost<'_> {
         Ok(())
     }
 
+    fn send_response(&mut self, reply: &Reply<'_>) -> Result<bool, HostError> {
+        // Not a local reply: `send_response_headers` is `encodeHeaders` on the decoder callbacks, so Envoy
+        // keeps `content-type` on a bodiless answer (U12). It passes the encoder filters, this module's own
+        // response-headers hook included, re-entered while this hook runs: that hook finds the stream busy
+        // and lets the headers go on. Envoy sets no response code details on this path.
+        let status = reply.status.to_string();
+        let mut lines = Vec::with_capacity(reply.headers.len() + 1);
+        lines.push((":status", status.as_str()));
+        lines.extend_from_slice(reply.headers);
+        let headers = header_views(&lines);
+        let bodiless = reply.body.is_empty();
+        // SAFETY: views of live data for the duration of each call (Envoy copies them).
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_send_response_headers(
+                self.filter,
+                headers.as_ptr(),
+                headers.len(),
+                bodiless,
+            );
+            if !bodiless {
+                ffi::envoy_dynamic_module_callback_http_send_response_data(
+                    self.filter,
+                    Buf::of(reply.body),
+                    true,
+                );
+            }
+        }
+        Ok(true)
+    }
+
     fn call_cluster(&mut self, call: &Call<'_>) -> Result<u64, HostError> {
         let headers = header_views(call.headers);
         let mut id = 0u64;

@@ -140,6 +140,12 @@ impl Host for WasmHost<'_> {
             .map_err(err("send_local_reply"))
     }
 
+    fn send_response(&mut self, _reply: &Reply<'_>) -> Result<bool, HostError> {
+        // proxy-wasm 0.2.1 writes a response only as a local reply (`proxy_send_local_response`); the
+        // pipeline restores what Envoy's local reply drops in `proxy_on_response_headers` (U12).
+        Ok(false)
+    }
+
     fn call_cluster(&mut self, call: &Call<'_>) -> Result<u64, HostError> {
         let token = abi::http_call(call.cluster, call.headers, call.body, call.timeout_ms)
             .map_err(err("call_cluster"))?;

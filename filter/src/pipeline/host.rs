@@ -136,6 +136,13 @@ pub trait Host {
     /// Answers the client; the stream's request never reaches the router.
     fn send_local_reply(&mut self, reply: &Reply<'_>) -> Result<(), HostError>;
 
+    /// Answers the client with response headers (and the body, if any) written by the filter itself, not as
+    /// a local reply: Envoy keeps every header line as given, where a local reply without a body loses
+    /// `content-type` (`Utility::prepareLocalReply`, `source/common/http/utility.cc`). `Ok(false)`: the ABI
+    /// has no such call (proxy-wasm); nothing was sent, and the pipeline sends a local reply instead and
+    /// restores `content-type` when that reply passes the filter's response-headers callback (U12).
+    fn send_response(&mut self, reply: &Reply<'_>) -> Result<bool, HostError>;
+
     /// Sends `call` to its cluster; the answer comes back through the stream's call-response callback with
     /// the returned token.
     fn call_cluster(&mut self, call: &Call<'_>) -> Result<u64, HostError>;

@@ -16,7 +16,7 @@
 //! 4. **The answer**: `:status`, the header lines and, within `max_response_body_bytes`, the body go to
 //!    [`invoke::answer_call_into`]; a call that ended without an answer is a 502. The merged
 //!    `response-rewrite` applies to the result, which is sent as a local reply, each header entry its own
-//!    field line.
+//!    field line; an answer without a body keeps its `content-type` (U12), see [`answer`].
 //!
 //! Every answer leaves filter state `routewise.lambda_outcome`, `routewise.lambda_status` (the Invoke
 //! status, when there was one) and `routewise.lambda_reason` (when the answer is not the function's own;
@@ -27,13 +27,13 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use super::host::{Call, CallEnd, Host, Next, Reply};
+use super::host::{Call, CallEnd, Host, HostError, Map, Next, Reply};
 use super::ratelog;
 use super::FilterConfig;
 use crate::decision::{Forward, LambdaTarget};
 use crate::lambda::invoke::{self, CallResponse, HostFacts, PendingInvocation};
 use crate::lambda::Unwrapped;
-use crate::names::property;
+use crate::names::{header, property};
 use crate::plugins::{HeaderEdit, ResponseRewrite};
 
 /// A failed call this close to `timeout_ms` after it was sent is taken as the timeout (Envoy's timer and
@@ -68,6 +68,13 @@ pub(super) enum LambdaExchange {
     },
     /// Answered.
     Done,
+    /// Answered with a local reply without a body: Envoy removes its `content-type` lines
+    /// (`Utility::prepareLocalReply`, `source/common/http/utility.cc`), and these values go back on when
+    /// the reply passes the filter's response-headers callback (U12).
+    Restoring {
+        /// The reply's `content-type` values, in order.
+        content_type: Vec<String>,
+    },
 }
 
 impl LambdaExchange {
@@ -99,8 +106,8 @@ impl LambdaExchange {
         if let Err(e) = pending.check_content_length() {
             let out = invoke::request_too_large(&e);
             return (
-                LambdaExchange::Done,
                 answer(config, host, out, None, target, response_rewrite.as_ref()),
+                Next::Stop,
             );
         }
         if end_of_stream {
@@ -117,7 +124,23 @@ impl LambdaExchange {
 
     /// True once the client has its answer.
     pub(super) fn is_done(&self) -> bool {
-        matches!(self, LambdaExchange::Done)
+        matches!(self, LambdaExchange::Done | LambdaExchange::Restoring { .. })
+    }
+
+    /// The response headers of the stream, which are the filter's own answer once it is done: restores the
+    /// `content-type` lines Envoy took off a local reply without a body (U12; [`LambdaExchange::Restoring`]).
+    pub(super) fn on_response_headers(&mut self, host: &mut impl Host) -> Result<(), HostError> {
+        let LambdaExchange::Restoring { content_type } = std::mem::replace(self, LambdaExchange::Done) else {
+            return Ok(());
+        };
+        let mut values = content_type.iter();
+        if let Some(first) = values.next() {
+            host.set_header(Map::Response, header::CONTENT_TYPE, first)?;
+        }
+        for v in values {
+            host.add_header(Map::Response, header::CONTENT_TYPE, v)?;
+        }
+        Ok(())
     }
 
     /// Step 2, from the request body: `buffered` is everything buffered so far.
@@ -139,7 +162,7 @@ impl LambdaExchange {
         // L4: as soon as the buffered size passes the limit, without waiting for the rest.
         if let Err(e) = pending.check_buffered(buffered) {
             let out = invoke::request_too_large(&e);
-            let next = answer(
+            *self = answer(
                 config,
                 host,
                 out,
@@ -147,8 +170,7 @@ impl LambdaExchange {
                 &pending.target,
                 response_rewrite.as_ref(),
             );
-            *self = LambdaExchange::Done;
-            return next;
+            return Next::Stop;
         }
         if !end_of_stream {
             return Next::Stop;
@@ -174,7 +196,7 @@ impl LambdaExchange {
             Ok(body) => invoke_function(config, host, &pending, &body, response_rewrite),
             Err(e) => {
                 let out = invoke::internal_error(format!("cannot read the request body: {e}"));
-                let next = answer(
+                let done = answer(
                     config,
                     host,
                     out,
@@ -182,7 +204,7 @@ impl LambdaExchange {
                     &pending.target,
                     response_rewrite.as_ref(),
                 );
-                (LambdaExchange::Done, next)
+                (done, Next::Stop)
             }
         };
         *self = next_state;
@@ -221,7 +243,7 @@ impl LambdaExchange {
                 } else {
                     invoke::call_failed(detail)
                 };
-                answer(config, host, out, None, &target, rr);
+                *self = answer(config, host, out, None, &target, rr);
                 return;
             }
             CallEnd::Answered { body_len } => body_len,
@@ -230,7 +252,7 @@ impl LambdaExchange {
             Ok(h) => h,
             Err(e) => {
                 let out = invoke::internal_error(format!("cannot read the Invoke response headers: {e}"));
-                answer(config, host, out, None, &target, rr);
+                *self = answer(config, host, out, None, &target, rr);
                 return;
             }
         };
@@ -257,7 +279,7 @@ impl LambdaExchange {
             },
             &mut out,
         );
-        answer(config, host, out, status, &target, rr);
+        *self = answer(config, host, out, status, &target, rr);
     }
 }
 
@@ -273,8 +295,8 @@ fn invoke_function(
     let mut event = Vec::new();
     if let Err(e) = pending.build_event_into(body, &mut event) {
         let out = invoke::request_too_large(&e);
-        let next = answer(config, host, out, None, target, response_rewrite.as_ref());
-        return (LambdaExchange::Done, next);
+        let done = answer(config, host, out, None, target, response_rewrite.as_ref());
+        return (done, Next::Stop);
     }
     let call = Call {
         cluster: &target.cluster,
@@ -302,14 +324,21 @@ fn invoke_function(
                 "cannot call cluster `{}`: {e} (is it defined in Envoy?)",
                 target.cluster
             ));
-            let next = answer(config, host, out, None, target, response_rewrite.as_ref());
-            (LambdaExchange::Done, next)
+            let done = answer(config, host, out, None, target, response_rewrite.as_ref());
+            (done, Next::Stop)
         }
     }
 }
 
 /// Sends `out` to the client, `response-rewrite` applied (G1: once), and records it (filter state,
-/// counter, debug log lines).
+/// counter, debug log lines). Returns the exchange's final state.
+///
+/// U12 with an empty body: a local reply without a body loses its `content-type` in Envoy
+/// (`Utility::prepareLocalReply` removes it), where API Gateway sends the function's own or
+/// `application/json`. Such an answer is written with [`Host::send_response`] where the ABI has it (the
+/// dynamic module), else sent as a local reply whose `content-type` the response-headers callback puts
+/// back ([`LambdaExchange::Restoring`]; Envoy runs a decoder filter's local reply through the encoder
+/// filters, this one included, for proxy-wasm).
 fn answer(
     config: &FilterConfig,
     host: &mut impl Host,
@@ -317,7 +346,7 @@ fn answer(
     invoke_status: Option<u16>,
     target: &LambdaTarget,
     response_rewrite: Option<&ResponseRewrite>,
-) -> Next {
+) -> LambdaExchange {
     let outcome = out.outcome.as_str();
     let status_text = invoke_status.map(|s| s.to_string());
     let mut state: Vec<(&str, &str)> = vec![(property::LAMBDA_OUTCOME, outcome)];
@@ -365,10 +394,31 @@ fn answer(
         body: &out.body,
         details: "routewise_lambda",
     };
+    let content_type: Vec<String> = if out.body.is_empty() {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(header::CONTENT_TYPE))
+            .map(|(_, v)| v.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !content_type.is_empty() {
+        match host.send_response(&reply) {
+            Ok(true) => return LambdaExchange::Done,
+            Ok(false) => {}
+            Err(e) => log::warn!("routewise: lambda: {e}; sending a local reply"),
+        }
+    }
     if let Err(e) = host.send_local_reply(&reply) {
         log::error!("routewise: lambda: cannot send the answer: {e}");
+        return LambdaExchange::Done;
     }
-    Next::Stop
+    if content_type.is_empty() {
+        LambdaExchange::Done
+    } else {
+        LambdaExchange::Restoring { content_type }
+    }
 }
 
 /// G2 `response-rewrite` on the filter's own answer, as Envoy's header map would apply it.

@@ -226,8 +226,14 @@ impl Stream {
         }
     }
 
-    /// Response headers: the merged `response-rewrite`, once (G1).
+    /// Response headers: the merged `response-rewrite`, once (G1); for a Lambda answer sent as a local
+    /// reply without a body, its `content-type` back (U12, [`lambda`]).
     pub fn on_response_headers(&mut self, host: &mut impl Host) -> Next {
+        if let State::Lambda(l) = &mut self.state {
+            if let Err(e) = l.on_response_headers(host) {
+                log::warn!("routewise: lambda: content-type not restored: {e}");
+            }
+        }
         if let Some(rr) = self.response_rewrite.take() {
             if let Err(e) = apply_response_rewrite(host, &rr) {
                 log::warn!("routewise: response-rewrite not applied: {e}");

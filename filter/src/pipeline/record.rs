@@ -38,6 +38,15 @@ pub enum Op {
         /// Response code details.
         details: String,
     },
+    /// A response written by the filter, not as a local reply ([`Host::send_response`]).
+    Response {
+        /// Status.
+        status: u16,
+        /// Header lines.
+        headers: Vec<(String, String)>,
+        /// Body.
+        body: Vec<u8>,
+    },
     /// A call to a cluster made.
     Call {
         /// Cluster.
@@ -73,6 +82,9 @@ pub struct RecordingHost {
     pub now_epoch_ms: u64,
     /// The answer to the last call: header lines and body (for the call-response callback).
     pub call_answer: (Vec<(String, String)>, Vec<u8>),
+    /// Whether [`Host::send_response`] is available, as in the dynamic module (default: not, as in
+    /// proxy-wasm).
+    pub writes_responses: bool,
     /// Host calls (by [`HostError::call`] name) that fail, and from which occurrence on (0 = the first).
     failing: Vec<(&'static str, usize)>,
     seen: Vec<(&'static str, usize)>,
@@ -250,6 +262,19 @@ impl Host for RecordingHost {
 
     fn clear_route_cache(&mut self) {
         self.ops.push(Op::ClearRouteCache);
+    }
+
+    fn send_response(&mut self, reply: &Reply<'_>) -> Result<bool, HostError> {
+        if !self.writes_responses {
+            return Ok(false);
+        }
+        self.check("send_response")?;
+        self.ops.push(Op::Response {
+            status: reply.status,
+            headers: owned(reply.headers),
+            body: reply.body.to_vec(),
+        });
+        Ok(true)
     }
 
     fn send_local_reply(&mut self, reply: &Reply<'_>) -> Result<(), HostError> {

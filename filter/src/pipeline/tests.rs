@@ -397,3 +397,113 @@ fn a_call_failing_at_its_timeout_is_504_and_earlier_502() {
         assert_eq!(host.filter_state("routewise.lambda_outcome"), Some(outcome));
     }
 }
+
+/// Runs `GET /fn-any` (an empty request) to the function answering `payload`, on `host`.
+fn answer_get(host: &mut RecordingHost, payload: &[u8]) -> Stream {
+    let config = config();
+    let mut stream = Stream::default();
+    assert_eq!(stream.on_request_headers(Some(&config), host, true), Next::Stop);
+    host.call_answer = (vec![(":status".into(), "200".into())], payload.to_vec());
+    let body_len = payload.len() as u64;
+    stream.on_call_response(Some(&config), host, 1, CallEnd::Answered { body_len });
+    assert!(stream.replied());
+    stream
+}
+
+fn get_fn_any() -> RecordingHost {
+    RecordingHost::new(&[(":method", "GET"), (":authority", "a"), (":path", "/shop/fn-any")])
+}
+
+/// U12 (issue 15): Envoy's local reply without a body drops `content-type` (`Utility::prepareLocalReply`);
+/// where the host has no other way to answer (proxy-wasm), the response-headers callback puts the
+/// function's value back, every line of it, once.
+#[test]
+fn u12_an_empty_answer_sent_as_a_local_reply_gets_its_content_type_back_in_the_response_phase() {
+    let mut host = get_fn_any();
+    let mut stream = answer_get(
+        &mut host,
+        br#"{"statusCode":200,"multiValueHeaders":{"content-type":["text/plain","charset=x"]}}"#,
+    );
+    let (status, _, body) = host.local_reply().expect("a local reply");
+    assert_eq!((status, body.is_empty()), (200, true));
+    // What Envoy hands the encoder filters: the reply without content-type.
+    host.response = vec![(":status".into(), "200".into())];
+    assert_eq!(stream.on_response_headers(&mut host), Next::Continue);
+    let restored: Vec<&str> = host
+        .response
+        .iter()
+        .filter(|(n, _)| n == "content-type")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(restored, ["text/plain", "charset=x"]);
+    // Once: a second pass (none in Envoy) changes nothing.
+    host.response = vec![(":status".into(), "200".into())];
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response_header("content-type"), None);
+
+    // U12: no content-type from the function → application/json, restored the same way.
+    let mut host = get_fn_any();
+    let mut stream = answer_get(&mut host, br#"{"statusCode":201}"#);
+    host.response = vec![(":status".into(), "201".into())];
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response_header("content-type"), Some("application/json"));
+
+    // A body: Envoy keeps the filter's content-type; nothing to restore.
+    let mut host = get_fn_any();
+    let mut stream = answer_get(&mut host, br#"{"statusCode":200,"body":"x"}"#);
+    host.response = vec![(":status".into(), "200".into())];
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response_header("content-type"), None);
+
+    // 204: bodiless by rule, no default content-type (U12, RFC 9110 §15.3.5): nothing to restore.
+    let mut host = get_fn_any();
+    let mut stream = answer_get(&mut host, br#"{"statusCode":204}"#);
+    host.response = vec![(":status".into(), "204".into())];
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response_header("content-type"), None);
+}
+
+/// U12 (issue 15): where the host writes responses itself (the dynamic module's
+/// `send_response_headers`), an empty answer goes that way with its `content-type`, not as a local reply;
+/// an answer with a body stays a local reply.
+#[test]
+fn u12_an_empty_answer_is_written_as_a_response_where_the_host_can() {
+    let mut host = get_fn_any();
+    host.writes_responses = true;
+    answer_get(
+        &mut host,
+        br#"{"statusCode":200,"headers":{"Content-Type":"text/plain","x-a":"1"}}"#,
+    );
+    assert!(host.local_reply().is_none(), "{:?}", host.ops());
+    let written: Vec<&Op> = host
+        .ops()
+        .iter()
+        .filter(|op| matches!(op, Op::Response { .. }))
+        .collect();
+    let [Op::Response {
+        status,
+        headers,
+        body,
+    }] = written.as_slice()
+    else {
+        panic!("one response written: {:?}", host.ops())
+    };
+    assert_eq!((*status, body.is_empty()), (200, true));
+    assert!(headers.contains(&("content-type".into(), "text/plain".into())));
+    assert!(headers.contains(&("x-a".into(), "1".into())));
+    assert_eq!(host.filter_state("routewise.lambda_outcome"), Some("proxied"));
+
+    let mut host = get_fn_any();
+    host.writes_responses = true;
+    answer_get(&mut host, br#"{"statusCode":200,"body":"x"}"#);
+    assert_eq!(host.local_reply().map(|r| r.2), Some(&b"x"[..]));
+
+    // The write fails: the local reply is sent all the same, and restored later.
+    let mut host = get_fn_any().fail("send_response", 0);
+    host.writes_responses = true;
+    let mut stream = answer_get(&mut host, br#"{"statusCode":202}"#);
+    assert_eq!(host.local_reply().map(|r| r.0), Some(202));
+    host.response = vec![(":status".into(), "202".into())];
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response_header("content-type"), Some("application/json"));
+}

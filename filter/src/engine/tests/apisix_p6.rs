@@ -623,3 +623,55 @@ fn p6_lrr_path_sanity() {
         );
     }
 }
+
+#[test]
+fn p6_apisix_node_route_host_uris_and_prefix() {
+    // APISIX's default router is radixtree_host_uri (apisix/cli/config.lua `http = "radixtree_host_uri"`),
+    // which the t/node tests run under.
+    let router = "apisix_radixtree_host_uri";
+    // APISIX t/node/route-host.t TEST 1-6: GET `foo.com` `/hello`; TEST 7-9: the host written `FOO.com`.
+    for host in ["foo.com", "FOO.com"] {
+        let e = router_engine(
+            router,
+            json!([{"id": "1", "methods": ["GET"], "hosts": [host], "paths": ["/hello"]}]),
+        );
+        expect(
+            &e,
+            router,
+            &[
+                ("GET", "localhost", "/not_found", "404 no_route"),
+                ("GET", "localhost", "/hello", "404 no_route"),
+                ("GET", "not_found.com", "/hello", "404 no_route"),
+                ("GET", "foo.com", "/hello", "1"),
+                ("GET", "FOO.com", "/hello", "1"),
+            ],
+        );
+    }
+    // APISIX t/node/route-uris.t TEST 1-4: `uris: ["/hello", "/hello1"]`.
+    let e = router_engine(
+        router,
+        json!([{"id": "1", "methods": ["GET"], "paths": ["/hello", "/hello1"]}]),
+    );
+    expect(
+        &e,
+        router,
+        &[
+            ("GET", "localhost", "/not_found", "404 no_route"),
+            ("GET", "localhost", "/hello", "1"),
+            ("GET", "localhost", "/hello1", "1"),
+        ],
+    );
+    // APISIX t/node/sanity-radixtree.t TEST 4-8: `/hello*` takes `/hello`, `/hello1`, `/hello2` (TEST 7's
+    // 404 comes from the upstream, which has no /hello2), not `/hel`.
+    let e = router_engine(router, json!([{"id": "1", "paths": ["/hello*"]}]));
+    expect(
+        &e,
+        router,
+        &[
+            ("GET", "localhost", "/hello", "1"),
+            ("GET", "localhost", "/hello1", "1"),
+            ("GET", "localhost", "/hello2", "1"),
+            ("GET", "localhost", "/hel", "404 no_route"),
+        ],
+    );
+}
