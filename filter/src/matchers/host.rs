@@ -376,6 +376,47 @@ mod tests {
     }
 
     #[test]
+    fn p6_apisix_wildcards_are_plain_suffixes() {
+        // lua-resty-radixtree t/host.t TEST 2 (api7/lua-resty-radixtree @ 8166eea3): `*.foo.com` takes
+        // `.foo.com`, `www.foo.com`, `www.bar.foo.com`, not `foo.com`; APISIX's host_def admits `*foo.com`.
+        let dot = HostPattern::parse_apisix("*.Foo.com").expect("valid");
+        let bare = HostPattern::parse_apisix("*foo.com").expect("valid");
+        for (host, want_dot, want_bare) in [
+            ("foo.com", false, true),
+            (".foo.com", true, true),
+            ("www.foo.com", true, true),
+            ("www.bar.foo.com", true, true),
+            ("xfoo.com", false, true),
+            ("foo.org", false, false),
+        ] {
+            assert_eq!(dot.matches(host, None), want_dot, "*.foo.com {host}");
+            assert_eq!(bare.matches(host, None), want_bare, "*foo.com {host}");
+            let mut idx = HostIndex::default();
+            idx.insert(&dot, 0);
+            idx.insert(&bare, 1);
+            let mut got = Vec::new();
+            let _ = idx.for_each_match(host, None, |i| {
+                got.push(i);
+                ControlFlow::Continue(())
+            });
+            let want: Vec<i32> = [(want_dot, 0), (want_bare, 1)]
+                .iter()
+                .filter(|(w, _)| *w)
+                .map(|(_, i)| *i)
+                .collect();
+            assert_eq!(got, want, "index, longest suffix first: {host}");
+        }
+        assert_eq!(dot.canonical(), "*.foo.com");
+        assert_eq!(bare.canonical(), "*foo.com");
+        for bad in ["*", "*.", "*a*b.com", "*.a..b", "a*b.com"] {
+            assert!(HostPattern::parse_apisix(bad).is_err(), "{bad:?}");
+        }
+        // D1 keeps its rule for domains and the `specificity` router.
+        assert!(!p("*.foo.com").matches(".foo.com", None));
+        assert!(HostPattern::parse("*foo.com", false).is_err());
+    }
+
+    #[test]
     fn invalid_host_patterns_are_rejected() {
         for bad in [
             "", "a..b", "a.*.com", "*a.com", "a b", "a.com.", "a.com:0", "a.com:x", "-a.com", "*.",
