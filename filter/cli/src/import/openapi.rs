@@ -134,6 +134,10 @@ fn document_note(key: &str, v: &Value) -> Option<String> {
              models; validate in the backend (or put a validating filter in front)",
             keys_of(v)
         ),
+        "x-amazon-apigateway-request-validator" => format!(
+            "request validator {} for every operation not imported; the backend receives requests unvalidated",
+            compact(v)
+        ),
         "x-amazon-apigateway-gateway-responses" => format!(
             "gateway responses ({}) not imported: routewise answers its own errors as API Gateway's defaults \
              (403/404 {{\"message\":...}}); customise them with Envoy's local_reply_config",
@@ -463,8 +467,8 @@ fn scheme_advice(s: &Value) -> String {
         authtype,
     ) {
         (Some("apiKey"), Some(header), None) => format!(
-            "API key in `{header}` (usage plans) not imported; use the `key-auth` plugin with header \
-             `{header}` and one consumer per key (`key_sha256`); quotas and throttling are Envoy's \
+            "API keys in `{header}` (usage plans): the routes that require one get `key-auth` on header \
+             `{header}`; add one consumer per key (`key_sha256`); quotas and throttling are Envoy's \
              local_ratelimit / ratelimit filters"
         ),
         (_, _, Some(t)) if t.eq_ignore_ascii_case("awsSigv4") => "IAM authorization (SigV4) not imported; \
@@ -495,10 +499,29 @@ fn operation(
     for (k, v) in opm {
         match k.as_str() {
             INTEGRATION | "isDefaultRoute" => {}
-            "security" if !is_empty(v) => cx.notes.push(format!(
-                "{at}.security {}: not imported, the route is open; see the security schemes",
-                compact(v)
-            )),
+            "security" if !is_empty(v) => {
+                // REST exports name a method that requires an API key `api_key` (header x-api-key): the
+                // route keeps the requirement (key-auth, below); any other scheme cannot be enforced.
+                let others: Vec<&String> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_object)
+                    .flat_map(|r| r.keys())
+                    .filter(|k| *k != "api_key")
+                    .collect();
+                if !others.is_empty() {
+                    cx.notes.push(format!(
+                        "{at}.security {}: not imported, the route is OPEN in routewise; protect it in Envoy \
+                         (see the security scheme notes) before serving it",
+                        compact(v)
+                    ));
+                }
+            }
+            "x-amazon-apigateway-auth"
+                if v.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("none")) => {}
             "x-amazon-apigateway-request-validator" => cx.notes.push(format!(
                 "{at}: request validator {} not imported; the backend receives requests unvalidated",
                 compact(v)
@@ -693,6 +716,24 @@ fn operation(
             ));
             return None;
         }
+    }
+    let api_key = opm
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|r| r.get("api_key").is_some()));
+    if api_key {
+        // API Gateway reads the key from `x-api-key` and passes the header on; key-auth also reads a query
+        // parameter, named the same here.
+        route.plugins.insert(
+            "key-auth".into(),
+            json!({"header": "x-api-key", "query": "x-api-key", "hide_credentials": false}),
+        );
+        cx.notes.push(format!(
+            "{at}: requires an API key: the route has `key-auth` on header `x-api-key` (it also reads a query \
+             parameter `x-api-key`, API Gateway does not); it answers 401 until you add one consumer per key \
+             (`key_sha256`, the keys are not in the export); usage plans' quotas and throttling are Envoy's \
+             local_ratelimit / ratelimit filters"
+        ));
     }
     Some(route)
 }
@@ -1146,6 +1187,72 @@ mod tests {
         );
         let renames = BTreeMap::new();
         assert!(path_rewrite("GET /a", "/a", "/b/{nope}", &renames).is_err());
+    }
+
+    /// The authorizer examples of the developer guide's `x-amazon-apigateway-authorizer` page (HTTP APIs), as
+    /// given there: each is named with what to use in Envoy instead, nothing is imported.
+    #[test]
+    fn authorizers_and_api_keys_are_named_with_what_to_do_instead() {
+        let jwt = json!({"type": "oauth2", "x-amazon-apigateway-authorizer": {"type": "jwt",
+            "jwtConfiguration": {"issuer": "https://cognito-idp.region.amazonaws.com/userPoolId",
+                                 "audience": ["audience1", "audience2"]},
+            "identitySource": "$request.header.Authorization"}});
+        assert_eq!(
+            scheme_advice(&jwt),
+            "JWT authorizer (issuer \"https://cognito-idp.region.amazonaws.com/userPoolId\") not imported; use \
+             Envoy's jwt_authn filter with that issuer and audience"
+        );
+        let lambda = json!({"type": "apiKey", "name": "Authorization", "in": "header",
+            "x-amazon-apigateway-authorizer": {"type": "request",
+                "identitySource": "$request.header.Authorization",
+                "authorizerUri": "arn:aws:apigateway:us-west-2:lambda:path/2015-03-31/functions/arn:aws:lambda:us-west-2:123456789012:function:function-name/invocations",
+                "authorizerPayloadFormatVersion": "2.0", "authorizerResultTtlInSeconds": 300,
+                "enableSimpleResponses": true}});
+        assert!(
+            scheme_advice(&lambda).starts_with("Lambda authorizer (request, \"arn:aws:apigateway:us-west-2")
+        );
+        assert!(scheme_advice(&lambda).contains("ext_authz"));
+        let key = json!({"type": "apiKey", "name": "x-api-key", "in": "header"});
+        assert!(scheme_advice(&key).starts_with(
+            "API keys in `x-api-key` (usage plans): the routes that require one get `key-auth` on header \
+             `x-api-key`"
+        ));
+        let iam = json!({"type": "apiKey", "name": "Authorization", "in": "header",
+                         "x-amazon-apigateway-authtype": "awsSigv4"});
+        assert!(scheme_advice(&iam).starts_with("IAM authorization (SigV4) not imported"));
+    }
+
+    /// A method that requires an API key (`security: [{"api_key": []}]`, as REST exports write it) keeps the
+    /// requirement: `key-auth` on `x-api-key`, 401 until consumers are added; an authorizer cannot be kept
+    /// and the note says the route is open.
+    #[test]
+    fn an_api_key_requirement_is_kept_and_an_authorizer_is_reported_open() {
+        let doc = json!({"openapi": "3.0.1", "info": {"title": "k", "version": "1"}, "paths": {
+            "/a": {"get": {"security": [{"api_key": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/a"}}},
+            "/b": {"get": {"security": [{"jwt": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}}}})
+        .to_string();
+        let out = import(&OpenApiImport {
+            text: &doc,
+            domain_name: "*",
+            base_path: "",
+            api_id: None,
+            stage: None,
+            stage_variables: &[],
+        })
+        .expect("imports");
+        let api = out.imported.config.apis[0].get().expect("api");
+        let a = api.routes[0].get().expect("route");
+        assert_eq!(
+            a.plugins.get("key-auth"),
+            Some(&json!({"header": "x-api-key", "query": "x-api-key", "hide_credentials": false}))
+        );
+        let b = api.routes[1].get().expect("route");
+        assert!(!b.plugins.contains_key("key-auth"));
+        assert!(out.imported.notes.iter().any(|n| n.starts_with(
+            "paths./b.get.security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise"
+        )));
     }
 
     #[test]
