@@ -38,6 +38,10 @@
 //! configure time, and a decision borrows its strings from the engine.
 
 mod build;
+// Test support for differential tests (the core's property test, the `matcher_diff` fuzz target).
+#[cfg(any(test, feature = "reference"))]
+#[doc(hidden)]
+pub mod reference;
 
 use std::collections::BTreeMap;
 
