@@ -212,6 +212,7 @@ fn l2_format_2_0_event_goes_signed_to_the_invoke_api_and_the_answer_comes_back_u
     assert_eq!(ctx["apiId"], "pets");
     assert!(ctx["requestId"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
     assert!(ctx["timeEpoch"].is_u64(), "{ctx}");
+    assert_eq!(ctx["accountId"], Value::Null, "L2 (issue 15): {ctx}");
     assert_eq!(ctx["http"]["method"], "GET");
     assert_eq!(ctx["http"]["path"], "/pets/7");
     assert_eq!(ctx["http"]["sourceIp"], "127.0.0.1");
@@ -277,6 +278,44 @@ fn l1_format_1_0_event_has_the_rest_api_fields_with_last_and_multi_values(build:
     assert_eq!(ctx["identity"]["sourceIp"], "127.0.0.1");
     assert!(ctx["requestTimeEpoch"].is_u64(), "{ctx}");
     assert!(ctx["requestId"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
+    // L1 (issue 15): API Gateway's other requestContext keys (values: filter/src/lambda/event.rs docs).
+    assert_eq!(ctx["protocol"], "HTTP/1.1", "{ctx}");
+    assert_eq!(ctx["accountId"], Value::Null, "{ctx}");
+    assert_eq!(
+        ctx["extendedRequestId"], ctx["requestId"],
+        "Envoy's x-request-id: {ctx}"
+    );
+    assert!(
+        ctx["resourceId"]
+            .as_str()
+            .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric())),
+        "{ctx}"
+    );
+    let mut identity: Vec<&str> = ctx["identity"]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    identity.sort_unstable();
+    assert_eq!(
+        identity,
+        [
+            "accessKey",
+            "accountId",
+            "apiKey",
+            "apiKeyId",
+            "caller",
+            "cognitoAuthenticationProvider",
+            "cognitoAuthenticationType",
+            "cognitoIdentityId",
+            "cognitoIdentityPoolId",
+            "principalOrgId",
+            "sourceIp",
+            "user",
+            "userAgent",
+            "userArn"
+        ],
+        "L1: every identity key of API Gateway's REST events"
+    );
     assert_eq!(lab.mock.last_invocation_of(function::ECHO).signature, Ok(()));
 }
 

@@ -233,12 +233,20 @@ fn l1_format_1_0_event() {
             "multiValueQueryStringParameters": {"a": ["1", "2"], "b": ["x y"]},
             "pathParameters": {"id": "7"},
             "stageVariables": {"env": "test"},
+            // L1 (issue 15): every requestContext and identity key of API Gateway's REST events
+            // (filter/src/lambda/event.rs docs: accountId unknown, extendedRequestId = requestId,
+            // resourceId derived from the resource path).
             "requestContext": {
-                "apiId": "fn", "domainName": "api.example.com", "domainPrefix": "api", "httpMethod": "GET",
-                "identity": {"apiKey": null, "apiKeyId": null, "sourceIp": "127.0.0.1", "userAgent": "curl/8.0"},
+                "accountId": null, "apiId": "fn", "domainName": "api.example.com", "domainPrefix": "api",
+                "extendedRequestId": rid, "httpMethod": "GET",
+                "identity": {"accessKey": null, "accountId": null, "apiKey": null, "apiKeyId": null,
+                             "caller": null, "cognitoAuthenticationProvider": null,
+                             "cognitoAuthenticationType": null, "cognitoIdentityId": null,
+                             "cognitoIdentityPoolId": null, "principalOrgId": null,
+                             "sourceIp": "127.0.0.1", "user": null, "userAgent": "curl/8.0", "userArn": null},
                 "path": "/pets/7", "protocol": "HTTP/1.1", "requestId": rid,
                 "requestTime": "01/Jan/2025:00:00:00 +0000", "requestTimeEpoch": START_MS,
-                "resourcePath": "/pets/{id}", "stage": "prod"},
+                "resourceId": "ql1zsc", "resourcePath": "/pets/{id}", "stage": "prod"},
             "body": null,
             "isBase64Encoded": false
         })
@@ -272,8 +280,9 @@ fn l2_format_2_0_event() {
             "headers": {"accept": "text/html,application/json", "host": "api.example.com",
                         "user-agent": "curl/8.0", "x-forwarded-proto": "http", "x-request-id": rid},
             "queryStringParameters": {"a": "1,2", "b": "x y"},
+            // L2 (issue 15): accountId as API Gateway's HTTP API events have it (null: unknown).
             "requestContext": {
-                "apiId": "fn", "domainName": "api.example.com", "domainPrefix": "api",
+                "accountId": null, "apiId": "fn", "domainName": "api.example.com", "domainPrefix": "api",
                 "http": {"method": "GET", "path": "/pets/7", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
                          "userAgent": "curl/8.0"},
                 "requestId": rid, "routeKey": "GET /pets/{id}", "stage": "prod",

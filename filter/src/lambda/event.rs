@@ -32,6 +32,22 @@
 //!   (`hide_credentials`) precisely so that the backend never holds it. A function that logs its event
 //!   would otherwise write every caller's key into its logs. [`Caller`] has no field for it, so no plugin
 //!   can send one; `apiKeyId` and `principalId` say who called.
+//! - `requestContext` fields API Gateway fills from its own state, derived here (L1, L2; compared key by key
+//!   with AWS's example events in the tests, `l1_l2_keys_and_types_match_aws_example_events`):
+//!   - `accountId` (1.0 and 2.0): `null`. API Gateway sends the API owner's account; routewise does not know
+//!     it (the function's ARN, which carries the account, is configured on the Envoy cluster's `aws_lambda`
+//!     filter, not in routewise's config).
+//!   - `extendedRequestId` (1.0): the same value as `requestId` (Envoy's `x-request-id`, else
+//!     `routewise-<ms>-<n>`): API Gateway's second id has no counterpart in Envoy.
+//!   - `resourceId` (1.0): 6 characters of `[0-9a-z]` like API Gateway's (`roq9wj`), derived from the
+//!     resource path (FNV-1a 64 in base 36), so that every request to one resource carries the same id.
+//!   - `resourcePath` (1.0): the route key's path template (`/pets/{id}`), as `resource`.
+//!   - `identity` (1.0): every key API Gateway sends (`accessKey`, `accountId`, `apiKey`, `apiKeyId`,
+//!     `caller`, `cognitoAuthenticationProvider`, `cognitoAuthenticationType`, `cognitoIdentityId`,
+//!     `cognitoIdentityPoolId`, `principalOrgId`, `sourceIp`, `user`, `userAgent`, `userArn`), `null` for
+//!     the IAM, Cognito and Organizations ones the filter cannot know.
+//!   - Not sent: 1.0 `identity.clientCert` and 2.0 `authentication` (mutual TLS only; the filter does not
+//!     read Envoy's TLS state).
 //! - The 413 answer (L4) is `{"message":"Request Entity Too Large"}` with `content-type:
 //!   application/json`.
 
@@ -194,6 +210,22 @@ pub fn build_event_into(
     Ok(())
 }
 
+/// 1.0 `requestContext.identity` keys the filter has no value for (IAM, Cognito, Organizations callers;
+/// `apiKey` by choice, module docs), written as `null` before `apiKeyId`, `sourceIp` and `userAgent`.
+const IDENTITY_NULL_KEYS: [&str; 11] = [
+    "accessKey",
+    "accountId",
+    "apiKey",
+    "caller",
+    "cognitoAuthenticationProvider",
+    "cognitoAuthenticationType",
+    "cognitoIdentityId",
+    "cognitoIdentityPoolId",
+    "principalOrgId",
+    "user",
+    "userArn",
+];
+
 /// L1: payload format 1.0 (REST APIs).
 fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     let headers = group(event_headers(req, true));
@@ -225,7 +257,11 @@ fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     write_stage_variables_or_null(out, req.stage_variables);
 
     key(out, ",", "requestContext");
-    field(out, "{", "apiId", req.api_id);
+    // Unknown to the filter (module docs): the function's ARN, and so its account, is in the Envoy
+    // cluster's `aws_lambda` filter, not in routewise's config.
+    key(out, "{", "accountId");
+    out.extend_from_slice(b"null");
+    field(out, ",", "apiId", req.api_id);
     if let Some(caller) = &req.caller {
         if has_authorizer(caller) {
             key(out, ",", "authorizer");
@@ -234,12 +270,16 @@ fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     }
     field(out, ",", "domainName", req.domain_name);
     field(out, ",", "domainPrefix", domain_prefix(req.domain_name));
+    field(out, ",", "extendedRequestId", req.request_id);
     field(out, ",", "httpMethod", req.method);
     key(out, ",", "identity");
     let caller = req.caller.unwrap_or_default();
-    // Never the key: a credential (module docs).
-    key(out, "{", "apiKey");
-    out.extend_from_slice(b"null");
+    // Every key API Gateway sends, `null` where the filter knows nothing (no IAM, Cognito or
+    // Organizations caller); never the key itself: a credential (module docs).
+    for (i, name) in IDENTITY_NULL_KEYS.iter().enumerate() {
+        key(out, if i == 0 { "{" } else { "," }, name);
+        out.extend_from_slice(b"null");
+    }
     key(out, ",", "apiKeyId");
     write_opt_str(out, caller.api_key_id);
     field(out, ",", "sourceIp", req.source_ip);
@@ -253,6 +293,7 @@ fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     write_clf_time(out, req.request_time_epoch_ms);
     key(out, ",", "requestTimeEpoch");
     push_u64(out, req.request_time_epoch_ms);
+    field(out, ",", "resourceId", &resource_id(req.resource_path));
     field(out, ",", "resourcePath", req.resource_path);
     field(out, ",", "stage", req.stage);
     out.push(b'}');
@@ -299,7 +340,10 @@ fn write_v2(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     }
 
     key(out, ",", "requestContext");
-    field(out, "{", "apiId", req.api_id);
+    // Unknown to the filter, as in 1.0.
+    key(out, "{", "accountId");
+    out.extend_from_slice(b"null");
+    field(out, ",", "apiId", req.api_id);
     if let Some(caller) = &req.caller {
         if has_authorizer(caller) {
             key(out, ",", "authorizer");
@@ -520,6 +564,23 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
+/// 1.0 `requestContext.resourceId`: the resource path's FNV-1a 64-bit hash, its low 6 base-36 digits.
+fn resource_id(resource_path: &str) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in resource_path.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut id = String::with_capacity(6);
+    for _ in 0..6 {
+        // h % 36 < 36: always a valid index.
+        id.push(char::from(DIGITS.get((h % 36) as usize).copied().unwrap_or(b'0')));
+        h /= 36;
+    }
+    id
 }
 
 fn domain_prefix(domain: &str) -> &str {

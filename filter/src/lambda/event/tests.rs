@@ -111,10 +111,15 @@ fn l1_event_byte_for_byte() {
         r#""queryStringParameters":{"limit":"10","tag":"c/d"},"#,
         r#""multiValueQueryStringParameters":{"limit":["10"],"tag":["a b","c/d"]},"#,
         r#""pathParameters":{"id":"7"},"stageVariables":{"env":"prod"},"#,
-        r#""requestContext":{"apiId":"shop","domainName":"api.example.com","domainPrefix":"api","httpMethod":"POST","#,
-        r#""identity":{"apiKey":null,"apiKeyId":null,"sourceIp":"203.0.113.9","userAgent":"curl/8.0"},"#,
+        // L1 (issue 15): accountId, extendedRequestId, resourceId and every identity key, as API Gateway
+        // sends them (`l1_l2_keys_and_types_match_aws_example_events`; values: module docs).
+        r#""requestContext":{"accountId":null,"apiId":"shop","domainName":"api.example.com","domainPrefix":"api","#,
+        r#""extendedRequestId":"req-1","httpMethod":"POST","#,
+        r#""identity":{"accessKey":null,"accountId":null,"apiKey":null,"caller":null,"cognitoAuthenticationProvider":null,"#,
+        r#""cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null,"#,
+        r#""user":null,"userArn":null,"apiKeyId":null,"sourceIp":"203.0.113.9","userAgent":"curl/8.0"},"#,
         r#""path":"/shop/pets/7","protocol":"HTTP/1.1","requestId":"req-1","requestTime":"04/Mar/2020:19:03:58 +0000","#,
-        r#""requestTimeEpoch":1583348638390,"resourcePath":"/pets/{id}","stage":"prod"},"#,
+        r#""requestTimeEpoch":1583348638390,"resourceId":"ql1zsc","resourcePath":"/pets/{id}","stage":"prod"},"#,
         r#""body":"{\"name\":\"rex\"}","isBase64Encoded":false}"#,
     );
     assert_eq!(fixture().event(PayloadFormat::V1), want);
@@ -252,7 +257,8 @@ fn l2_event_byte_for_byte() {
         r#""cookies":["s=1","t=2","u=3"],"#,
         r#""headers":{"accept":"text/html,application/json","content-type":"application/json","host":"api.example.com","user-agent":"curl/8.0"},"#,
         r#""queryStringParameters":{"limit":"10","tag":"a b,c/d"},"#,
-        r#""requestContext":{"apiId":"shop","domainName":"api.example.com","domainPrefix":"api","#,
+        // L2 (issue 15): accountId, as API Gateway sends it (null: module docs).
+        r#""requestContext":{"accountId":null,"apiId":"shop","domainName":"api.example.com","domainPrefix":"api","#,
         r#""http":{"method":"POST","path":"/pets/7","protocol":"HTTP/1.1","sourceIp":"203.0.113.9","userAgent":"curl/8.0"},"#,
         r#""requestId":"req-1","routeKey":"POST /pets/{id}","stage":"prod","time":"04/Mar/2020:19:03:58 +0000","timeEpoch":1583348638390},"#,
         r#""body":"{\"name\":\"rex\"}","pathParameters":{"id":"7"},"isBase64Encoded":false,"stageVariables":{"env":"prod"}}"#,
@@ -520,4 +526,252 @@ proptest! {
         prop_assert_eq!(sent, body);
         prop_assert_eq!(&v["rawPath"].as_str().or(v["path"].as_str()), &Some(f.path.as_str()));
     }
+}
+
+// ------------------------------------------------------------------- L1, L2 against AWS's example events
+
+/// An object's members with the JSON types allowed for each.
+type Members<'a> = &'a [(&'a str, &'a [&'a str])];
+/// Object paths (JSON pointers) with their members.
+type Shape<'a> = &'a [(&'a str, Members<'a>)];
+
+/// A JSON value's type, as the comparison sees it.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Checks `event` against `want`: each object path with its exact set of keys, and each key with the
+/// types allowed for it (AWS's type first; a second one only where the module docs say why routewise
+/// differs). `optional` keys may be absent (API Gateway too leaves them out: an authorizer only with one).
+#[track_caller]
+fn assert_keys_and_types(what: &str, event: &Value, want: Shape<'_>, optional: &[&str]) {
+    for (pointer, members) in want {
+        let Some(obj) = event.pointer(pointer).and_then(Value::as_object) else {
+            panic!("{what}: no object at {pointer:?}: {event}")
+        };
+        let mut have: Vec<&str> = obj.keys().map(String::as_str).collect();
+        have.retain(|k| !optional.contains(&format!("{pointer}/{k}").as_str()));
+        have.sort_unstable();
+        let mut expected: Vec<&str> = members
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !optional.contains(&format!("{pointer}/{k}").as_str()))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(have, expected, "{what}: the keys of {pointer:?}");
+        for (k, types) in *members {
+            if let Some(v) = obj.get(*k) {
+                assert!(
+                    types.contains(&kind(v)),
+                    "{what}: {pointer}/{k} is {} ({v}), AWS's example has {types:?}",
+                    kind(v)
+                );
+            }
+        }
+    }
+}
+
+/// L1 (issue 15): the 1.0 event has every key of API Gateway's REST API example events, with their types.
+///
+/// Sources (keys and types read from them, not copied):
+/// - AWS's Go runtime fixture `aws/aws-lambda-go` `events/testdata/apigw-request.json` (a REST API proxy
+///   event: top level, `requestContext` with `accountId`, `resourceId`, `identity` with 13 keys,
+///   `authorizer`);
+/// - AWS's Rust runtime fixture `awslabs/aws-lambda-rust-runtime`
+///   `lambda-events/src/fixtures/example-apigw-request.json` (the same plus `requestContext.path` and
+///   `protocol`);
+/// - the 1.0 example of https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+///   and the Powertools `APIGatewayProxyEvent` type
+///   (https://docs.aws.amazon.com/powertools/typescript/2.13.0/api/types/_aws-lambda-powertools_parser.types.APIGatewayProxyEvent.html):
+///   `extendedRequestId`, `identity.principalOrgId`, `isBase64Encoded`.
+///
+/// Where routewise's type differs (`string` → `null`), the module docs say why: `accountId` is unknown to
+/// the filter, and so are the IAM / Cognito / Organizations identity keys and `apiKey` (never sent).
+#[test]
+fn l1_l2_keys_and_types_match_aws_example_events() {
+    const S: &[&str] = &["string"];
+    const S_OR_NULL: &[&str] = &["string", "null"];
+    const NULL: &[&str] = &["null", "string"];
+    const OBJ_OR_NULL: &[&str] = &["object", "null"];
+    const OBJ: &[&str] = &["object"];
+    const NUM: &[&str] = &["number"];
+    const BOOL: &[&str] = &["bool"];
+    let v1: Shape<'_> = &[
+        (
+            "",
+            &[
+                ("resource", S),
+                ("path", S),
+                ("httpMethod", S),
+                ("headers", OBJ),
+                ("multiValueHeaders", OBJ),
+                ("queryStringParameters", OBJ_OR_NULL),
+                ("multiValueQueryStringParameters", OBJ_OR_NULL),
+                ("pathParameters", OBJ_OR_NULL),
+                ("stageVariables", OBJ_OR_NULL),
+                ("requestContext", OBJ),
+                ("body", S_OR_NULL),
+                ("isBase64Encoded", BOOL),
+            ],
+        ),
+        (
+            "/requestContext",
+            &[
+                ("accountId", NULL),
+                ("apiId", S),
+                ("authorizer", OBJ),
+                ("domainName", S),
+                ("domainPrefix", S),
+                ("extendedRequestId", S),
+                ("httpMethod", S),
+                ("identity", OBJ),
+                ("path", S),
+                ("protocol", S),
+                ("requestId", S),
+                ("requestTime", S),
+                ("requestTimeEpoch", NUM),
+                ("resourceId", S),
+                ("resourcePath", S),
+                ("stage", S),
+            ],
+        ),
+        (
+            "/requestContext/identity",
+            &[
+                ("accessKey", NULL),
+                ("accountId", NULL),
+                ("apiKey", NULL),
+                ("apiKeyId", S_OR_NULL),
+                ("caller", NULL),
+                ("cognitoAuthenticationProvider", NULL),
+                ("cognitoAuthenticationType", NULL),
+                ("cognitoIdentityId", NULL),
+                ("cognitoIdentityPoolId", NULL),
+                ("principalOrgId", NULL),
+                ("sourceIp", S),
+                ("user", NULL),
+                ("userAgent", S_OR_NULL),
+                ("userArn", NULL),
+            ],
+        ),
+    ];
+    // L2: AWS's Go and Rust runtime fixtures `events/testdata/apigw-v2-request-no-authorizer.json` and
+    // `lambda-events/src/fixtures/example-apigw-v2-request-no-authorizer.json`, and the 2.0 example of
+    // http-api-develop-integrations-lambda.html (`cookies`, `queryStringParameters`, `body`,
+    // `pathParameters`, `stageVariables`: there only when the request has them, as API Gateway sends them).
+    // Their `requestContext.authentication` (mutual TLS) is not sent (module docs).
+    let v2: Shape<'_> = &[
+        (
+            "",
+            &[
+                ("version", S),
+                ("routeKey", S),
+                ("rawPath", S),
+                ("rawQueryString", S),
+                ("cookies", &["array"]),
+                ("headers", OBJ),
+                ("queryStringParameters", OBJ),
+                ("requestContext", OBJ),
+                ("body", S),
+                ("pathParameters", OBJ),
+                ("isBase64Encoded", BOOL),
+                ("stageVariables", OBJ),
+            ],
+        ),
+        (
+            "/requestContext",
+            &[
+                ("accountId", NULL),
+                ("apiId", S),
+                ("authorizer", OBJ),
+                ("domainName", S),
+                ("domainPrefix", S),
+                ("http", OBJ),
+                ("requestId", S),
+                ("routeKey", S),
+                ("stage", S),
+                ("time", S),
+                ("timeEpoch", NUM),
+            ],
+        ),
+        (
+            "/requestContext/http",
+            &[
+                ("method", S),
+                ("path", S),
+                ("protocol", S),
+                ("sourceIp", S),
+                ("userAgent", S),
+            ],
+        ),
+    ];
+    let mut f = fixture();
+    // Without a caller (no authorizer member: optional) and with one.
+    assert_keys_and_types(
+        "1.0",
+        &f.json(PayloadFormat::V1),
+        v1,
+        &["/requestContext/authorizer"],
+    );
+    assert_keys_and_types(
+        "2.0",
+        &f.json(PayloadFormat::V2),
+        v2,
+        &["/requestContext/authorizer"],
+    );
+    f.caller = Some(OwnedCaller {
+        consumer: Some("alice".into()),
+        api_key_id: Some("kid-9".into()),
+        context: Vec::new(),
+    });
+    assert_keys_and_types("1.0 with a caller", &f.json(PayloadFormat::V1), v1, &[]);
+    assert_keys_and_types("2.0 with a caller", &f.json(PayloadFormat::V2), v2, &[]);
+    // The 2.0 members API Gateway leaves out when empty (L2), and 1.0's nulls.
+    let mut bare = fixture();
+    bare.query.clear();
+    bare.headers.retain(|(n, _)| n != "cookie");
+    bare.body.clear();
+    bare.path_parameters.clear();
+    bare.stage_variables.clear();
+    assert_keys_and_types(
+        "2.0 bare",
+        &bare.json(PayloadFormat::V2),
+        v2,
+        &[
+            "/cookies",
+            "/queryStringParameters",
+            "/body",
+            "/pathParameters",
+            "/stageVariables",
+            "/requestContext/authorizer",
+        ],
+    );
+    assert_keys_and_types(
+        "1.0 bare",
+        &bare.json(PayloadFormat::V1),
+        v1,
+        &["/requestContext/authorizer"],
+    );
+}
+
+/// L1: `resourceId` is API Gateway's shape (6 of `[0-9a-z]`), the same for every request to a resource,
+/// different between resources (module docs).
+#[test]
+fn l1_resource_id_is_six_base36_characters_per_resource_path() {
+    let a = resource_id("/pets/{id}");
+    assert_eq!(a.len(), 6);
+    assert!(
+        a.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()),
+        "{a}"
+    );
+    assert_eq!(a, resource_id("/pets/{id}"));
+    assert_ne!(a, resource_id("/pets"));
+    assert_eq!(resource_id("").len(), 6);
 }
