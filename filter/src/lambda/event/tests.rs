@@ -587,10 +587,12 @@ fn assert_keys_and_types(what: &str, event: &Value, want: Shape<'_>, optional: &
 /// - AWS's Rust runtime fixture `awslabs/aws-lambda-rust-runtime`
 ///   `lambda-events/src/fixtures/example-apigw-request.json` (the same plus `requestContext.path` and
 ///   `protocol`);
-/// - the 1.0 example of https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
-///   and the Powertools `APIGatewayProxyEvent` type
+/// - AWS's Powertools `APIGatewayProxyEvent` type
 ///   (https://docs.aws.amazon.com/powertools/typescript/2.13.0/api/types/_aws-lambda-powertools_parser.types.APIGatewayProxyEvent.html):
-///   `extendedRequestId`, `identity.principalOrgId`, `isBase64Encoded`.
+///   `extendedRequestId`, `isBase64Encoded`, nullable identity keys;
+/// - the developer guide's 1.0 example (http-api-develop-integrations-lambda.html), read here as reproduced
+///   at https://aphextwinz.github.io/aws-lambda-events/rest-api: `extendedRequestId`,
+///   `identity.principalOrgId`, every identity key `null` but `sourceIp` and `userAgent`.
 ///
 /// Where routewise's type differs (`string` → `null`), the module docs say why: `accountId` is unknown to
 /// the filter, and so are the IAM / Cognito / Organizations identity keys and `apiKey` (never sent).
@@ -663,9 +665,10 @@ fn l1_l2_keys_and_types_match_aws_example_events() {
         ),
     ];
     // L2: AWS's Go and Rust runtime fixtures `events/testdata/apigw-v2-request-no-authorizer.json` and
-    // `lambda-events/src/fixtures/example-apigw-v2-request-no-authorizer.json`, and the 2.0 example of
-    // http-api-develop-integrations-lambda.html (`cookies`, `queryStringParameters`, `body`,
-    // `pathParameters`, `stageVariables`: there only when the request has them, as API Gateway sends them).
+    // `lambda-events/src/fixtures/example-apigw-v2-request-no-authorizer.json` (no cookies, query, body,
+    // path parameters or stage variables: API Gateway leaves them out), the 2.0 authorizer input example of
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html (`cookies`,
+    // `queryStringParameters`), and L2 for `body`, `pathParameters`, `stageVariables`.
     // Their `requestContext.authentication` (mutual TLS) is not sent (module docs).
     let v2: Shape<'_> = &[
         (
