@@ -421,6 +421,18 @@ fn import_openapi_golden_cases_and_round_trip() {
         if let Err(e) = check(&case.join("config.json"), &config) {
             failures.push(e);
         }
+        // The same export as YAML (`--output-type YAML`) gives the same config.
+        let yaml_path = tmp.join(format!("{name}.yaml-export"));
+        std::fs::write(&yaml_path, serde_norway::to_string(&export).unwrap()).unwrap();
+        let mut yaml_argv: Vec<&str> = vec!["import", "openapi", yaml_path.to_str().unwrap()];
+        yaml_argv.extend(args.split_whitespace().skip(1));
+        let y = routewise(&case, &yaml_argv);
+        if y.stdout != o.stdout {
+            failures.push(format!(
+                "{name}: the YAML export gives another config: {}",
+                transcript(&y)
+            ));
+        }
         let clusters = std::fs::read_to_string(&clusters_out).unwrap_or_default();
         if let Err(e) = check(&case.join("clusters.yaml"), &clusters) {
             failures.push(e);

@@ -621,6 +621,12 @@ fn operation(
                 ));
                 return None;
             };
+            if uri.contains('?') {
+                cx.notes.push(format!(
+                    "{iat}.uri `{uri}`: its query string is not imported (the client's is forwarded); add it in \
+                     the backend or with a regex_uri"
+                ));
+            }
             let name = format!("http_{}_{}", target.host, target.port);
             cx.clusters.insert(
                 name.clone(),
@@ -1253,6 +1259,64 @@ mod tests {
         assert!(out.imported.notes.iter().any(|n| n.starts_with(
             "paths./b.get.security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise"
         )));
+    }
+
+    fn import_doc(doc: &Value) -> OpenApiImported {
+        import(&OpenApiImport {
+            text: &doc.to_string(),
+            domain_name: "*",
+            base_path: "",
+            api_id: None,
+            stage: None,
+            stage_variables: &[],
+        })
+        .expect("imports")
+    }
+
+    fn lambda_of(out: &OpenApiImported, k: usize) -> LambdaIntegrationConfig {
+        let api = out.imported.config.apis[0].get().expect("api");
+        match &api.routes[k].get().expect("route").integration {
+            Some(IntegrationConfig::Lambda(l)) => l.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// lambda.md: a REST API's Lambda proxy integration sends 1.0 events; an HTTP API's sends the version its
+    /// `payloadFormatVersion` says, written as a string or a number (as the guide's examples do both).
+    #[test]
+    fn payload_format_versions_follow_the_kind_of_api() {
+        let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:f/invocations";
+        let http = |v: Value| {
+            json!({"openapi": "3.0.1", "info": {"title": "t", "version": "1"},
+                   "x-amazon-apigateway-importexport-version": "1.0",
+                   "paths": {"/a": {"get": {"x-amazon-apigateway-integration":
+                       {"type": "AWS_PROXY", "uri": uri, "payloadFormatVersion": v}}}}})
+        };
+        assert_eq!(
+            lambda_of(&import_doc(&http(json!("2.0"))), 0).payload_format_version,
+            "2.0"
+        );
+        assert_eq!(
+            lambda_of(&import_doc(&http(json!(2.0))), 0).payload_format_version,
+            "2.0"
+        );
+        assert_eq!(
+            lambda_of(&import_doc(&http(json!(1.0))), 0).payload_format_version,
+            "1.0"
+        );
+        let rest = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST", "uri": uri}}}}});
+        let out = import_doc(&rest);
+        assert_eq!(lambda_of(&out, 0).payload_format_version, "1.0");
+        assert_eq!(lambda_of(&out, 0).timeout_ms, 29_000);
+        assert_eq!(
+            out.clusters,
+            [ClusterSpec::Lambda {
+                name: "lambda_f".into(),
+                arn: "arn:aws:lambda:us-east-1:1:function:f".into(),
+                region: "us-east-1".into()
+            }]
+        );
     }
 
     #[test]
