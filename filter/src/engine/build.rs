@@ -40,8 +40,10 @@ const MAX_ID_LEN: usize = 256;
 /// with the rest of API Gateway's reserved request headers (hop-by-hop and proxy headers, `access-control-*`,
 /// `apigw-*`), plus a decision of ours: the configured cluster header (the filter removes any client copy
 /// before routing, so it never matches). `host` is allowed, as in API Gateway (its example 4 routes a wildcard
-/// domain's subdomains by `Host`); it matches the request's authority.
-const FORBIDDEN_HEADERS: [&str; 15] = [
+/// domain's subdomains by `Host`); it matches the request's authority. `via`, `x-apigw-api-id` and `x-restapi`
+/// are in the restricted list the CDK's routing-rule construct holds (aws/aws-cdk PR #38803,
+/// `RESTRICTED_HEADER_EXACT`, citing the guide's routing-rule restrictions).
+const FORBIDDEN_HEADERS: [&str; 18] = [
     "authorization",
     "connection",
     "content-encoding",
@@ -57,6 +59,9 @@ const FORBIDDEN_HEADERS: [&str; 15] = [
     "trailers",
     "transfer-encoding",
     "upgrade",
+    "via",
+    "x-apigw-api-id",
+    "x-restapi",
 ];
 const FORBIDDEN_HEADER_PREFIXES: [&str; 5] =
     ["x-amz-", "x-amzn-", "x-forwarded-", "access-control-", "apigw-"];

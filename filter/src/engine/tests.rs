@@ -1432,6 +1432,46 @@ fn r3_thousands_of_contains_globs_on_one_header_choose_the_reference_rule() {
     assert_eq!(req("GET", "h", "/").h("x-tag", &sparse).cluster(&e), "403 no_api");
 }
 
+/// R12: the headers API Gateway refuses in a routing rule condition, including those of the CDK's restricted
+/// list (aws/aws-cdk PR #38803 `RESTRICTED_HEADER_EXACT` / `_PREFIXES`), are config errors naming the field;
+/// an ordinary header is accepted.
+#[test]
+fn r12_headers_api_gateway_restricts_are_refused() {
+    for name in [
+        "Authorization",
+        "via",
+        "X-Apigw-Api-Id",
+        "x-restapi",
+        "x-forwarded-for",
+        "x-amz-date",
+        "x-amzn-trace-id",
+        "access-control-request-method",
+        "apigw-requestid",
+        "trailers",
+        "origin",
+    ] {
+        let rules = json!([rule(
+            "r",
+            1,
+            json!({"headers": [{"header": name, "value_glob": "*"}]}),
+            "api1"
+        )]);
+        let errs = Engine::from_json(&rules_domain(rules).to_string()).expect_err(name);
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "domains[0].routing_rules[0].conditions.headers[0].header"),
+            "{name}: {errs}"
+        );
+    }
+    let rules = json!([rule(
+        "r",
+        1,
+        json!({"headers": [{"header": "x-tenant", "value_glob": "*"}]}),
+        "api1"
+    )]);
+    assert!(Engine::from_json(&rules_domain(rules).to_string()).is_ok());
+}
+
 /// Issue 14: the contains globs of a domain are bounded (their automaton is built in every worker), and the
 /// error names the field and the limit; the same check runs in `routewise validate` and in Envoy.
 #[test]
