@@ -31,6 +31,7 @@ import asyncio
 import collections
 import copy
 import datetime
+import faulthandler
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ import pathlib
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -631,9 +633,19 @@ class Soak:
             time.sleep(0.2)
         else:
             raise SystemExit("soak: Envoy not ready within 60 s; see %s" % (self.dir / "envoy.log"))
-        for p in self.procs:
-            if p.poll() is not None:
+        # The upstreams and lambda-mock must accept connections before the first request.
+        ports = [int(u.rsplit("=", 1)[1]) for u in ups] + [self.lambda_port]
+        deadline = time.monotonic() + 30
+        while ports and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.procs):
                 raise SystemExit("soak: an upstream or lambda-mock exited; see %s" % self.dir)
+            try:
+                socket.create_connection(("127.0.0.1", ports[0]), timeout=1).close()
+                ports.pop(0)
+            except OSError:
+                time.sleep(0.1)
+        if ports:
+            raise SystemExit("soak: nothing listens on 127.0.0.1:%s after 30 s; see %s" % (ports, self.dir))
         self.version_a = ecds_state(self.admin_port)["version"]
         print("==> %s: Envoy ready on 127.0.0.1:%d (admin %d, pid %d), upstreams %s, lambda-mock :%d" % (
             self.build, self.port, self.admin_port, self.envoy.pid, " ".join(ups), self.lambda_port), flush=True)
@@ -698,18 +710,18 @@ class Soak:
     async def push(self, n, path, valid, variant):
         loop = asyncio.get_running_loop()
         rec = {"n": n, "t_s": round(time.monotonic() - self.t0, 1), "config": path.name, "valid": valid, "problems": []}
-        v = await asyncio.create_subprocess_exec(self.args.cli, "validate", str(path), stdout=asyncio.subprocess.DEVNULL,
-                                                 stderr=asyncio.subprocess.DEVNULL)
-        rec["validate_exit"] = await v.wait()
+        # Subprocesses run in the executor's threads with a timeout (nothing here may block the event loop).
+        v = await loop.run_in_executor(None, lambda: subprocess.run(
+            [self.args.cli, "validate", str(path)], capture_output=True, timeout=60))
+        rec["validate_exit"] = v.returncode
         if (rec["validate_exit"] == 0) != valid:
             rec["problems"].append("routewise validate exit %d" % rec["validate_exit"])
         before = await loop.run_in_executor(None, ecds_state, self.admin_port)
         rec["wall_start"] = time.time()
-        p = await asyncio.create_subprocess_exec(
-            str(ROOT / "scripts" / "ecds-push"), "--no-validate", "--dir", str(self.dir / "ecds"), str(path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env=dict(os.environ, ROUTEWISE_WASM=str(self.wasm)))
-        out = (await p.communicate())[0].decode(errors="replace")
+        p = await loop.run_in_executor(None, lambda: subprocess.run(
+            [str(ROOT / "scripts" / "ecds-push"), "--no-validate", "--dir", str(self.dir / "ecds"), str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, env=dict(os.environ, ROUTEWISE_WASM=str(self.wasm))))
+        out = p.stdout.decode(errors="replace")
         if p.returncode != 0:
             rec["problems"].append("ecds-push exit %d: %s" % (p.returncode, out.strip()[-300:]))
         m = re.search(r"version ([0-9a-f]{12})", out)
@@ -798,15 +810,18 @@ class Soak:
         pusher = asyncio.create_task(self.pusher(time.monotonic(), stop_at))
         last = time.monotonic()
         while time.monotonic() < stop_at:
+            # A stalled event loop would stop everything silently: Python's stacks go to stderr after 120 s.
+            faulthandler.dump_traceback_later(120, exit=False)
             await asyncio.sleep(min(30, max(0.1, stop_at - time.monotonic())))
             if time.monotonic() - last >= 29 or time.monotonic() >= stop_at:
                 last = time.monotonic()
                 tot = sum(c["sent"] for c in self.stats.by_class.values())
                 bad = sum(sum(c["unexpected"].values()) for c in self.stats.by_class.values())
                 self.log("%d requests, %d unexpected, RSS %.1f MiB" % (tot, bad, (self.rss[-1][1] if self.rss else 0) / 1024))
-        await asyncio.gather(*workers)
-        await pusher
-        await sampler
+        await asyncio.wait_for(asyncio.gather(*workers), TIMEOUT_S + 30)
+        await asyncio.wait_for(pusher, 180)
+        await asyncio.wait_for(sampler, 30)
+        faulthandler.cancel_dump_traceback_later()
         self.elapsed = time.monotonic() - self.t0
 
     # -- the end
@@ -1080,6 +1095,10 @@ def main():
     ap.add_argument("--command", default="scripts/soak")
     ap.add_argument("--note", default="", help="a line for the report (e.g. where the modules were built from)")
     args = ap.parse_args()
+    # SIGTERM / SIGINT end the run through the `finally` that stops Envoy and the upstreams; SIGUSR1 prints
+    # Python's stacks (a stuck run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    faulthandler.register(signal.SIGUSR1)
     if args.warmup is None:
         args.warmup = min(20, args.duration // 6)
     args.out = args.out.resolve()
