@@ -427,7 +427,7 @@ fn document_notes(cx: &mut Ctx<'_>, doc: &Value, spec: Spec) {
     }
     if let Some(sec) = doc.get("security").filter(|s| !is_empty(s)) {
         cx.notes.push(format!(
-            "security {}: applies to every operation; not imported (see the security schemes)",
+            "security {}: the requirement of every operation that states none (see each route's notes)",
             compact(sec)
         ));
     }
@@ -499,25 +499,7 @@ fn operation(
     for (k, v) in opm {
         match k.as_str() {
             INTEGRATION | "isDefaultRoute" => {}
-            "security" if !is_empty(v) => {
-                // REST exports name a method that requires an API key `api_key` (header x-api-key): the
-                // route keeps the requirement (key-auth, below); any other scheme cannot be enforced.
-                let others: Vec<&String> = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_object)
-                    .flat_map(|r| r.keys())
-                    .filter(|k| *k != "api_key")
-                    .collect();
-                if !others.is_empty() {
-                    cx.notes.push(format!(
-                        "{at}.security {}: not imported, the route is OPEN in routewise; protect it in Envoy \
-                         (see the security scheme notes) before serving it",
-                        compact(v)
-                    ));
-                }
-            }
+            "security" => {} // below, with the document's
             "x-amazon-apigateway-auth"
                 if v.get("type")
                     .and_then(Value::as_str)
@@ -538,6 +520,18 @@ fn operation(
             _ => {}
         }
     }
+    // The operation's security requirement, else the document's (OpenAPI: an operation's own replaces it).
+    let security = opm.get("security").or_else(|| cx.doc.get("security"));
+    // REST exports name a method that requires an API key `api_key` (header x-api-key): the route keeps the
+    // requirement (key-auth, below); any other scheme cannot be enforced.
+    let others: Vec<&String> = security
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|r| r.keys())
+        .filter(|k| *k != "api_key")
+        .collect();
     let Some(raw) = opm.get(INTEGRATION) else {
         cx.notes.push(format!(
             "{at}: no x-amazon-apigateway-integration (export with `--extensions integrations`); route not \
@@ -723,8 +717,7 @@ fn operation(
             return None;
         }
     }
-    let api_key = opm
-        .get("security")
+    let api_key = security
         .and_then(Value::as_array)
         .is_some_and(|a| a.iter().any(|r| r.get("api_key").is_some()));
     if api_key {
@@ -739,6 +732,13 @@ fn operation(
              parameter `x-api-key`, API Gateway does not); it answers 401 until you add one consumer per key \
              (`key_sha256`, the keys are not in the export); usage plans' quotas and throttling are Envoy's \
              local_ratelimit / ratelimit filters"
+        ));
+    }
+    if !others.is_empty() {
+        cx.notes.push(format!(
+            "{at}: security {}: not imported, the route is OPEN in routewise; protect it in Envoy (see the \
+             security scheme notes) before serving it",
+            security.map(compact).unwrap_or_default()
         ));
     }
     Some(route)
@@ -1257,7 +1257,7 @@ mod tests {
         let b = api.routes[1].get().expect("route");
         assert!(!b.plugins.contains_key("key-auth"));
         assert!(out.imported.notes.iter().any(|n| n.starts_with(
-            "paths./b.get.security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise"
+            "paths./b.get: security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise"
         )));
     }
 
@@ -1317,6 +1317,30 @@ mod tests {
                 region: "us-east-1".into()
             }]
         );
+    }
+
+    /// OpenAPI: an operation without `security` has the document's; an API key required there is kept on
+    /// every such route, and an operation's own empty requirement (`[]`) opens it.
+    #[test]
+    fn the_document_security_requirement_applies_to_operations_without_their_own() {
+        let doc = json!({"openapi": "3.0.1", "info": {"title": "k", "version": "1"},
+            "security": [{"api_key": []}], "paths": {
+            "/a": {"get": {"x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/a"}}},
+            "/b": {"get": {"security": [], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}}}});
+        let out = import_doc(&doc);
+        let api = out.imported.config.apis[0].get().expect("api");
+        assert!(api.routes[0]
+            .get()
+            .expect("route")
+            .plugins
+            .contains_key("key-auth"));
+        assert!(!api.routes[1]
+            .get()
+            .expect("route")
+            .plugins
+            .contains_key("key-auth"));
     }
 
     #[test]
