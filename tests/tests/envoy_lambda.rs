@@ -593,6 +593,52 @@ fn u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Qualifiers (issue 15): an alias or version per integration. Envoy's aws_lambda filter writes the Invoke
+// call's `:path` from its own `arn` and `x-amz-invocation-type` from its `invocation_mode`
+// (`setLambdaHeaders`, source/extensions/filters/http/aws_lambda/aws_lambda_filter.cc), whatever the filter
+// sent, so an integration's qualifier is its cluster's ARN (`...:function:NAME:QUALIFIER`); each integration
+// has its own cluster (envoy/README.md).
+
+fn qualified_arns_on_the_integrations_clusters_invoke_the_alias_and_the_version(build: Build) {
+    let mock = LambdaMock::start();
+    let qualified = |cluster: &str, qualifier: &str| {
+        let mut c = LambdaCluster::to_mock(cluster, &mock, function::ECHO);
+        c.arn = format!("{}:{qualifier}", lambda_mock::arn(function::ECHO));
+        c
+    };
+    let clusters = [
+        qualified("fn-live", "live"),
+        qualified("fn-v7", "7"),
+        LambdaCluster::to_mock("fn-unqualified", &mock, function::ECHO),
+    ];
+    let config = json!({
+        "domains": [{"name": HOST, "api_mappings": [{"base_path": "", "api": "q", "stage": "prod"}]}],
+        "apis": [{"id": "q", "stages": {"prod": {}}, "routes": [
+            route("live", "GET /live", lambda("fn-live", "2.0")),
+            route("v7", "GET /v7", lambda("fn-v7", "1.0")),
+            route("latest", "GET /latest", lambda("fn-unqualified", "2.0")),
+        ]}],
+    });
+    let envoy = Envoy::start_with_lambdas(build, &config.to_string(), &[], &clusters);
+    for (path, qualifier) in [("/live", Some("live")), ("/v7", Some("7")), ("/latest", None)] {
+        let resp = envoy.send(Request::get(path).host(HOST));
+        assert_eq!(
+            resp.status,
+            200,
+            "{path}: {} {}\n{}",
+            resp.status,
+            resp.text(),
+            log_excerpt(&envoy.log())
+        );
+        let inv = mock.last_invocation_of(function::ECHO);
+        assert_eq!(inv.qualifier.as_deref(), qualifier, "{path}: {}", inv.path);
+        assert_eq!(inv.signature, Ok(()), "{path}: signed for the qualified ARN");
+        assert_eq!(inv.header("x-amz-invocation-type"), Some("RequestResponse"));
+        assert!(resp.body == inv.body, "{path}: the function's answer");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The minimal example configs (envoy/examples/lambda-minimal*.json): every request to one Lambda integration on
 // cluster `lambda`.
 
@@ -658,4 +704,5 @@ routewise_tests::both_builds!(
     l1_the_minimal_1_0_example_sends_every_request_to_one_lambda,
     l2_the_minimal_2_0_example_sends_every_request_to_one_lambda,
     u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application_json,
+    qualified_arns_on_the_integrations_clusters_invoke_the_alias_and_the_version,
 );
