@@ -80,11 +80,13 @@
 //!   U2's 502: that status is Envoy's, not Lambda's.
 
 pub mod event;
+pub mod eventstream;
 pub mod headers;
 pub mod invoke;
 mod json;
 mod query;
 mod scan;
+pub mod stream_prelude;
 pub mod unwrap;
 
 pub use event::{
