@@ -1,6 +1,12 @@
 //! A fake Envoy for the native tests: defines every callback [`crate::ffi`] declares, over one thread-local
 //! stream, so that the real hooks run in `cargo test` (catch_unwind, re-entrancy, the ABI mapping). The
 //! behaviour of the real Envoy is checked by the container tests (tests/, both builds).
+//!
+//! Also compiled with the `fake-envoy` feature, for the `dm_ffi` fuzz target ([`crate::fuzz`]); never in a
+//! module Envoy loads (its `#[no_mangle]` callbacks would stand in for Envoy's own).
+// Envoy's callbacks keep the ABI's safe signatures (as the hooks do): only the module calls them, with the
+// pointers the ABI promises.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -29,6 +35,9 @@ pub struct Fake {
     pub callouts: Vec<SentCall>,
     pub logs: Vec<(u32, String)>,
     pub panic_at: Option<&'static str>,
+    /// When set, the request header lines as raw bytes (names and values that are not UTF-8, as Envoy can
+    /// hand them), served instead of `request` until the module edits the request map.
+    pub raw_request: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Header views handed out by get_headers (kept alive until the next call).
     views: Vec<(Vec<u8>, Vec<u8>)>,
     body_views: Vec<Vec<u8>>,
@@ -131,7 +140,7 @@ pub extern "C" fn envoy_dynamic_module_callback_http_get_headers_size(
 ) -> usize {
     with(|f| {
         if header_type == 0 {
-            f.request.len()
+            f.raw_request.as_ref().map_or(f.request.len(), Vec::len)
         } else {
             f.response.len()
         }
@@ -145,11 +154,15 @@ pub extern "C" fn envoy_dynamic_module_callback_http_get_headers(
     result: *mut Header,
 ) -> bool {
     with(|f| {
-        let src = if header_type == 0 { &f.request } else { &f.response };
-        f.views = src
-            .iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
+        f.views = match (&f.raw_request, header_type) {
+            (Some(raw), 0) => raw.clone(),
+            _ => {
+                let src = if header_type == 0 { &f.request } else { &f.response };
+                src.iter()
+                    .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                    .collect()
+            }
+        };
         for (i, (n, v)) in f.views.iter().enumerate() {
             // SAFETY: the module allocated `size` entries.
             unsafe {
@@ -177,6 +190,7 @@ pub extern "C" fn envoy_dynamic_module_callback_http_set_header(
         (!value.ptr.is_null() && value.len > 0).then(|| text(value)),
     );
     with(|f| {
+        materialise(f);
         let map = if header_type == 0 {
             &mut f.request
         } else {
@@ -199,6 +213,7 @@ pub extern "C" fn envoy_dynamic_module_callback_http_add_header(
 ) -> bool {
     let (k, v) = (text(key), text(value));
     with(|f| {
+        materialise(f);
         let map = if header_type == 0 {
             &mut f.request
         } else {
@@ -207,6 +222,21 @@ pub extern "C" fn envoy_dynamic_module_callback_http_add_header(
         map.push((k, v));
     });
     true
+}
+
+/// The module edits the request map: raw lines become text lines (lossily, as Envoy's map would show them).
+fn materialise(f: &mut Fake) {
+    if let Some(raw) = f.raw_request.take() {
+        f.request = raw
+            .iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+    }
 }
 
 fn body_of(f: &Fake, body_type: u32) -> &[u8] {

@@ -20,7 +20,11 @@ pub mod hooks;
 pub mod host;
 mod logger;
 
-#[cfg(test)]
-mod fake_envoy;
+// The fake Envoy and the `dm_ffi` fuzz harness: for tests and the fuzz build only (`fake-envoy`), never in
+// a module Envoy loads.
+#[cfg(any(test, feature = "fake-envoy"))]
+pub mod fake_envoy;
+#[cfg(any(test, feature = "fake-envoy"))]
+pub mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -258,3 +258,48 @@ fn null_pointers_from_envoy_are_no_ops() {
     envoy_dynamic_module_on_http_filter_destroy(std::ptr::null());
     envoy_dynamic_module_on_http_filter_config_destroy(std::ptr::null());
 }
+
+/// The `dm_ffi` fuzz target's known configs load (else the target would only ever fuzz a refused config).
+#[test]
+fn dm_ffi_fuzz_configs_are_valid() {
+    envoy_dynamic_module_on_program_init();
+    for config in crate::fuzz::CONFIGS {
+        let c = envoy_dynamic_module_on_http_filter_config_new(
+            std::ptr::null_mut(),
+            Buf::of(b"routewise"),
+            Buf::of(config.as_bytes()),
+        );
+        assert!(!c.is_null(), "{:?}", with(|f| f.logs.clone()));
+        envoy_dynamic_module_on_http_filter_config_destroy(c);
+    }
+}
+
+/// Replays every file of `filter/fuzz/corpus/dm_ffi/` and `filter/fuzz/regressions/dm_ffi/` through the
+/// `dm_ffi` fuzz target (crate::fuzz), on stable, in `cargo test --workspace`.
+#[test]
+fn dm_ffi_fuzz_corpus_and_regressions_replay() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut n = 0;
+    let mut failed = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(kind).join("dm_ffi")) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for file in files.into_iter().filter(|p| p.is_file()) {
+            let data = std::fs::read(&file).expect("readable");
+            if std::panic::catch_unwind(|| crate::fuzz::dm_ffi(&data)).is_err() {
+                failed.push(file.display().to_string());
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0, "dm_ffi: no corpus and no regression inputs to replay");
+    assert!(
+        failed.is_empty(),
+        "dm_ffi: {} of {n} inputs fail:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
