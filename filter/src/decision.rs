@@ -178,6 +178,9 @@ pub struct LambdaTarget {
     pub max_response_body_bytes: u64,
     /// Timeout of the Invoke call, in milliseconds ([`crate::lambda::invoke`]).
     pub timeout_ms: u32,
+    /// `response_transfer_mode: "STREAM"`: the `:path` of the `InvokeWithResponseStream` call
+    /// (`/2021-11-15/functions/{FunctionName}/response-streaming-invocations`). `None`: buffered.
+    pub stream_path: Option<Arc<str>>,
 }
 
 #[cfg(test)]

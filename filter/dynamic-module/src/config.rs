@@ -1,7 +1,7 @@
 //! [`ModuleConfig`]: one filter configuration, shared by every worker thread (Envoy calls `config_new` on
 //! the main thread and hands the pointer to each stream's `filter_new`).
 
-use routewise::pipeline::FilterConfig;
+use routewise::pipeline::{Build, FilterConfig};
 
 use crate::ffi::{self, Buf, EnvoyConfig, METRICS_SUCCESS};
 
@@ -24,7 +24,7 @@ impl ModuleConfig {
     /// Parses `bytes` and defines every counter on `envoy` (Envoy refuses definitions once `config_new` has
     /// returned, so all of them, per-rule ones included, are defined now). On a rejection, the log lines.
     pub fn new(envoy: EnvoyConfig, bytes: &[u8]) -> Result<ModuleConfig, Vec<String>> {
-        let config = FilterConfig::from_bytes(bytes).map_err(|r| r.log_lines())?;
+        let config = FilterConfig::from_bytes_for(bytes, Build::DynamicModule).map_err(|r| r.log_lines())?;
         let counter_ids = config
             .counters
             .names()

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
-use routewise_core::pipeline::{CallEnd, FilterConfig, Next, Stream};
+use routewise_core::pipeline::{Build, CallEnd, FilterConfig, Next, Stream};
 
 use crate::abi::{self, buffer};
 use crate::host::{Metrics, WasmHost};
@@ -149,7 +149,7 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
             return false;
         }
     };
-    match FilterConfig::from_bytes(&bytes) {
+    match FilterConfig::from_bytes_for(&bytes, Build::ProxyWasm) {
         Ok(config) => {
             log::info!("{}", config.configured_line());
             let metrics = Metrics::new(&config);

@@ -348,6 +348,26 @@ pub struct LambdaIntegrationConfig {
     /// (API Gateway's integration timeout).
     #[serde(default = "default_lambda_timeout_ms")]
     pub timeout_ms: u64,
+    /// `"BUFFERED"` (the default: `Invoke` through the cluster's `aws_lambda` filter, the answer unwrapped
+    /// whole) or `"STREAM"` (API Gateway REST's `responseTransferMode: STREAM`: `InvokeWithResponseStream`,
+    /// the function's output forwarded to the client as it comes; lambda-streaming.md). `STREAM` needs
+    /// `function_name` and a cluster that signs with `aws_request_signing` instead of `aws_lambda`, and
+    /// the dynamic-module build: the proxy-wasm build refuses it (README, "Response streaming").
+    #[serde(default = "default_transfer_mode", skip_serializing_if = "is_buffered")]
+    pub response_transfer_mode: String,
+    /// With `STREAM` only: the `FunctionName` of `POST
+    /// /2021-11-15/functions/{FunctionName}/response-streaming-invocations` (a name, a full or partial ARN,
+    /// with an optional `:qualifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+}
+
+fn default_transfer_mode() -> String {
+    "BUFFERED".to_string()
+}
+
+fn is_buffered(mode: &String) -> bool {
+    mode == "BUFFERED"
 }
 
 fn default_payload_format() -> String {

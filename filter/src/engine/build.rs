@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{
-    ApiConfig, ApiMappingConfig, Config, DomainConfig, IntegrationConfig, Lenient, RouteConfig, RouterKind,
-    RoutingMode, RoutingRuleConfig,
+    ApiConfig, ApiMappingConfig, Config, DomainConfig, IntegrationConfig, LambdaIntegrationConfig, Lenient,
+    RouteConfig, RouterKind, RoutingMode, RoutingRuleConfig,
 };
 use crate::decision::{Integration, LambdaTarget, PayloadFormat};
 use crate::error::{ConfigErrors, ErrorKind};
@@ -199,6 +199,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
         mapping_count: b.mapping_slots as usize,
         route_count: b.route_slots as usize,
         consumers,
+        stream_integrations: b.stream_integrations,
     };
     log::debug!("routewise: built {}", engine.summary());
     Ok(engine)
@@ -251,6 +252,8 @@ struct Builder {
     rule_slots: u32,
     mapping_slots: u32,
     route_slots: u32,
+    /// Field paths of the `STREAM` Lambda integrations ([`Engine::stream_integrations`]).
+    stream_integrations: Vec<String>,
 }
 
 fn invalid(value: &str, reason: impl Into<String>) -> ErrorKind {
@@ -358,6 +361,68 @@ impl Builder {
         self.errors.push(path, kind);
     }
 
+    /// `response_transfer_mode` and `function_name` of a Lambda integration (lambda-streaming.md §2):
+    /// `Ok(Some(path))` for `STREAM`, `Ok(None)` for `BUFFERED`, `Err` once reported.
+    fn transfer_mode(&mut self, path: &str, l: &LambdaIntegrationConfig) -> Result<Option<Arc<str>>, ()> {
+        match (l.response_transfer_mode.as_str(), &l.function_name) {
+            ("BUFFERED", None) => Ok(None),
+            ("BUFFERED", Some(_)) => {
+                self.err(
+                    format!("{path}.function_name"),
+                    ErrorKind::NotAllowed {
+                        reason: "function_name is used with response_transfer_mode \"STREAM\" only; a \
+                                 buffered invocation calls the function of the cluster's aws_lambda filter"
+                            .into(),
+                    },
+                );
+                Err(())
+            }
+            ("STREAM", None) => {
+                self.err(
+                    format!("{path}.function_name"),
+                    ErrorKind::Missing {
+                        what: "function_name",
+                        hint: "response_transfer_mode \"STREAM\" calls POST \
+                               /2021-11-15/functions/{FunctionName}/response-streaming-invocations itself: set \
+                               function_name to the function's name or ARN"
+                            .into(),
+                    },
+                );
+                Err(())
+            }
+            ("STREAM", Some(name)) => {
+                // Lambda's FunctionName: 1..=256 characters of a name, an ARN or a partial ARN, optionally
+                // `:qualifier` (`$LATEST`); nothing that would need escaping in a path.
+                let valid = (1..=256).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:$".contains(&b));
+                if valid {
+                    self.stream_integrations.push(path.to_string());
+                    Ok(Some(
+                        format!("/2021-11-15/functions/{name}/response-streaming-invocations").into(),
+                    ))
+                } else {
+                    self.err(
+                        format!("{path}.function_name"),
+                        invalid(
+                            name,
+                            "use 1 to 256 characters of A-Z a-z 0-9 - _ . : $ (a function name or ARN)",
+                        ),
+                    );
+                    Err(())
+                }
+            }
+            (other, _) => {
+                self.err(
+                    format!("{path}.response_transfer_mode"),
+                    invalid(other, "use \"BUFFERED\" or \"STREAM\""),
+                );
+                Err(())
+            }
+        }
+    }
+
     fn cluster_header(&mut self, name: &str) -> String {
         let lower = name.to_ascii_lowercase();
         if lower.is_empty()
@@ -451,6 +516,8 @@ impl Builder {
                     );
                     ok = false;
                 }
+                let stream_path = self.transfer_mode(path, l);
+                ok &= stream_path.is_ok();
                 ok.then(|| {
                     Integration::Lambda(Arc::new(LambdaTarget {
                         cluster: l.cluster.as_str().into(),
@@ -458,6 +525,7 @@ impl Builder {
                         max_request_body_bytes: l.max_request_body_bytes,
                         max_response_body_bytes: l.max_response_body_bytes,
                         timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+                        stream_path: stream_path.ok().flatten(),
                     }))
                 })
             }

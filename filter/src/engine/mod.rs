@@ -74,6 +74,8 @@ pub struct Engine {
     route_count: usize,
     uses_remote_addr: bool,
     consumers: ConsumerSet,
+    /// Field paths of the Lambda integrations with `response_transfer_mode: "STREAM"`.
+    stream_integrations: Vec<String>,
 }
 
 /// A compiled API.
@@ -166,6 +168,13 @@ impl Engine {
             )]));
         }
         build::build(config)
+    }
+
+    /// The field paths of the Lambda integrations with `response_transfer_mode: "STREAM"`
+    /// (`apis[0].routes[2].integration`), for a build that cannot stream to refuse them
+    /// ([`crate::pipeline::FilterConfig::from_bytes_for`]).
+    pub fn stream_integrations(&self) -> &[String] {
+        &self.stream_integrations
     }
 
     /// Routes a request.

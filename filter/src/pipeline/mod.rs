@@ -81,6 +81,44 @@ const _: () = {
     send_sync::<Arc<FilterConfig>>();
 };
 
+/// Which build runs the pipeline, for what its ABI cannot do ([`FilterConfig::from_bytes_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `routewise.wasm`, the proxy-wasm adapter.
+    ProxyWasm,
+    /// The Envoy dynamic module (`.so`).
+    DynamicModule,
+}
+
+impl Build {
+    /// The build's name in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Build::ProxyWasm => "proxy-wasm build",
+            Build::DynamicModule => "dynamic-module build",
+        }
+    }
+
+    /// Why the build cannot stream a Lambda response (`response_transfer_mode: "STREAM"`), or `None`.
+    pub fn cannot_stream(self) -> Option<&'static str> {
+        match self {
+            // proxy-wasm-host.md §1: a callout's response comes whole in one proxy_on_http_call_response,
+            // a local reply is one proxy_send_local_response; and the event cannot become the request's
+            // body for Envoy's router to stream the answer through (proxy-wasm/spec#86).
+            Build::ProxyWasm => Some(
+                "proxy-wasm delivers an http call's response only once it is complete \
+                 (proxy_on_http_call_response) and sends a local reply in one piece \
+                 (proxy_send_local_response); use the dynamic module, or \"BUFFERED\"",
+            ),
+            // Not wired to the streamed callout yet (README, "Response streaming").
+            Build::DynamicModule => Some(
+                "the streamed InvokeWithResponseStream exchange is not implemented in this build yet; \
+                 use \"BUFFERED\"",
+            ),
+        }
+    }
+}
+
 /// Why a configuration was not taken, as the log lines say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
@@ -133,6 +171,34 @@ impl FilterConfig {
         Engine::from_json(text)
             .map(FilterConfig::new)
             .map_err(Rejected::Invalid)
+    }
+
+    /// [`FilterConfig::from_bytes`], then refuses what `build` cannot do: a Lambda integration with
+    /// `response_transfer_mode: "STREAM"` on a build that cannot stream, one error per integration with
+    /// its field path and the reason ([`Build::cannot_stream`]).
+    pub fn from_bytes_for(bytes: &[u8], build: Build) -> Result<FilterConfig, Rejected> {
+        let config = FilterConfig::from_bytes(bytes)?;
+        let Some(reason) = build.cannot_stream() else {
+            return Ok(config);
+        };
+        let errors: Vec<_> = config
+            .engine
+            .stream_integrations()
+            .iter()
+            .map(|path| {
+                crate::error::ConfigError::new(
+                    format!("{path}.response_transfer_mode"),
+                    crate::error::ErrorKind::NotAllowed {
+                        reason: format!("\"STREAM\" is not supported by the {}: {reason}", build.as_str()),
+                    },
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(Rejected::Invalid(ConfigErrors(errors)))
+        }
     }
 
     /// The configuration of an engine already built.

@@ -598,6 +598,8 @@ fn operation(
                 max_request_body_bytes: routewise::config::MAX_LAMBDA_PAYLOAD_BYTES,
                 max_response_body_bytes: routewise::config::MAX_LAMBDA_PAYLOAD_BYTES,
                 timeout_ms,
+                response_transfer_mode: "BUFFERED".into(),
+                function_name: None,
             }));
             integration_notes(
                 cx,

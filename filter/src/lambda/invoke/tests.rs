@@ -14,6 +14,7 @@ fn target(format: PayloadFormat) -> Arc<LambdaTarget> {
         max_request_body_bytes: 10,
         max_response_body_bytes: 64,
         timeout_ms: 1500,
+        stream_path: None,
     })
 }
 
