@@ -29,6 +29,16 @@
 //! - Anything else (`aws` and `http` with VTL mapping templates, `mock`, `aws_proxy` to another AWS service)
 //!   has behaviour routewise does not reproduce: the route is not imported and a note says what to do.
 //!
+//! **Protected routes fail closed.** An operation API Gateway protects with a check routewise cannot make (a
+//! Lambda authorizer, IAM, Cognito, a JWT authorizer, `x-amazon-apigateway-auth` other than `NONE`: any
+//! security requirement but `api_key`) is still a route, so that no sibling such as `ANY /{proxy+}` serves its
+//! requests, but a closed one: `key-auth` on [`CLOSED_KEY_AUTH_HEADER`] with no consumer, 401
+//! `{"message":"Unauthorized"}` to every request, as API Gateway answers one without valid credentials; a note
+//! names it, why, and how to open it. [`OpenApiImport::open_protected_routes`] (`--open-protected-routes`)
+//! imports them open instead, for users who authenticate in Envoy in front of routewise. An `api_key`
+//! requirement alone is kept (`key-auth` on `x-api-key`). Consumers are shared by every route, so a consumer
+//! added later passes a closed route with its key in `authorization`: the note says so.
+//!
 //! `${stageVariables.NAME}` in an integration is replaced by the value given with `--stage-variable
 //! NAME=VALUE` (which also becomes a stage variable, passed to Lambda as `stageVariables`); without a value
 //! the route is not imported and the note names the variable.
@@ -72,7 +82,18 @@ pub struct OpenApiImport<'a> {
     pub stage: Option<&'a str>,
     /// Stage variables (`--stage-variable NAME=VALUE`).
     pub stage_variables: &'a [(String, String)],
+    /// `--open-protected-routes`: import the routes API Gateway protects with an authorizer, IAM or any other
+    /// requirement than an API key without any check (for a user who authenticates in Envoy, in front of
+    /// routewise). Default false: such a route is closed ([`CLOSED_KEY_AUTH_HEADER`]).
+    pub open_protected_routes: bool,
 }
+
+/// The header of the `key-auth` that closes a route API Gateway protects with a check routewise cannot make
+/// (an authorizer, IAM, Cognito, JWT): the header those checks read. The import writes no consumer, so the
+/// route answers every request 401 `{"message":"Unauthorized"}`, as API Gateway answers one without valid
+/// credentials (G2). Its query parameter has the same name (key-auth's default, `apikey`, could be an API
+/// key's).
+pub const CLOSED_KEY_AUTH_HEADER: &str = "authorization";
 
 /// An Envoy cluster the imported config names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -209,8 +230,11 @@ struct Ctx<'a> {
     doc: &'a Value,
     kind: Kind,
     vars: &'a [(String, String)],
+    open_protected: bool,
     notes: Vec<String>,
     clusters: BTreeMap<String, ClusterSpec>,
+    /// Route keys of the routes closed because API Gateway protects them (in document order).
+    closed: Vec<String>,
 }
 
 /// Imports an export. Errors name the place in the document (`paths./pets.get...`).
@@ -242,8 +266,10 @@ pub fn import(opts: &OpenApiImport<'_>) -> Result<OpenApiImported, ImportErrors>
         doc: &doc,
         kind,
         vars: opts.stage_variables,
+        open_protected: opts.open_protected_routes,
         notes: Vec::new(),
         clusters: BTreeMap::new(),
+        closed: Vec::new(),
     };
     cx.notes.push(format!(
         "read as {} export ({})",
@@ -308,6 +334,19 @@ pub fn import(opts: &OpenApiImport<'_>) -> Result<OpenApiImported, ImportErrors>
                 routes.push(route.into());
             }
         }
+    }
+    if !cx.closed.is_empty() {
+        cx.notes.push(format!(
+            "{} route(s) CLOSED (401 to every request) because API Gateway protects them with a check routewise \
+             cannot make: {}; see each route's note; after protecting them in Envoy, re-import with \
+             --open-protected-routes",
+            cx.closed.len(),
+            cx.closed
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if routes.is_empty() {
         let mut lines = vec!["no route could be imported:".to_string()];
@@ -495,6 +534,8 @@ fn operation(
         cx.notes.push(format!("{at}: not an object; route not imported"));
         return None;
     };
+    // What API Gateway checks before calling the integration and routewise cannot: an authorizer, IAM, ...
+    let mut protected_by: Vec<String> = Vec::new();
     // What the operation carries besides its integration.
     for (k, v) in opm {
         match k.as_str() {
@@ -508,10 +549,9 @@ fn operation(
                 "{at}: request validator {} not imported; the backend receives requests unvalidated",
                 compact(v)
             )),
-            "x-amazon-apigateway-auth" => cx.notes.push(format!(
-                "{at}.x-amazon-apigateway-auth {}: not imported, the route is open",
-                compact(v)
-            )),
+            "x-amazon-apigateway-auth" => {
+                protected_by.push(format!("{at}.x-amazon-apigateway-auth {}", compact(v)))
+            }
             k if k.starts_with("x-amazon-apigateway-") => cx.notes.push(format!(
                 "{at}.{k}: not imported (routewise has no equivalent): {}",
                 compact(v)
@@ -523,7 +563,8 @@ fn operation(
     // The operation's security requirement, else the document's (OpenAPI: an operation's own replaces it).
     let security = opm.get("security").or_else(|| cx.doc.get("security"));
     // REST exports name a method that requires an API key `api_key` (header x-api-key): the route keeps the
-    // requirement (key-auth, below); any other scheme cannot be enforced.
+    // requirement (key-auth, below); any other scheme (an authorizer, IAM, Cognito, JWT, or a scheme of any
+    // other name) cannot be enforced, so the route is closed (below). `[{}]` or `[]` requires nothing.
     let others: Vec<&String> = security
         .and_then(Value::as_array)
         .into_iter()
@@ -719,9 +760,43 @@ fn operation(
             return None;
         }
     }
+    if !others.is_empty() {
+        protected_by.insert(
+            0,
+            format!("{at}: security {}", security.map(compact).unwrap_or_default()),
+        );
+    }
     let api_key = security
         .and_then(Value::as_array)
         .is_some_and(|a| a.iter().any(|r| r.get("api_key").is_some()));
+    if !protected_by.is_empty() && !cx.open_protected {
+        // Fail closed: the route stays (skipping it could let a sibling such as `ANY /{proxy+}` serve its
+        // requests open) but answers 401 to every request: key-auth with no consumer (G2). It replaces the
+        // API key's key-auth, if any (one key-auth per route).
+        route.plugins.insert(
+            "key-auth".into(),
+            json!({"header": CLOSED_KEY_AUTH_HEADER, "query": CLOSED_KEY_AUTH_HEADER,
+                   "hide_credentials": true}),
+        );
+        cx.closed.push(route_key.to_string());
+        cx.notes.push(format!(
+            "{}: not enforced by routewise, so the route is CLOSED: `key-auth` on header `{h}` (and query \
+             parameter `{h}`) with no consumer answers every request 401 {{\"message\":\"Unauthorized\"}}, as \
+             API Gateway answers a request without valid credentials{}. To serve it, authenticate in Envoy in \
+             front of routewise (jwt_authn for JWT and Cognito, ext_authz for Lambda authorizers and IAM; see \
+             the security scheme notes), then re-import with --open-protected-routes (or remove this key-auth). Caution: consumers are shared by every route, so \
+             once you add key-auth consumers (for API keys), a consumer's key sent in `{h}` passes this route \
+             too: protect it in Envoy before adding any",
+            protected_by.join("; "),
+            if api_key {
+                "; its API key requirement (`key-auth` on `x-api-key`) comes back with --open-protected-routes"
+            } else {
+                ""
+            },
+            h = CLOSED_KEY_AUTH_HEADER,
+        ));
+        return Some(route);
+    }
     if api_key {
         // API Gateway reads the key from `x-api-key` and passes the header on; key-auth also reads a query
         // parameter, named the same here.
@@ -736,11 +811,12 @@ fn operation(
              local_ratelimit / ratelimit filters"
         ));
     }
-    if !others.is_empty() {
+    if !protected_by.is_empty() {
         cx.notes.push(format!(
-            "{at}: security {}: not imported, the route is OPEN in routewise; protect it in Envoy (see the \
-             security scheme notes) before serving it",
-            security.map(compact).unwrap_or_default()
+            "{}: not imported, the route is OPEN in routewise (--open-protected-routes); protect it in Envoy \
+             before serving it (jwt_authn for JWT and Cognito, ext_authz for Lambda authorizers and IAM; see \
+             the security scheme notes)",
+            protected_by.join("; ")
         ));
     }
     Some(route)
@@ -1231,25 +1307,17 @@ mod tests {
     }
 
     /// A method that requires an API key (`security: [{"api_key": []}]`, as REST exports write it) keeps the
-    /// requirement: `key-auth` on `x-api-key`, 401 until consumers are added; an authorizer cannot be kept
-    /// and the note says the route is open.
+    /// requirement: `key-auth` on `x-api-key`, 401 until consumers are added. An authorizer cannot be kept:
+    /// the route fails closed, `key-auth` on `authorization` with no consumer (401 to every request), and
+    /// the notes say which route, why and how to open it.
     #[test]
-    fn an_api_key_requirement_is_kept_and_an_authorizer_is_reported_open() {
+    fn an_api_key_requirement_is_kept_and_an_authorizer_closes_the_route() {
         let doc = json!({"openapi": "3.0.1", "info": {"title": "k", "version": "1"}, "paths": {
             "/a": {"get": {"security": [{"api_key": []}], "x-amazon-apigateway-integration":
                 {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/a"}}},
             "/b": {"get": {"security": [{"jwt": []}], "x-amazon-apigateway-integration":
-                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}}}})
-        .to_string();
-        let out = import(&OpenApiImport {
-            text: &doc,
-            domain_name: "*",
-            base_path: "",
-            api_id: None,
-            stage: None,
-            stage_variables: &[],
-        })
-        .expect("imports");
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}}}});
+        let out = import_doc(&doc);
         let api = out.imported.config.apis[0].get().expect("api");
         let a = api.routes[0].get().expect("route");
         assert_eq!(
@@ -1257,10 +1325,159 @@ mod tests {
             Some(&json!({"header": "x-api-key", "query": "x-api-key", "hide_credentials": false}))
         );
         let b = api.routes[1].get().expect("route");
-        assert!(!b.plugins.contains_key("key-auth"));
-        assert!(out.imported.notes.iter().any(|n| n.starts_with(
-            "paths./b.get: security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise"
+        assert_eq!(b.key.as_deref(), Some("GET /b"));
+        assert_eq!(b.plugins.get("key-auth"), Some(&closed_key_auth()));
+        // Still routed to its backend: only the check is missing, not the route.
+        assert!(
+            matches!(&b.integration, Some(IntegrationConfig::Http { cluster }) if cluster == "http_b.example.com_443")
+        );
+        assert!(out.imported.config.consumers.is_empty());
+        let notes = &out.imported.notes;
+        assert!(notes.iter().any(|n| n.starts_with(
+            "paths./b.get: security [{\"jwt\":[]}]: not enforced by routewise, so the route is CLOSED: \
+             `key-auth` on header `authorization`"
+        ) && n.contains("401 {\"message\":\"Unauthorized\"}")
+            && n.contains("--open-protected-routes")));
+        assert!(notes.iter().any(|n| n.starts_with(
+            "1 route(s) CLOSED (401 to every request) because API Gateway protects them with a check routewise \
+             cannot make: `GET /b`;"
         )));
+        assert!(!notes.iter().any(|n| n.contains("OPEN")), "{notes:#?}");
+    }
+
+    fn closed_key_auth() -> Value {
+        json!({"header": "authorization", "query": "authorization", "hide_credentials": true})
+    }
+
+    fn import_with(doc: &Value, open_protected_routes: bool) -> OpenApiImported {
+        import(&OpenApiImport {
+            text: &doc.to_string(),
+            domain_name: "*",
+            base_path: "",
+            api_id: None,
+            stage: None,
+            stage_variables: &[],
+            open_protected_routes,
+        })
+        .expect("imports")
+    }
+
+    fn route_plugins(out: &OpenApiImported, k: usize) -> BTreeMap<String, Value> {
+        let api = out.imported.config.apis[0].get().expect("api");
+        api.routes[k].get().expect("route").plugins.clone()
+    }
+
+    /// Every kind of protection routewise cannot check closes the route: a Lambda authorizer, IAM
+    /// (`awsSigv4`), Cognito, a JWT authorizer, `x-amazon-apigateway-auth` other than `NONE`, and an API key
+    /// required together with one of them (key-auth on `x-api-key` would let any key holder in); the
+    /// document's requirement applies to operations without their own. `NONE`, `[]` and `[{}]` stay open.
+    #[test]
+    fn every_protection_routewise_cannot_check_closes_the_route() {
+        let op = |extra: Value| {
+            let mut o = json!({"x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "ANY", "uri": "http://b.example.com/"}});
+            if let (Some(o), Some(e)) = (o.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            o
+        };
+        let doc = json!({"swagger": "2.0", "info": {"title": "k"},
+            "security": [{"sigv4": []}],
+            "securityDefinitions": {
+                "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+                "sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+                          "x-amazon-apigateway-authtype": "awsSigv4"},
+                "tok": {"type": "apiKey", "name": "Authorization", "in": "header",
+                        "x-amazon-apigateway-authtype": "custom",
+                        "x-amazon-apigateway-authorizer": {"type": "token", "authorizerUri": "arn:x"}},
+                "pool": {"type": "apiKey", "name": "Authorization", "in": "header",
+                         "x-amazon-apigateway-authtype": "cognito_user_pools",
+                         "x-amazon-apigateway-authorizer": {"type": "cognito_user_pools"}}},
+            "paths": {
+                "/lambda": {"get": op(json!({"security": [{"tok": []}]}))},
+                "/iam": {"get": op(json!({"security": [{"sigv4": []}]}))},
+                "/cognito": {"get": op(json!({"security": [{"pool": ["email"]}]}))},
+                "/key-and-authorizer": {"get": op(json!({"security": [{"api_key": [], "tok": []}]}))},
+                "/document": {"get": op(json!({}))},
+                "/auth-iam": {"get": op(json!({"security": [], "x-amazon-apigateway-auth": {"type": "AWS_IAM"}}))},
+                "/auth-none": {"get": op(json!({"security": [], "x-amazon-apigateway-auth": {"type": "NONE"}}))},
+                "/none": {"get": op(json!({"security": []}))},
+                "/anonymous": {"get": op(json!({"security": [{}]}))},
+                "/key": {"get": op(json!({"security": [{"api_key": []}]}))}}});
+        let out = import_with(&doc, false);
+        let api = out.imported.config.apis[0].get().expect("api");
+        let by_key: BTreeMap<String, Option<Value>> = api
+            .routes
+            .iter()
+            .map(|r| {
+                let r = r.get().expect("route");
+                (
+                    r.key.clone().unwrap_or_default(),
+                    r.plugins.get("key-auth").cloned(),
+                )
+            })
+            .collect();
+        let closed = Some(closed_key_auth());
+        for k in [
+            "lambda",
+            "iam",
+            "cognito",
+            "key-and-authorizer",
+            "document",
+            "auth-iam",
+        ] {
+            assert_eq!(by_key[&format!("GET /{k}")], closed, "GET /{k} is closed");
+        }
+        for k in ["auth-none", "none", "anonymous"] {
+            assert_eq!(by_key[&format!("GET /{k}")], None, "GET /{k} is open");
+        }
+        assert_eq!(
+            by_key["GET /key"],
+            Some(json!({"header": "x-api-key", "query": "x-api-key", "hide_credentials": false}))
+        );
+        let notes = &out.imported.notes;
+        assert!(notes.iter().any(|n| n.starts_with(
+            "paths./auth-iam.get.x-amazon-apigateway-auth {\"type\":\"AWS_IAM\"}: not enforced by routewise, so \
+             the route is CLOSED"
+        )));
+        assert!(notes.iter().any(|n| n.starts_with(
+            "paths./key-and-authorizer.get: security [{\"api_key\":[],\"tok\":[]}]: not enforced"
+        ) && n.contains(
+            "its API key requirement (`key-auth` on `x-api-key`) comes back with --open-protected-routes"
+        )));
+        assert!(notes.iter().any(|n| n.starts_with("6 route(s) CLOSED")
+            && n.contains("`GET /lambda`")
+            && n.contains("`GET /auth-iam`")
+            && !n.contains("`GET /none`")));
+    }
+
+    /// `--open-protected-routes` restores the open import for users who authenticate in Envoy: no closing
+    /// key-auth, an API key's key-auth kept, and a note per route saying it is open.
+    #[test]
+    fn open_protected_routes_imports_them_open_and_says_so() {
+        let doc = json!({"openapi": "3.0.1", "info": {"title": "k", "version": "1"}, "paths": {
+            "/b": {"get": {"security": [{"jwt": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}},
+            "/c": {"get": {"security": [{"api_key": [], "jwt": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/c"}}},
+            "/d": {"get": {"x-amazon-apigateway-auth": {"type": "AWS_IAM"}, "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/d"}}}}});
+        let out = import_with(&doc, true);
+        assert!(!route_plugins(&out, 0).contains_key("key-auth"));
+        assert_eq!(
+            route_plugins(&out, 1).get("key-auth"),
+            Some(&json!({"header": "x-api-key", "query": "x-api-key", "hide_credentials": false}))
+        );
+        assert!(!route_plugins(&out, 2).contains_key("key-auth"));
+        let notes = &out.imported.notes;
+        assert!(notes.iter().any(|n| n.starts_with(
+            "paths./b.get: security [{\"jwt\":[]}]: not imported, the route is OPEN in routewise \
+             (--open-protected-routes)"
+        )));
+        assert!(notes.iter().any(|n| n.starts_with(
+            "paths./d.get.x-amazon-apigateway-auth {\"type\":\"AWS_IAM\"}: not imported, the route is OPEN"
+        )));
+        assert!(!notes.iter().any(|n| n.contains("CLOSED")), "{notes:#?}");
     }
 
     fn import_doc(doc: &Value) -> OpenApiImported {
@@ -1271,6 +1488,7 @@ mod tests {
             api_id: None,
             stage: None,
             stage_variables: &[],
+            open_protected_routes: false,
         })
         .expect("imports")
     }

@@ -9,7 +9,7 @@
 //! routewise import apisix apisix.yaml [--router radixtree_uri|radixtree_host_uri] > routewise.json
 //! aws apigateway get-export --rest-api-id ID --stage-name prod --export-type oas30 \
 //!     --parameters extensions=integrations export.json
-//! routewise import openapi export.json [--envoy-clusters clusters.yaml] > routewise.json
+//! routewise import openapi export.json [--envoy-clusters clusters.yaml] [--open-protected-routes] > routewise.json
 //! ```
 
 use std::path::PathBuf;
@@ -61,6 +61,11 @@ pub struct OpenApiArgs {
     /// to Lambda as stageVariables.
     #[arg(long = "stage-variable", value_name = "NAME=VALUE", value_parser = parse_var)]
     stage_variables: Vec<(String, String)>,
+    /// Import the routes API Gateway protects with an authorizer, IAM, Cognito or JWT without any check, as
+    /// open routes. Only when Envoy authenticates them in front of routewise (jwt_authn, ext_authz); by
+    /// default they are closed (401 to every request).
+    #[arg(long)]
+    open_protected_routes: bool,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -143,6 +148,7 @@ fn run_openapi(args: OpenApiArgs) -> ExitCode {
         api_id: args.api_id.as_deref(),
         stage: args.stage.as_deref(),
         stage_variables: &args.stage_variables,
+        open_protected_routes: args.open_protected_routes,
     });
     let result = match result {
         Ok(out) => {
