@@ -160,3 +160,61 @@ fn check(out: &Unwrapped, resp: &InvokeResponse<'_>) {
         assert!(sent <= had, "{wanted}: {sent} lines sent, {had} received");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxied(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Unwrapped {
+        Unwrapped {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+            ..Unwrapped::default()
+        }
+    }
+
+    fn fails(out: Unwrapped) -> bool {
+        let resp = InvokeResponse {
+            status: 200,
+            headers: &[],
+            body: b"",
+        };
+        std::panic::catch_unwind(|| check(&out, &resp)).is_err()
+    }
+
+    // The checks can fail: each answer issue 14 (item 2) and U9/U12 forbid is caught.
+    #[test]
+    fn the_invariants_catch_what_u4_u9_u12_forbid() {
+        assert!(!fails(proxied(200, &[("content-length", "2")], b"ok")));
+        assert!(fails(proxied(101, &[("content-length", "2")], b"ok")), "1xx");
+        assert!(fails(proxied(204, &[], b"x")), "204 with a body");
+        assert!(
+            fails(proxied(304, &[("content-length", "0")], b"")),
+            "304 with content-length"
+        );
+        assert!(
+            fails(proxied(200, &[("content-length", "3")], b"ok")),
+            "wrong length"
+        );
+        assert!(fails(proxied(200, &[], b"ok")), "no content-length");
+        assert!(fails(proxied(
+            200,
+            &[("content-length", "2"), ("transfer-encoding", "chunked")],
+            b"ok"
+        )));
+        assert!(fails(proxied(
+            200,
+            &[("content-length", "2"), ("x", "a\r\nb")],
+            b"ok"
+        )));
+        assert!(fails(proxied(
+            200,
+            &[("content-length", "2"), ("x-envoy-lambda-statuscode", "500")],
+            b"ok"
+        )));
+    }
+}
