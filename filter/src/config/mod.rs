@@ -351,9 +351,10 @@ pub struct LambdaIntegrationConfig {
     /// `"BUFFERED"` (the default: `Invoke` through the cluster's `aws_lambda` filter, the answer unwrapped
     /// whole) or `"STREAM"` (API Gateway REST's `responseTransferMode: STREAM`: `InvokeWithResponseStream`,
     /// the function's output forwarded to the client as it comes; lambda-streaming.md). `STREAM` needs
-    /// `function_name` and a cluster that signs with `aws_request_signing` instead of `aws_lambda`, and
-    /// the dynamic-module build: the proxy-wasm build refuses it (README, "Response streaming").
+    /// `function_name` and a cluster that signs with `aws_request_signing` instead of `aws_lambda`; both
+    /// builds refuse it at configure time today (README, "Lambda response streaming").
     #[serde(default = "default_transfer_mode", skip_serializing_if = "is_buffered")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["BUFFERED", "STREAM"], "default" = "BUFFERED")))]
     pub response_transfer_mode: String,
     /// With `STREAM` only: the `FunctionName` of `POST
     /// /2021-11-15/functions/{FunctionName}/response-streaming-invocations` (a name, a full or partial ARN,
