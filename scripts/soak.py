@@ -893,6 +893,11 @@ class Soak:
         if self.rss_start and r["rss_end_kib"]:
             r["rss_mib"]["drift"] = round((r["rss_end_kib"] - self.rss_start) / 1024, 1)
             r["rss_mib"]["drift_pct"] = round(100.0 * (r["rss_end_kib"] - self.rss_start) / self.rss_start, 1)
+            # The second half alone: a leak keeps growing there, a warm-up effect does not.
+            mid_t = (self.rss_start_t + self.rss[-1][0]) / 2 if self.rss else None
+            mid = next((k for t, k in self.rss if t >= mid_t), None) if self.rss else None
+            if mid:
+                r["rss_mib"]["second_half_drift"] = round((r["rss_end_kib"] - mid) / 1024, 1)
         r["rss_series"] = self.rss[:: max(1, len(self.rss) // 120)]
         # Envoy's log.
         r["log"] = scan_log(self.dir / "envoy.log", [(p["wall_start"] - 1, p["wall_end"] + 1)
@@ -1030,7 +1035,8 @@ def report_md(meta, results):
     row("config pushes: accepted / rejected as expected / unexpected",
         lambda r: "%d / %d / %d" % (r["push_summary"]["accepted"], r["push_summary"]["rejected_as_expected"], r["push_summary"]["unexpected"]))
     row("RSS after warm-up → end (max)", lambda r: "%s → %s MiB (%s)" % (r["rss_mib"]["start_after_warmup"], r["rss_mib"]["end"], r["rss_mib"]["max"]))
-    row("RSS drift", lambda r: "%+.1f MiB (%+.1f %%)" % (r["rss_mib"]["drift"], r["rss_mib"]["drift_pct"]) if "drift" in r["rss_mib"] else "-")
+    row("RSS drift (of which in the second half)", lambda r: "%+.1f MiB (%+.1f %%) (%+.1f MiB)" % (
+        r["rss_mib"]["drift"], r["rss_mib"]["drift_pct"], r["rss_mib"].get("second_half_drift", 0.0)) if "drift" in r["rss_mib"] else "-")
     row("traps / panics / crashes in Envoy's log", lambda r: "%d" % r["log"]["traps"])
     row("plugin-load failure lines during rejected pushes (expected)", lambda r: "%d" % r["log"]["plugin_load_failures_on_rejected_pushes"])
     row("/config_dump after a rejected push holds", lambda r: ", ".join("%s: %d" % kv for kv in sorted(collections.Counter(
