@@ -39,6 +39,8 @@ pub struct KeyAuth {
     pub query: Arc<str>,
     /// Remove the credential before forwarding. Default true.
     pub hide_credentials: bool,
+    /// The only consumers admitted (`allowed_consumers`); `None` admits every consumer with a valid key.
+    pub allowed: Option<Arc<[Box<str>]>>,
 }
 
 /// `key-auth` on an API, service or route (G2).
@@ -55,6 +57,11 @@ pub(crate) struct KeyAuthConfig {
     /// Remove the credential before forwarding.
     #[serde(default = "default_true")]
     hide_credentials: bool,
+    /// Admit only these consumers (by `username`): any other consumer's valid key is refused like a wrong
+    /// key (401). Absent: every consumer. `[]`: nobody, the route is closed (what `import openapi` writes
+    /// for a route API Gateway protects with an authorizer).
+    #[serde(default)]
+    allowed_consumers: Option<Vec<String>>,
 }
 
 /// `key-auth` on a consumer: its credential (G2).
@@ -115,10 +122,26 @@ impl KeyAuth {
             );
             return None;
         }
+        let mut allowed_ok = true;
+        for (i, name) in c.allowed_consumers.iter().flatten().enumerate() {
+            if name.is_empty() || name.chars().any(char::is_control) {
+                errors.push(
+                    format!("{path}.allowed_consumers[{i}]"),
+                    invalid(&name.escape_default().to_string(), "not a consumer's username"),
+                );
+                allowed_ok = false;
+            }
+        }
+        if !allowed_ok {
+            return None;
+        }
         Some(KeyAuth {
             header: header.into(),
             query: c.query.into(),
             hide_credentials: c.hide_credentials,
+            allowed: c
+                .allowed_consumers
+                .map(|names| names.into_iter().map(String::into_boxed_str).collect()),
         })
     }
 
@@ -149,7 +172,17 @@ impl KeyAuth {
         if key.is_empty() {
             return None;
         }
-        consumers.find(&key).map(|c| (c, credential))
+        consumers
+            .find(&key)
+            .filter(|c| self.admits(&c.username))
+            .map(|c| (c, credential))
+    }
+
+    /// Whether `allowed_consumers` lets this consumer in (G2).
+    pub fn admits(&self, username: &str) -> bool {
+        self.allowed
+            .as_deref()
+            .is_none_or(|names| names.iter().any(|n| &**n == username))
     }
 }
 

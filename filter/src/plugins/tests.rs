@@ -227,6 +227,52 @@ fn g2_key_auth_missing_or_unknown_key_is_401() {
     assert_eq!(run(&e, "/x", &[("apikey", "k1")]).status, 200);
 }
 
+/// G2 `allowed_consumers`: a route may admit only some consumers; another consumer's valid key is refused
+/// like a wrong one, and `[]` closes the route to every key (what `import openapi` writes for a route API
+/// Gateway protects with an authorizer, so that keys added later for API-key routes cannot open it).
+#[test]
+fn g2_key_auth_allowed_consumers_admits_only_the_listed_ones() {
+    let consumers = json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha("k1")}}},
+                           {"username": "jill", "plugins": {"key-auth": {"key_sha256": sha("k2")}}}]);
+    let e = engine(&config(
+        json!({}),
+        json!([]),
+        json!({"key-auth": {"allowed_consumers": ["jill"]}}),
+        consumers.clone(),
+    ));
+    let jill = run(&e, "/x", &[("apikey", "k2")]);
+    assert_eq!((jill.status, jill.consumer.as_deref()), (200, Some("jill")));
+    assert_eq!(run(&e, "/x", &[("apikey", "k1")]).status, 401);
+    assert_eq!(run(&e, "/x?apikey=k1", &[]).status, 401);
+    assert_eq!(run(&e, "/x", &[]).status, 401);
+
+    let closed = engine(&config(
+        json!({}),
+        json!([]),
+        json!({"key-auth": {"header": "authorization", "allowed_consumers": []}}),
+        consumers,
+    ));
+    for key in ["k1", "k2", "", "Bearer x"] {
+        assert_eq!(
+            run(&closed, "/x", &[("authorization", key)]).status,
+            401,
+            "{key:?}"
+        );
+    }
+    assert_eq!(
+        errors(&config(
+            json!({}),
+            json!([]),
+            json!({"key-auth": {"allowed_consumers": ["ok", ""]}}),
+            json!([]),
+        )),
+        [(
+            "apis[0].routes[0].plugins.key-auth.allowed_consumers[1]".to_string(),
+            "`` is invalid: not a consumer's username".to_string()
+        )]
+    );
+}
+
 #[test]
 fn g2_key_auth_reads_a_configured_header_or_query_and_hides_it() {
     let e = engine(&config(

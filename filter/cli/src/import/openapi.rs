@@ -32,12 +32,12 @@
 //! **Protected routes fail closed.** An operation API Gateway protects with a check routewise cannot make (a
 //! Lambda authorizer, IAM, Cognito, a JWT authorizer, `x-amazon-apigateway-auth` other than `NONE`: any
 //! security requirement but `api_key`) is still a route, so that no sibling such as `ANY /{proxy+}` serves its
-//! requests, but a closed one: `key-auth` on [`CLOSED_KEY_AUTH_HEADER`] with no consumer, 401
-//! `{"message":"Unauthorized"}` to every request, as API Gateway answers one without valid credentials; a note
-//! names it, why, and how to open it. [`OpenApiImport::open_protected_routes`] (`--open-protected-routes`)
-//! imports them open instead, for users who authenticate in Envoy in front of routewise. An `api_key`
-//! requirement alone is kept (`key-auth` on `x-api-key`). Consumers are shared by every route, so a consumer
-//! added later passes a closed route with its key in `authorization`: the note says so.
+//! requests, but a closed one: `key-auth` on [`CLOSED_KEY_AUTH_HEADER`] admitting no consumer
+//! (`allowed_consumers: []`), 401 `{"message":"Unauthorized"}` to every request whatever consumers the config
+//! gets later, as API Gateway answers one without valid credentials; a note names it, why, and how to open
+//! it. [`OpenApiImport::open_protected_routes`] (`--open-protected-routes`) imports them open instead, for
+//! users who authenticate in Envoy in front of routewise. An `api_key` requirement alone is kept (`key-auth`
+//! on `x-api-key`).
 //!
 //! `${stageVariables.NAME}` in an integration is replaced by the value given with `--stage-variable
 //! NAME=VALUE` (which also becomes a stage variable, passed to Lambda as `stageVariables`); without a value
@@ -89,9 +89,9 @@ pub struct OpenApiImport<'a> {
 }
 
 /// The header of the `key-auth` that closes a route API Gateway protects with a check routewise cannot make
-/// (an authorizer, IAM, Cognito, JWT): the header those checks read. The import writes no consumer, so the
-/// route answers every request 401 `{"message":"Unauthorized"}`, as API Gateway answers one without valid
-/// credentials (G2). Its query parameter has the same name (key-auth's default, `apikey`, could be an API
+/// (an authorizer, IAM, Cognito, JWT): the header those checks read. It admits no consumer
+/// (`allowed_consumers: []`), so the route answers every request 401 `{"message":"Unauthorized"}`, as API
+/// Gateway answers one without valid credentials (G2), even once consumers are added for API-key routes. Its query parameter has the same name (key-auth's default, `apikey`, could be an API
 /// key's).
 pub const CLOSED_KEY_AUTH_HEADER: &str = "authorization";
 
@@ -776,17 +776,16 @@ fn operation(
         route.plugins.insert(
             "key-auth".into(),
             json!({"header": CLOSED_KEY_AUTH_HEADER, "query": CLOSED_KEY_AUTH_HEADER,
-                   "hide_credentials": true}),
+                   "hide_credentials": true, "allowed_consumers": []}),
         );
         cx.closed.push(route_key.to_string());
         cx.notes.push(format!(
             "{}: not enforced by routewise, so the route is CLOSED: `key-auth` on header `{h}` (and query \
-             parameter `{h}`) with no consumer answers every request 401 {{\"message\":\"Unauthorized\"}}, as \
-             API Gateway answers a request without valid credentials{}. To serve it, authenticate in Envoy in \
-             front of routewise (jwt_authn for JWT and Cognito, ext_authz for Lambda authorizers and IAM; see \
-             the security scheme notes), then re-import with --open-protected-routes (or remove this key-auth). Caution: consumers are shared by every route, so \
-             once you add key-auth consumers (for API keys), a consumer's key sent in `{h}` passes this route \
-             too: protect it in Envoy before adding any",
+             parameter `{h}`) admitting no consumer (`allowed_consumers: []`) answers every \
+             request 401 {{\"message\":\"Unauthorized\"}}, as API Gateway answers a request without valid \
+             credentials{}, whatever consumers you add later. To serve it, authenticate in Envoy in front of \
+             routewise (jwt_authn for JWT and Cognito, ext_authz for Lambda authorizers and IAM; see the \
+             security scheme notes), then re-import with --open-protected-routes (or remove this key-auth)",
             protected_by.join("; "),
             if api_key {
                 "; its API key requirement (`key-auth` on `x-api-key`) comes back with --open-protected-routes"
@@ -1345,8 +1344,51 @@ mod tests {
         assert!(!notes.iter().any(|n| n.contains("OPEN")), "{notes:#?}");
     }
 
+    /// A closed route stays closed once the config gets consumers (for the API-key routes): a consumer's
+    /// valid key opens the API-key route and is still 401 on the closed one, in the header or the query
+    /// (`allowed_consumers: []`, G2).
+    #[test]
+    fn a_closed_route_stays_closed_to_consumers_added_later() {
+        use routewise::decision::Decision;
+        use routewise::engine::Engine;
+        use routewise::request::RequestView;
+        use sha2::{Digest, Sha256};
+        let doc = json!({"openapi": "3.0.1", "info": {"title": "k", "version": "1"}, "paths": {
+            "/a": {"get": {"security": [{"api_key": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/a"}}},
+            "/b": {"get": {"security": [{"jwt": []}], "x-amazon-apigateway-integration":
+                {"type": "http_proxy", "httpMethod": "GET", "uri": "https://b.example.com/b"}}}}});
+        let out = import_doc(&doc);
+        let mut config = serde_json::to_value(&out.imported.config).expect("serialises");
+        let digest: String = Sha256::digest(b"k1").iter().map(|b| format!("{b:02x}")).collect();
+        config["consumers"] = json!([{"username": "jack", "plugins": {"key-auth": {"key_sha256": digest}}}]);
+        let engine = Engine::from_json(&config.to_string()).expect("valid");
+        let status = |path: &str, headers: &[(&str, &str)]| {
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let req = RequestView {
+                method: "GET",
+                authority: "api.example.com",
+                path,
+                headers: &headers,
+                remote_addr: None,
+            };
+            match engine.evaluate(&req) {
+                Decision::Forward(_) => 200,
+                Decision::LocalReply(r) => r.status,
+            }
+        };
+        assert_eq!(status("/a", &[("x-api-key", "k1")]), 200);
+        assert_eq!(status("/b", &[("authorization", "k1")]), 401);
+        assert_eq!(status("/b?authorization=k1", &[]), 401);
+        assert_eq!(status("/b", &[]), 401);
+    }
+
     fn closed_key_auth() -> Value {
-        json!({"header": "authorization", "query": "authorization", "hide_credentials": true})
+        json!({"header": "authorization", "query": "authorization", "hide_credentials": true,
+               "allowed_consumers": []})
     }
 
     fn import_with(doc: &Value, open_protected_routes: bool) -> OpenApiImported {
