@@ -86,6 +86,7 @@ pub mod invoke;
 mod json;
 mod query;
 mod scan;
+pub mod stream_answer;
 pub mod stream_prelude;
 pub mod unwrap;
 
