@@ -258,3 +258,28 @@ fn concrete_path(p: &str) -> String {
     out.push_str("?q=1&apikey=k");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(map: Map, name: &str, value: &str) -> bool {
+        let (name, value) = (name.to_string(), value.to_string());
+        std::panic::catch_unwind(move || check_header_edit(map, &name, &value)).is_err()
+    }
+
+    // The checks can fail: the edits issue 14 (items 2 and 6) forbids are caught.
+    #[test]
+    fn the_invariants_catch_framing_edits_bad_paths_and_interim_statuses() {
+        assert!(!fails(Map::Request, ":path", "/pets/7?a=1"));
+        assert!(!fails(Map::Request, "x-routewise-cluster", "pets_v1"));
+        assert!(fails(Map::Request, ":path", "pets"), "no leading /");
+        assert!(fails(Map::Request, ":path", "/a b"), "a space");
+        assert!(fails(Map::Request, ":path", "/a#b"), "a fragment");
+        assert!(fails(Map::Request, "content-length", "0"));
+        assert!(fails(Map::Request, "transfer-encoding", "chunked"));
+        assert!(fails(Map::Response, ":status", "101"));
+        assert!(fails(Map::Request, "x-a", "1\r\nx-b: 2"));
+        assert!(fails(Map::Request, "bad name", "1"));
+    }
+}
