@@ -11,48 +11,20 @@
 
 use routewise::config::{
     ActionConfig, ApiConfig, ApiMappingConfig, ConditionsConfig, Config, DomainConfig, HeaderConditionConfig,
-    IntegrationConfig, InvokeApiConfig, Lenient, RouteConfig, RoutingMode, RoutingRuleConfig, StageConfig,
+    InvokeApiConfig, Lenient, RoutingMode, RoutingRuleConfig,
 };
-use routewise::engine::reference::{engine_outcome, reference, Outcome};
+use routewise::engine::reference::{
+    engine_outcome, generated_api, generated_routes, reference, Outcome, RouteShape, BASES, DOMAINS,
+    HEADER_NAMES, MAP_BASES, PATHS, ROUTE_HOSTS,
+};
 use routewise::engine::Engine;
 use routewise::request::RequestView;
 
 use crate::bytes::Bytes;
 
-const DOMAINS: [&str; 6] = [
-    "*",
-    "*.example.com",
-    "api.example.com",
-    "*.b.example.com",
-    "a.b.example.com",
-    "api.example.com:8443",
-];
-const HEADER_NAMES: [&str; 3] = ["x-a", "x-b", "X-A"];
 /// Characters of glob literals and header values: case matters (R3), `?` is literal, `,` joins values
 /// on one line (R4).
 const ALPHABET: [char; 6] = ['a', 'b', 'A', '?', ',', '.'];
-const BASES: [&str; 4] = ["p", "p/q", "q", "a"];
-const MAP_BASES: [&str; 5] = ["", "p", "p/q", "q", "a"];
-const PATHS: [&str; 12] = [
-    "/",
-    "/a",
-    "/a/b",
-    "/a*",
-    "/a/*",
-    "/{x}",
-    "/a/{id}",
-    "/{proxy+}",
-    "/a/{proxy+}",
-    "$default",
-    "/b/{x}/c",
-    "/ab",
-];
-const ROUTE_HOSTS: [&[&str]; 4] = [
-    &[],
-    &["api.example.com"],
-    &["*.example.com"],
-    &["a.b.example.com", "*.b.example.com"],
-];
 const HOSTS: [&str; 8] = [
     "api.example.com",
     "API.example.com:8443",
@@ -228,12 +200,7 @@ fn gen_api(b: &mut Bytes<'_>, index: usize) -> ApiConfig {
     for i in (1..paths.len()).rev() {
         paths.swap(i, b.below(i + 1));
     }
-    let mut routes = Vec::new();
-    let mut rest: &[&str] = &paths;
-    for i in 0..6 {
-        if rest.is_empty() {
-            break;
-        }
+    let routes = generated_routes(index, &paths, || {
         let methods: Vec<String> = match b.below(6) {
             0 => vec!["GET".into()],
             1 => vec!["POST".into()],
@@ -248,58 +215,17 @@ fn gen_api(b: &mut Bytes<'_>, index: usize) -> ApiConfig {
         let priority = b.below(3) as i64 - 1;
         let own_integration = b.bool();
         let key_form = b.bool();
-        let take = if key_form {
-            1
-        } else {
-            (1 + b.below(2)).min(rest.len())
-        };
-        let (mine, tail) = rest.split_at(take);
-        rest = tail;
-        let mut r = RouteConfig {
-            id: Some(format!("api{index}-route{i}")),
-            hosts: (hosts > 0).then(|| ROUTE_HOSTS[hosts].iter().map(|h| h.to_string()).collect()),
+        let paths = if key_form { 1 } else { 1 + b.below(2) };
+        RouteShape {
+            methods,
+            hosts,
             priority,
-            integration: own_integration.then(|| IntegrationConfig::Http {
-                cluster: format!("api{index}-route{i}"),
-            }),
-            ..RouteConfig::default()
-        };
-        if key_form && methods.len() < 2 {
-            let m = methods.first().cloned().unwrap_or_else(|| "ANY".into());
-            r.key = Some(if mine[0] == "$default" {
-                "$default".into()
-            } else {
-                format!("{m} {}", mine[0])
-            });
-        } else {
-            r.paths = mine.iter().map(|p| p.to_string()).collect();
-            r.methods = methods;
+            own_integration,
+            key_form,
+            paths,
         }
-        routes.push(Lenient::Ok(r));
-    }
-    ApiConfig {
-        id: format!("api{index}"),
-        router: Default::default(),
-        stages: [(
-            "prod".to_string(),
-            StageConfig {
-                variables: Default::default(),
-                integration: Some(IntegrationConfig::Http {
-                    cluster: format!("api{index}-stage"),
-                }),
-            },
-        )]
-        .into_iter()
-        .collect(),
-        hosts: if b.below(5) == 0 {
-            vec!["*.example.com".into()]
-        } else {
-            vec![]
-        },
-        plugins: Default::default(),
-        services: vec![],
-        routes,
-    }
+    });
+    generated_api(index, routes, b.below(5) == 0)
 }
 
 #[cfg(test)]

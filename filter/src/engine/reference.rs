@@ -16,11 +16,144 @@
 )]
 
 use crate::config::{
-    Config, DomainConfig, IntegrationConfig, Lenient, RouteConfig, RoutingMode, RoutingRuleConfig,
+    ApiConfig, Config, DomainConfig, IntegrationConfig, Lenient, RouteConfig, RoutingMode, RoutingRuleConfig,
+    StageConfig,
 };
 use crate::decision::Decision;
 use crate::engine::Engine;
 use crate::request::RequestView;
+
+// ------------------------------------------------------------------------------------------------------------
+// The generated configs' building blocks, shared by the property test and the fuzz target so that both check
+// the engine on the same shapes (one draws them with proptest, the other from the fuzzer's bytes).
+
+/// Domain names: exact, wildcard and port-qualified (D1-D3).
+pub const DOMAINS: [&str; 6] = [
+    "*",
+    "*.example.com",
+    "api.example.com",
+    "*.b.example.com",
+    "a.b.example.com",
+    "api.example.com:8443",
+];
+/// Header names of rule conditions, one of them in upper case (R4: names are case-insensitive).
+pub const HEADER_NAMES: [&str; 3] = ["x-a", "x-b", "X-A"];
+/// Base paths of routing rules (R5).
+pub const BASES: [&str; 4] = ["p", "p/q", "q", "a"];
+/// Base paths of API mappings, the empty one included (R7).
+pub const MAP_BASES: [&str; 5] = ["", "p", "p/q", "q", "a"];
+/// Route paths: exact, prefix, template, greedy and `$default` forms (P2).
+pub const PATHS: [&str; 12] = [
+    "/",
+    "/a",
+    "/a/b",
+    "/a*",
+    "/a/*",
+    "/{x}",
+    "/a/{id}",
+    "/{proxy+}",
+    "/a/{proxy+}",
+    "$default",
+    "/b/{x}/c",
+    "/ab",
+];
+/// Route host lists (index 0: none).
+pub const ROUTE_HOSTS: [&[&str]; 4] = [
+    &[],
+    &["api.example.com"],
+    &["*.example.com"],
+    &["a.b.example.com", "*.b.example.com"],
+];
+
+/// One generated route of [`generated_routes`].
+pub struct RouteShape {
+    /// Its methods (empty: any).
+    pub methods: Vec<String>,
+    /// Index into [`ROUTE_HOSTS`].
+    pub hosts: usize,
+    pub priority: i64,
+    /// An integration of its own (cluster `api<i>-route<j>`), else the stage's.
+    pub own_integration: bool,
+    /// Written as a route key (`GET /a`) when it has at most one method, else as `paths` + `methods`.
+    pub key_form: bool,
+    /// How many of the remaining paths it takes (1 when written as a key).
+    pub paths: usize,
+}
+
+/// Up to six routes of API `api<index>`, taking `paths` in order, each shaped by `next_shape` (called only
+/// while paths remain, so a byte-driven generator consumes exactly what it uses).
+pub fn generated_routes(
+    index: usize,
+    paths: &[&str],
+    mut next_shape: impl FnMut() -> RouteShape,
+) -> Vec<Lenient<RouteConfig>> {
+    let mut routes = Vec::new();
+    let mut rest = paths;
+    for i in 0..6 {
+        if rest.is_empty() {
+            break;
+        }
+        let shape = next_shape();
+        let take = if shape.key_form {
+            1
+        } else {
+            shape.paths.clamp(1, rest.len())
+        };
+        let (mine, tail) = rest.split_at(take);
+        rest = tail;
+        let mut r = RouteConfig {
+            id: Some(format!("api{index}-route{i}")),
+            hosts: (shape.hosts > 0)
+                .then(|| ROUTE_HOSTS[shape.hosts].iter().map(|h| h.to_string()).collect()),
+            priority: shape.priority,
+            integration: shape.own_integration.then(|| IntegrationConfig::Http {
+                cluster: format!("api{index}-route{i}"),
+            }),
+            ..RouteConfig::default()
+        };
+        if shape.key_form && shape.methods.len() < 2 {
+            let m = shape.methods.first().cloned().unwrap_or_else(|| "ANY".into());
+            r.key = Some(if mine[0] == "$default" {
+                "$default".into()
+            } else {
+                format!("{m} {}", mine[0])
+            });
+        } else {
+            r.paths = mine.iter().map(|p| p.to_string()).collect();
+            r.methods = shape.methods;
+        }
+        routes.push(Lenient::Ok(r));
+    }
+    routes
+}
+
+/// API `api<index>` with stage `prod` (cluster `api<index>-stage`) and these routes; `api_hosts` gives it
+/// the hosts `*.example.com` (P7).
+pub fn generated_api(index: usize, routes: Vec<Lenient<RouteConfig>>, api_hosts: bool) -> ApiConfig {
+    ApiConfig {
+        id: format!("api{index}"),
+        router: Default::default(),
+        stages: [(
+            "prod".to_string(),
+            StageConfig {
+                variables: Default::default(),
+                integration: Some(IntegrationConfig::Http {
+                    cluster: format!("api{index}-stage"),
+                }),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        hosts: if api_hosts {
+            vec!["*.example.com".into()]
+        } else {
+            vec![]
+        },
+        plugins: Default::default(),
+        services: vec![],
+        routes,
+    }
+}
 
 /// What a request gets, summarised so that the engine's and the reference's answers compare.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,50 +7,18 @@ use proptest::sample::{select, subsequence};
 
 use crate::config::{
     ActionConfig, ApiConfig, ApiMappingConfig, ConditionsConfig, Config, DomainConfig, HeaderConditionConfig,
-    IntegrationConfig, InvokeApiConfig, Lenient, RouteConfig, RoutingMode, RoutingRuleConfig, StageConfig,
+    InvokeApiConfig, Lenient, RoutingMode, RoutingRuleConfig,
 };
-use crate::engine::reference::{engine_outcome, reference};
+use crate::engine::reference::{
+    engine_outcome, generated_api, generated_routes, reference, RouteShape, BASES, DOMAINS, HEADER_NAMES,
+    MAP_BASES, PATHS, ROUTE_HOSTS,
+};
 use crate::engine::Engine;
 use crate::request::RequestView;
 
 // ---------------------------------------------------------------- generators
 
-const DOMAINS: [&str; 6] = [
-    "*",
-    "*.example.com",
-    "api.example.com",
-    "*.b.example.com",
-    "a.b.example.com",
-    "api.example.com:8443",
-];
-const HEADER_NAMES: [&str; 3] = ["x-a", "x-b", "X-A"];
 const GLOBS: [&str; 10] = ["a", "b", "ab", "a*", "*a", "*a*", "*b*", "*", "b*", "*b"];
-const BASES: [&str; 4] = ["p", "p/q", "q", "a"];
-const MAP_BASES: [&str; 5] = ["", "p", "p/q", "q", "a"];
-const PATHS: [&str; 12] = [
-    "/",
-    "/a",
-    "/a/b",
-    "/a*",
-    "/a/*",
-    "/{x}",
-    "/a/{id}",
-    "/{proxy+}",
-    "/a/{proxy+}",
-    "$default",
-    "/b/{x}/c",
-    "/ab",
-];
-const ROUTE_HOSTS: [&[&str]; 4] = [
-    &[],
-    &["api.example.com"],
-    &["*.example.com"],
-    &["a.b.example.com", "*.b.example.com"],
-];
-
-fn integration(cluster: String) -> IntegrationConfig {
-    IntegrationConfig::Http { cluster }
-}
 
 fn rule_strategy() -> impl Strategy<Value = (Vec<(usize, usize)>, Option<usize>, usize, bool)> {
     (
@@ -151,64 +119,28 @@ fn api_strategy(index: usize) -> impl Strategy<Value = ApiConfig> {
         proptest::bool::weighted(0.2),
     )
         .prop_map(move |(paths, shapes, api_hosts)| {
-            let mut routes = Vec::new();
-            let mut rest: &[&str] = &paths;
-            for (i, (methods, hosts, priority, own_integration, key_form, n)) in
-                shapes.into_iter().enumerate()
-            {
-                if rest.is_empty() {
-                    break;
-                }
-                let take = if key_form { 1 } else { n.min(rest.len()) };
-                let (mine, tail) = rest.split_at(take);
-                rest = tail;
-                let methods: Vec<String> = match methods {
-                    0 => vec![],
-                    1 => vec!["GET".into()],
-                    2 => vec!["POST".into()],
-                    _ => vec!["GET".into(), "POST".into()],
-                };
-                let mut r = RouteConfig {
-                    id: Some(format!("api{index}-route{i}")),
-                    hosts: (hosts > 0).then(|| ROUTE_HOSTS[hosts].iter().map(|h| h.to_string()).collect()),
-                    priority,
-                    integration: own_integration.then(|| integration(format!("api{index}-route{i}"))),
-                    ..RouteConfig::default()
-                };
-                if key_form && methods.len() < 2 {
-                    let m = methods.first().cloned().unwrap_or_else(|| "ANY".into());
-                    r.key = Some(if mine[0] == "$default" {
-                        "$default".into()
-                    } else {
-                        format!("{m} {}", mine[0])
-                    });
-                } else {
-                    r.paths = mine.iter().map(|p| p.to_string()).collect();
-                    r.methods = methods;
-                }
-                routes.push(Lenient::Ok(r));
-            }
-            ApiConfig {
-                id: format!("api{index}"),
-                router: Default::default(),
-                stages: [(
-                    "prod".to_string(),
-                    StageConfig {
-                        variables: Default::default(),
-                        integration: Some(integration(format!("api{index}-stage"))),
-                    },
-                )]
-                .into_iter()
-                .collect(),
-                hosts: if api_hosts {
-                    vec!["*.example.com".into()]
-                } else {
-                    vec![]
-                },
-                plugins: Default::default(),
-                services: vec![],
-                routes,
-            }
+            let mut shapes =
+                shapes
+                    .into_iter()
+                    .map(
+                        |(methods, hosts, priority, own_integration, key_form, paths)| RouteShape {
+                            methods: match methods {
+                                0 => vec![],
+                                1 => vec!["GET".into()],
+                                2 => vec!["POST".into()],
+                                _ => vec!["GET".into(), "POST".into()],
+                            },
+                            hosts,
+                            priority,
+                            own_integration,
+                            key_form,
+                            paths,
+                        },
+                    );
+            let routes = generated_routes(index, &paths, || {
+                shapes.next().expect("six shapes for at most six routes")
+            });
+            generated_api(index, routes, api_hosts)
         })
 }
 
