@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use routewise::engine::Engine;
+use routewise::error::ConfigErrors;
+use routewise::pipeline::{Build, FilterConfig, Rejected};
 use serde_json::json;
 
 use crate::input;
@@ -34,7 +36,7 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         }
     };
     let name = input::display(&args.config);
-    let result = Engine::from_json(&text);
+    let result = Engine::from_json(&text).and_then(|engine| loadable(&text, engine));
     let mut text = String::new();
     if args.json {
         let doc = match &result {
@@ -68,4 +70,18 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The engine, if at least one build can load the config: the builds refuse what their ABI cannot do
+/// (`FilterConfig::from_bytes_for`; today `response_transfer_mode: "STREAM"` in both), and validate must
+/// not accept what Envoy then refuses. Otherwise every build's errors, each with its field path.
+fn loadable(text: &str, engine: Engine) -> Result<Engine, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    for build in [Build::ProxyWasm, Build::DynamicModule] {
+        match FilterConfig::from_bytes_for(text.as_bytes(), build) {
+            Err(Rejected::Invalid(e)) => errors.0.extend(e.0),
+            _ => return Ok(engine),
+        }
+    }
+    Err(errors)
 }
