@@ -181,6 +181,9 @@ pub struct LambdaTarget {
     /// `response_transfer_mode: "STREAM"`: the `:path` of the `InvokeWithResponseStream` call
     /// (`/2021-11-15/functions/{FunctionName}/response-streaming-invocations`). `None`: buffered.
     pub stream_path: Option<Arc<str>>,
+    /// `invocation_type`: what the Invoke call asks for, and so which answer is a success
+    /// ([`crate::lambda::invoke::answer_call_into`]).
+    pub invocation: crate::lambda::invoke::InvocationType,
 }
 
 #[cfg(test)]

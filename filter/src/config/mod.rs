@@ -361,6 +361,29 @@ pub struct LambdaIntegrationConfig {
     /// with an optional `:qualifier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_name: Option<String>,
+    /// `"RequestResponse"` (the default: the function's answer is unwrapped) or `"Event"` (asynchronous
+    /// invocation: Lambda queues the event and answers `202` with no payload, which the client receives).
+    /// routewise sends it as `X-Amz-Invocation-Type`; a cluster whose `aws_lambda` filter signs the call
+    /// overwrites that header from its own `invocation_mode`, so an `Event` integration needs a cluster with
+    /// `invocation_mode: ASYNCHRONOUS` (README, "Asynchronous invocation"). A mismatch is answered 502
+    /// with the reason logged, never silently.
+    #[serde(
+        default = "default_invocation_type",
+        skip_serializing_if = "is_request_response"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("enum" = ["RequestResponse", "Event"], "default" = "RequestResponse"))
+    )]
+    pub invocation_type: String,
+}
+
+fn default_invocation_type() -> String {
+    "RequestResponse".to_string()
+}
+
+fn is_request_response(t: &String) -> bool {
+    t == "RequestResponse"
 }
 
 fn default_transfer_mode() -> String {

@@ -15,7 +15,7 @@ use crate::config::{
 use crate::decision::{Integration, LambdaTarget, PayloadFormat};
 use crate::error::{ConfigErrors, ErrorKind};
 use crate::ids::derived_id;
-use crate::lambda::invoke::{DEFAULT_TIMEOUT_MS, TIMEOUT_MS_RANGE};
+use crate::lambda::invoke::{InvocationType, DEFAULT_TIMEOUT_MS, TIMEOUT_MS_RANGE};
 use crate::matchers::addr::Cidr;
 use crate::matchers::glob::HeaderGlob;
 use crate::matchers::host::{HostIndex, HostPattern};
@@ -423,6 +423,30 @@ impl Builder {
         }
     }
 
+    /// `invocation_type` of a Lambda integration: `None` once reported. `Event` cannot stream: Lambda's
+    /// `InvokeWithResponseStream` takes `RequestResponse` or `DryRun` only (lambda-streaming.md §2).
+    fn invocation_type(&mut self, path: &str, l: &LambdaIntegrationConfig) -> Option<InvocationType> {
+        let Ok(t) = l.invocation_type.parse::<InvocationType>() else {
+            self.err(
+                format!("{path}.invocation_type"),
+                invalid(&l.invocation_type, "use \"RequestResponse\" or \"Event\""),
+            );
+            return None;
+        };
+        if t == InvocationType::Event && l.response_transfer_mode == "STREAM" {
+            self.err(
+                format!("{path}.invocation_type"),
+                ErrorKind::NotAllowed {
+                    reason: "an \"Event\" (asynchronous) invocation has no response to stream: \
+                             InvokeWithResponseStream accepts RequestResponse only (lambda-streaming.md §2)"
+                        .into(),
+                },
+            );
+            return None;
+        }
+        Some(t)
+    }
+
     fn cluster_header(&mut self, name: &str) -> String {
         let lower = name.to_ascii_lowercase();
         if lower.is_empty()
@@ -518,6 +542,8 @@ impl Builder {
                 }
                 let stream_path = self.transfer_mode(path, l);
                 ok &= stream_path.is_ok();
+                let invocation = self.invocation_type(path, l);
+                ok &= invocation.is_some();
                 ok.then(|| {
                     Integration::Lambda(Arc::new(LambdaTarget {
                         cluster: l.cluster.as_str().into(),
@@ -526,6 +552,7 @@ impl Builder {
                         max_response_body_bytes: l.max_response_body_bytes,
                         timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                         stream_path: stream_path.ok().flatten(),
+                        invocation: invocation.unwrap_or_default(),
                     }))
                 })
             }

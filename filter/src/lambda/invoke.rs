@@ -69,13 +69,55 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 29_000;
 /// Allowed `timeout_ms`: from 50 ms to Lambda's 15-minute maximum.
 pub const TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 50..=900_000;
 
-/// The header lines of the Invoke call: `POST`, [`INVOKE_PATH`], [`INVOKE_AUTHORITY`], JSON.
-pub fn call_headers() -> [(&'static str, &'static str); 4] {
+/// `invocation_type` of a Lambda integration: Lambda's `X-Amz-Invocation-Type`.
+///
+/// `DryRun` is not offered: Envoy's `aws_lambda` filter can only send `RequestResponse` or `Event` (its
+/// `invocation_mode`), and a gateway route that answers 204 without running the function serves no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvocationType {
+    /// Synchronous: Lambda answers with the function's payload, which is unwrapped (U3-U16).
+    #[default]
+    RequestResponse,
+    /// Asynchronous: Lambda queues the event and answers `202` with no payload; the client gets that 202.
+    Event,
+}
+
+impl InvocationType {
+    /// The `X-Amz-Invocation-Type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationType::RequestResponse => "RequestResponse",
+            InvocationType::Event => "Event",
+        }
+    }
+}
+
+impl std::str::FromStr for InvocationType {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "RequestResponse" => Ok(InvocationType::RequestResponse),
+            "Event" => Ok(InvocationType::Event),
+            _ => Err(()),
+        }
+    }
+}
+
+/// `X-Amz-Invocation-Type`, sent on the Invoke call. A cluster whose `aws_lambda` filter signs the call
+/// replaces it with its own `invocation_mode` (`setReference` in the filter), so it matters there only as
+/// documentation in Envoy's logs; a cluster signing with `aws_request_signing` passes it to Lambda as is.
+pub const INVOCATION_TYPE_HEADER: &str = "x-amz-invocation-type";
+
+/// The header lines of the Invoke call: `POST`, [`INVOKE_PATH`], [`INVOKE_AUTHORITY`], JSON and the
+/// integration's [`InvocationType`].
+pub fn call_headers(invocation: InvocationType) -> [(&'static str, &'static str); 5] {
     [
         (":method", "POST"),
         (":path", INVOKE_PATH),
         (":authority", INVOKE_AUTHORITY),
         ("content-type", "application/json"),
+        (INVOCATION_TYPE_HEADER, invocation.as_str()),
     ]
 }
 
@@ -320,6 +362,10 @@ pub fn answer_call_into(target: &LambdaTarget, resp: &CallResponse<'_>, out: &mu
         ));
         return None;
     }
+    if let Some(answer) = invocation_answer(target.invocation, status, has(AMZ_FUNCTION_ERROR)) {
+        *out = answer;
+        return Some(status);
+    }
     let format = target.payload_format;
     let limit = target.max_response_body_bytes;
     match resp.body {
@@ -347,6 +393,57 @@ pub fn answer_call_into(target: &LambdaTarget, resp: &CallResponse<'_>, out: &mu
         None => *out = response_too_large(resp.headers, resp.body_len, limit),
     }
     Some(status)
+}
+
+/// The answers decided by the integration's [`InvocationType`] before any unwrapping; `None`: unwrap as
+/// usual (throttling and errors, >= 300 or `x-amz-function-error`, keep U1/U2 in both modes).
+///
+/// - `Event` and Lambda's `202`: the event is queued; the client gets `202` with no body (and
+///   `content-type: application/json`, API Gateway's default, as U12 gives every empty answer). This is
+///   what Kong's and Gloo's asynchronous Lambda options answer, and what an API Gateway method with
+///   `X-Amz-Invocation-Type: 'Event'` shows when it maps the integration's 202 through.
+/// - `Event` and any other 2xx: the cluster invoked synchronously (its `aws_lambda` `invocation_mode` is
+///   `SYNCHRONOUS`, the default), so the function has run and its answer is not what the route promises:
+///   `502`, reason naming both settings, nothing of the function's answer sent.
+/// - `RequestResponse` and `202`: the cluster invoked asynchronously (`invocation_mode: ASYNCHRONOUS`);
+///   there is no function answer to unwrap: `502`, reason naming both settings. (A synchronous Invoke
+///   never answers 202.)
+fn invocation_answer(invocation: InvocationType, status: u16, function_error: bool) -> Option<Unwrapped> {
+    if function_error || !(200..300).contains(&status) {
+        return None;
+    }
+    match (invocation, status) {
+        (InvocationType::Event, 202) => Some(Unwrapped {
+            status: 202,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("content-length".into(), "0".into()),
+            ],
+            outcome: Outcome::Accepted,
+            ..Unwrapped::default()
+        }),
+        (InvocationType::Event, s) => Some(filter_answer(
+            502,
+            ERROR_BODY,
+            Outcome::InvocationMismatch,
+            format!(
+                "the integration's invocation_type is \"Event\" but Lambda answered {s}, a synchronous \
+                 invocation: set invocation_mode: ASYNCHRONOUS on the cluster's aws_lambda filter (the \
+                 function has run; its answer was dropped)"
+            ),
+        )),
+        (InvocationType::RequestResponse, 202) => Some(filter_answer(
+            502,
+            ERROR_BODY,
+            Outcome::InvocationMismatch,
+            "the integration's invocation_type is \"RequestResponse\" but Lambda answered 202, an \
+             asynchronous (Event) invocation with no function answer: the cluster's aws_lambda filter has \
+             invocation_mode: ASYNCHRONOUS; set invocation_type: \"Event\" on the integration or make the \
+             cluster synchronous"
+                .to_string(),
+        )),
+        (InvocationType::RequestResponse, _) => None,
+    }
 }
 
 /// L4: `413 {"message":"Request Entity Too Large"}`, nothing invoked.

@@ -109,11 +109,17 @@ pub enum Outcome {
     /// The filter could not make the call or read its answer (a host call failed): 500
     /// ([`super::invoke::internal_error`]).
     InternalError,
+    /// `invocation_type: "Event"` and Lambda's `202`: the event is queued, the client gets 202
+    /// (`invoke::invocation_answer`).
+    Accepted,
+    /// The Invoke answer contradicts the integration's `invocation_type` (the cluster's `aws_lambda`
+    /// `invocation_mode` differs): 502, reason naming both (`invoke::invocation_answer`).
+    InvocationMismatch,
 }
 
 impl Outcome {
     /// Every outcome, in a fixed order (one counter slot each).
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Proxied,
         Outcome::Inferred,
         Outcome::Throttled,
@@ -125,6 +131,8 @@ impl Outcome {
         Outcome::Timeout,
         Outcome::CallFailed,
         Outcome::InternalError,
+        Outcome::Accepted,
+        Outcome::InvocationMismatch,
     ];
 
     /// Lowercase name for metrics and filter state.
@@ -141,6 +149,8 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::CallFailed => "call_failed",
             Outcome::InternalError => "internal_error",
+            Outcome::Accepted => "accepted",
+            Outcome::InvocationMismatch => "invocation_mismatch",
         }
     }
 

@@ -300,7 +300,7 @@ fn invoke_function(
     }
     let call = Call {
         cluster: &target.cluster,
-        headers: &invoke::call_headers(),
+        headers: &invoke::call_headers(target.invocation),
         body: &event,
         timeout_ms: target.timeout_ms,
     };

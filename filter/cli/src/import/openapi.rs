@@ -641,6 +641,7 @@ fn operation(
                 timeout_ms,
                 response_transfer_mode: "BUFFERED".into(),
                 function_name: None,
+                invocation_type: "RequestResponse".into(),
             }));
             integration_notes(
                 cx,

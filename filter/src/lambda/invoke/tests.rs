@@ -15,6 +15,7 @@ fn target(format: PayloadFormat) -> Arc<LambdaTarget> {
         max_response_body_bytes: 64,
         timeout_ms: 1500,
         stream_path: None,
+        invocation: InvocationType::RequestResponse,
     })
 }
 
@@ -77,13 +78,18 @@ fn host() -> HostFacts<'static> {
 #[test]
 fn the_invoke_call_is_a_json_post_to_the_invocations_path() {
     assert_eq!(
-        call_headers(),
+        call_headers(InvocationType::RequestResponse),
         [
             (":method", "POST"),
             (":path", "/2015-03-31/functions/routewise/invocations"),
             (":authority", "lambda"),
             ("content-type", "application/json"),
+            ("x-amz-invocation-type", "RequestResponse"),
         ]
+    );
+    assert_eq!(
+        call_headers(InvocationType::Event)[4],
+        ("x-amz-invocation-type", "Event")
     );
 }
 
@@ -430,4 +436,143 @@ fn envoys_own_502_or_503_for_a_dead_endpoint_is_a_failed_call_not_a_lambda_error
         &mut out,
     );
     assert_eq!((out.status, out.outcome), (502, Outcome::LambdaError));
+}
+
+/// The answer to an Invoke response for an integration with `invocation`.
+fn answer_for(invocation: InvocationType, headers: &[(&str, &str)], body: &[u8]) -> Unwrapped {
+    let headers = pairs(headers);
+    let mut t = (*target(PayloadFormat::V2)).clone();
+    t.invocation = invocation;
+    let mut out = Unwrapped::default();
+    answer_call_into(
+        &t,
+        &CallResponse {
+            headers: &headers,
+            body: Some(body),
+            body_len: body.len() as u64,
+        },
+        &mut out,
+    );
+    out
+}
+
+/// Issue 15, `X-Amz-Invocation-Type` per integration: an `Event` integration passes Lambda's 202 on with no
+/// body; a cluster whose `invocation_mode` contradicts the integration is a 502 that names both settings.
+#[test]
+fn event_invocations_answer_202_and_a_mode_mismatch_is_a_named_502() {
+    let accepted = answer_for(
+        InvocationType::Event,
+        &[(":status", "202"), ("x-amzn-requestid", "r")],
+        b"",
+    );
+    assert_eq!((accepted.status, accepted.outcome), (202, Outcome::Accepted));
+    assert!(accepted.body.is_empty());
+    assert_eq!(
+        accepted.headers,
+        pairs(&[("content-type", "application/json"), ("content-length", "0")])
+    );
+    assert_eq!(accepted.reason, None);
+
+    // Event route, synchronous cluster: the function ran and answered 200; nothing of it reaches the client.
+    let sync = answer_for(
+        InvocationType::Event,
+        &[(":status", "200"), ("x-amzn-requestid", "r")],
+        br#"{"statusCode":201,"body":"secret"}"#,
+    );
+    assert_eq!((sync.status, sync.outcome), (502, Outcome::InvocationMismatch));
+    assert_eq!(sync.body, ERROR_BODY.as_bytes());
+    let reason = sync.reason.unwrap_or_default();
+    assert!(
+        reason.contains("invocation_type is \"Event\"") && reason.contains("ASYNCHRONOUS"),
+        "{reason}"
+    );
+
+    // RequestResponse route, asynchronous cluster: a 202 has no function answer to unwrap.
+    let queued = answer_for(
+        InvocationType::RequestResponse,
+        &[(":status", "202"), ("x-amzn-requestid", "r")],
+        b"",
+    );
+    assert_eq!(
+        (queued.status, queued.outcome),
+        (502, Outcome::InvocationMismatch)
+    );
+    let reason = queued.reason.unwrap_or_default();
+    assert!(
+        reason.contains("answered 202") && reason.contains("invocation_mode: ASYNCHRONOUS"),
+        "{reason}"
+    );
+
+    // U1 and U2 keep deciding in both modes.
+    for invocation in [InvocationType::Event, InvocationType::RequestResponse] {
+        let throttled = answer_for(
+            invocation,
+            &[(":status", "429"), ("x-amzn-requestid", "r")],
+            b"{}",
+        );
+        assert_eq!((throttled.status, throttled.outcome), (500, Outcome::Throttled));
+        let failed = answer_for(
+            invocation,
+            &[
+                (":status", "200"),
+                ("x-amzn-requestid", "r"),
+                ("x-amz-function-error", "Unhandled"),
+            ],
+            b"{}",
+        );
+        assert_eq!(failed.outcome, Outcome::FunctionError);
+    }
+}
+
+#[test]
+fn invocation_type_is_validated_by_name_and_event_cannot_stream() {
+    let config = |integration: Value| {
+        json!({"domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
+               "apis": [{"id": "f", "stages": {"s": {"integration": integration}}}]})
+        .to_string()
+    };
+    let engine = Engine::from_json(&config(
+        json!({"type": "lambda", "cluster": "c", "invocation_type": "Event"}),
+    ))
+    .expect("valid");
+    let headers = vec![];
+    let req = RequestView {
+        method: "GET",
+        authority: "x",
+        path: "/",
+        headers: &headers,
+        remote_addr: None,
+    };
+    let Decision::Forward(f) = engine.evaluate(&req) else {
+        panic!("forwarded")
+    };
+    let Integration::Lambda(t) = f.integration else {
+        panic!("lambda")
+    };
+    assert_eq!(t.invocation, InvocationType::Event);
+
+    let lines = |integration: Value| -> Vec<String> {
+        Engine::from_json(&config(integration))
+            .expect_err("invalid")
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    let bad = lines(json!({"type": "lambda", "cluster": "c", "invocation_type": "DryRun"}));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with("apis[0].stages.s.integration.invocation_type: "),
+        "{bad:?}"
+    );
+    assert!(bad[0].contains("DryRun"), "{bad:?}");
+    let stream = lines(
+        json!({"type": "lambda", "cluster": "c", "invocation_type": "Event",
+                               "response_transfer_mode": "STREAM", "function_name": "f"}),
+    );
+    assert_eq!(stream.len(), 1, "{stream:?}");
+    assert!(
+        stream[0].starts_with("apis[0].stages.s.integration.invocation_type: "),
+        "{stream:?}"
+    );
+    assert!(stream[0].contains("InvokeWithResponseStream"), "{stream:?}");
 }
