@@ -310,6 +310,8 @@ pub struct LambdaCluster {
     pub access_key: String,
     /// Secret key Envoy signs with.
     pub secret: String,
+    /// `invocation_mode: ASYNCHRONOUS` on the cluster's `aws_lambda` filter (`X-Amz-Invocation-Type: Event`).
+    pub asynchronous: bool,
 }
 
 impl LambdaCluster {
@@ -321,7 +323,14 @@ impl LambdaCluster {
             arn: crate::lambda_mock::arn(function),
             access_key: mock.credentials().access_key.clone(),
             secret: mock.credentials().secret.clone(),
+            asynchronous: false,
         }
+    }
+
+    /// The same cluster invoking asynchronously (`invocation_mode: ASYNCHRONOUS`).
+    pub fn asynchronous(mut self) -> LambdaCluster {
+        self.asynchronous = true;
+        self
     }
 
     /// The same cluster signing with another secret (the endpoint must reject it).
@@ -352,7 +361,7 @@ impl LambdaCluster {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_lambda.v3.Config",
                                 "arn": self.arn,
                                 "payload_passthrough": true,
-                                "invocation_mode": "SYNCHRONOUS",
+                                "invocation_mode": if self.asynchronous { "ASYNCHRONOUS" } else { "SYNCHRONOUS" },
                                 "credentials": {
                                     "access_key_id": self.access_key,
                                     "secret_access_key": self.secret,
@@ -1038,6 +1047,7 @@ mod tests {
             arn: "arn:aws:lambda:us-east-1:123456789012:function:echo".into(),
             access_key: "AK".into(),
             secret: "S".into(),
+            asynchronous: false,
         };
         let out = render_bootstrap_with_lambdas(
             Build::Wasm,

@@ -506,7 +506,18 @@ fn answer(
     let reply = match (&target_fn, method) {
         (Some((name, _)), "POST") => {
             let registered = state.functions.lock().expect("functions lock").get(name).cloned();
-            registered.or_else(|| scripted(name, body)).unwrap_or_else(|| {
+            let asynchronous = headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("x-amz-invocation-type") && v == "Event");
+            let result = registered.or_else(|| scripted(name, body));
+            // Invoke with `X-Amz-Invocation-Type: Event`: Lambda queues the event and answers 202 with no
+            // payload (Invoke API reference, "StatusCode ... 202 for Event"); the function's result is never
+            // returned.
+            let result = match result {
+                Some(_) if asynchronous => Some(Reply::payload(Vec::new()).status(202)),
+                other => other,
+            };
+            result.unwrap_or_else(|| {
                 aws_error(
                     404,
                     "ResourceNotFoundException",

@@ -639,6 +639,94 @@ fn qualified_arns_on_the_integrations_clusters_invoke_the_alias_and_the_version(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// X-Amz-Invocation-Type per integration (issue 15). Envoy's aws_lambda filter sets the header from its
+// cluster's `invocation_mode`, so an `Event` integration has an ASYNCHRONOUS cluster; routewise's
+// `invocation_type` says which answer is a success, and a cluster that contradicts it is a named 502.
+
+fn x_amz_invocation_type_event_answers_202_and_a_mode_mismatch_is_a_named_502(build: Build) {
+    let mock = LambdaMock::start();
+    let clusters = [
+        LambdaCluster::to_mock("fn-async", &mock, function::ECHO).asynchronous(),
+        LambdaCluster::to_mock("fn-sync", &mock, function::ECHO),
+    ];
+    let event = |cluster: &str| json!({"type": "lambda", "cluster": cluster, "payload_format_version": "2.0", "invocation_type": "Event"});
+    let config = json!({
+        "domains": [{"name": HOST, "api_mappings": [{"base_path": "", "api": "q", "stage": "prod"}]}],
+        "apis": [{"id": "q", "stages": {"prod": {}}, "routes": [
+            route("queue", "POST /queue", event("fn-async")),
+            route("queue-on-sync", "POST /queue-on-sync", event("fn-sync")),
+            route("call-on-async", "POST /call-on-async", lambda("fn-async", "2.0")),
+        ]}],
+    });
+    let envoy = Envoy::start_with_lambdas(build, &config.to_string(), &[], &clusters);
+    let explain = |resp: &Response| {
+        format!(
+            "client got {} {:?} {:?}\nEnvoy log:\n{}",
+            resp.status,
+            resp.headers,
+            resp.text(),
+            log_excerpt(&envoy.log())
+        )
+    };
+
+    // Event on an asynchronous cluster: Lambda's 202, no body, application/json as every empty answer (U12).
+    let resp = envoy.send(
+        Request::post("/queue")
+            .header("content-type", "application/json")
+            .body("{\"job\":1}")
+            .host(HOST),
+    );
+    assert_eq!(resp.status, 202, "{}", explain(&resp));
+    assert!(resp.body.is_empty(), "{}", explain(&resp));
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/json"),
+        "{}",
+        explain(&resp)
+    );
+    let inv = mock.last_invocation_of(function::ECHO);
+    assert_eq!(inv.header("x-amz-invocation-type"), Some("Event"));
+    assert_eq!(inv.status, 202);
+    assert_eq!(inv.event()["body"], "{\"job\":1}", "the event was delivered");
+    assert_eq!(envoy.access_log_for(&resp)["lambda_outcome"], "accepted");
+
+    // Event on a synchronous cluster: the function ran, its answer is not sent; the reason names both settings.
+    let resp = envoy.send(Request::post("/queue-on-sync").body("{}").host(HOST));
+    assert_eq!(resp.status, 502, "{}", explain(&resp));
+    assert_eq!(
+        resp.body,
+        br#"{"message":"Internal server error"}"#,
+        "{}",
+        explain(&resp)
+    );
+    assert_eq!(
+        mock.last_invocation_of(function::ECHO)
+            .header("x-amz-invocation-type"),
+        Some("RequestResponse")
+    );
+    let entry = envoy.access_log_for(&resp);
+    assert_eq!(entry["lambda_outcome"], "invocation_mismatch", "{entry}");
+    let reason = entry["lambda_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("ASYNCHRONOUS") && reason.contains("\"Event\""),
+        "{entry}"
+    );
+
+    // RequestResponse on an asynchronous cluster: a 202 without a function answer.
+    let resp = envoy.send(Request::post("/call-on-async").body("{}").host(HOST));
+    assert_eq!(resp.status, 502, "{}", explain(&resp));
+    let entry = envoy.access_log_for(&resp);
+    assert_eq!(entry["lambda_outcome"], "invocation_mismatch", "{entry}");
+    assert!(
+        entry["lambda_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("answered 202"),
+        "{entry}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The minimal example configs (envoy/examples/lambda-minimal*.json): every request to one Lambda integration on
 // cluster `lambda`.
 
@@ -705,4 +793,5 @@ routewise_tests::both_builds!(
     l2_the_minimal_2_0_example_sends_every_request_to_one_lambda,
     u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application_json,
     qualified_arns_on_the_integrations_clusters_invoke_the_alias_and_the_version,
+    x_amz_invocation_type_event_answers_202_and_a_mode_mismatch_is_a_named_502,
 );
