@@ -39,7 +39,8 @@ pub struct KeyAuth {
     pub query: Arc<str>,
     /// Remove the credential before forwarding. Default true.
     pub hide_credentials: bool,
-    /// The only consumers admitted (`allowed_consumers`); `None` admits every consumer with a valid key.
+    /// The only consumers admitted (`allowed_consumers`, sorted, without repeats); `None` admits every
+    /// consumer with a valid key.
     pub allowed: Option<Arc<[Box<str>]>>,
 }
 
@@ -139,9 +140,14 @@ impl KeyAuth {
             header: header.into(),
             query: c.query.into(),
             hide_credentials: c.hide_credentials,
-            allowed: c
-                .allowed_consumers
-                .map(|names| names.into_iter().map(String::into_boxed_str).collect()),
+            // Sorted once here so that `admits` is a binary search: the list is as long as the config
+            // makes it, and it is consulted on every request that presents a valid key.
+            allowed: c.allowed_consumers.map(|names| {
+                let mut names: Vec<Box<str>> = names.into_iter().map(String::into_boxed_str).collect();
+                names.sort_unstable();
+                names.dedup();
+                names.into()
+            }),
         })
     }
 
@@ -182,7 +188,7 @@ impl KeyAuth {
     pub fn admits(&self, username: &str) -> bool {
         self.allowed
             .as_deref()
-            .is_none_or(|names| names.iter().any(|n| &**n == username))
+            .is_none_or(|names| names.binary_search_by(|n| (**n).cmp(username)).is_ok())
     }
 }
 

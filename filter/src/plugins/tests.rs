@@ -246,6 +246,16 @@ fn g2_key_auth_allowed_consumers_admits_only_the_listed_ones() {
     assert_eq!(run(&e, "/x?apikey=k1", &[]).status, 401);
     assert_eq!(run(&e, "/x", &[]).status, 401);
 
+    // A longer list, unsorted and with a repeat, is looked up as a set (sorted at configure time).
+    let many = engine(&config(
+        json!({}),
+        json!([]),
+        json!({"key-auth": {"allowed_consumers": ["zed", "jill", "alice", "jill", "bob"]}}),
+        consumers.clone(),
+    ));
+    assert_eq!(run(&many, "/x", &[("apikey", "k2")]).status, 200);
+    assert_eq!(run(&many, "/x", &[("apikey", "k1")]).status, 401);
+
     let closed = engine(&config(
         json!({}),
         json!([]),
