@@ -132,7 +132,7 @@ fn stream_config() -> String {
 }
 
 #[test]
-fn the_proxy_wasm_build_refuses_stream_at_configure_time_with_each_path_and_the_reason() {
+fn the_proxy_wasm_build_refuses_stream_at_configure_time_with_each_path_and_the_reason_the_module_takes_it() {
     let Err(Rejected::Invalid(errors)) =
         FilterConfig::from_bytes_for(stream_config().as_bytes(), Build::ProxyWasm)
     else {
@@ -149,15 +149,11 @@ fn the_proxy_wasm_build_refuses_stream_at_configure_time_with_each_path_and_the_
             format!("apis[0].routes[1].integration.response_transfer_mode: {reason}"),
         ]
     );
-    // The dynamic module refuses it too until its streamed exchange exists (README, "Response streaming").
-    let Err(Rejected::Invalid(errors)) =
-        FilterConfig::from_bytes_for(stream_config().as_bytes(), Build::DynamicModule)
-    else {
-        panic!("refused by the dynamic-module build");
-    };
-    assert!(errors.iter().all(|e| e
-        .to_string()
-        .contains("not supported by the dynamic-module build")));
+    // The dynamic module streams (pipeline::lambda_stream over start_http_stream / send_response_data).
+    let loaded = FilterConfig::from_bytes_for(stream_config().as_bytes(), Build::DynamicModule)
+        .expect("the dynamic-module build takes STREAM");
+    assert_eq!(loaded.engine.stream_integrations().len(), 2);
+    assert_eq!(Build::DynamicModule.cannot_stream(), None);
     // The same document is valid (routewise validate) and a buffered one is taken by every build.
     assert!(FilterConfig::from_bytes(stream_config().as_bytes()).is_ok());
     let buffered = config(json!({"type": "lambda", "cluster": "lambda_a"}), None);

@@ -19,6 +19,8 @@ pub type SentReply = (u32, Vec<(String, String)>, Vec<u8>, String);
 pub type WrittenResponse = (Vec<(String, String)>, Vec<u8>, bool);
 /// A callout: cluster, header lines, body, timeout.
 pub type SentCall = (String, Vec<(String, String)>, Vec<u8>, u64);
+/// A streamed call: cluster, header lines, body, end_stream, timeout.
+pub type SentStream = (String, Vec<(String, String)>, Vec<u8>, bool, u64);
 
 #[derive(Default)]
 pub struct Fake {
@@ -33,6 +35,22 @@ pub struct Fake {
     pub increments: Vec<usize>,
     pub route_cache_cleared: usize,
     pub callouts: Vec<SentCall>,
+    /// Streamed calls started (`start_http_stream`), in order; the id of the n-th is 100 + n.
+    pub streams: Vec<SentStream>,
+    /// What `start_http_stream` answers (0: Success).
+    pub start_result: u32,
+    /// Streamed calls the module reset (`reset_http_stream`), in order.
+    pub stream_resets: Vec<u64>,
+    /// The module's stream pointer, when a test lets the fake re-enter its hooks as Envoy does: a reset
+    /// from inside `start_http_stream` (with `reset_on_start`) and from inside `reset_http_stream`.
+    pub module: Option<usize>,
+    /// `start_http_stream` delivers a reset of the new stream before it returns (Envoy does when the
+    /// connection fails inline).
+    pub reset_on_start: bool,
+    /// Each `send_response_data` call: bytes and end_stream, in order.
+    pub response_pieces: Vec<(Vec<u8>, bool)>,
+    /// The client's stream was reset (`reset_stream`): the details, in order.
+    pub client_resets: Vec<String>,
     pub logs: Vec<(u32, String)>,
     pub panic_at: Option<&'static str>,
     /// When set, the request header lines as raw bytes (names and values that are not UTF-8, as Envoy can
@@ -326,11 +344,87 @@ pub extern "C" fn envoy_dynamic_module_callback_http_send_response_data(
     // SAFETY: a live view.
     let bytes = unsafe { data.as_bytes() }.to_vec();
     with(|f| {
+        f.response_pieces.push((bytes.clone(), end_stream));
         if let Some(w) = f.written.last_mut() {
             w.1.extend_from_slice(&bytes);
             w.2 = end_stream;
         }
     });
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn envoy_dynamic_module_callback_http_filter_start_http_stream(
+    _filter: EnvoyFilter,
+    stream_id: *mut u64,
+    cluster: Buf,
+    headers: *const Header,
+    headers_len: usize,
+    body: Buf,
+    end_stream: bool,
+    timeout_ms: u64,
+) -> u32 {
+    let call = (
+        text(cluster),
+        lines(headers, headers_len),
+        // SAFETY: a live view.
+        unsafe { body.as_bytes() }.to_vec(),
+        end_stream,
+        timeout_ms,
+    );
+    let (result, id, reenter) = with(|f| {
+        if f.start_result != 0 {
+            return (f.start_result, 0, None);
+        }
+        f.streams.push(call);
+        let id = 100 + f.streams.len() as u64;
+        (0, id, f.module.filter(|_| f.reset_on_start))
+    });
+    if result != 0 {
+        return result;
+    }
+    // SAFETY: the module's out-pointer.
+    unsafe { *stream_id = id };
+    if let Some(module) = reenter {
+        // As Envoy: the reset hook runs inside start_http_stream (the fake is not borrowed here).
+        crate::hooks::envoy_dynamic_module_on_http_filter_http_stream_reset(
+            envoy_filter(),
+            module as *const c_void,
+            id,
+            0,
+        );
+    }
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_filter_reset_http_stream(
+    _filter: EnvoyFilter,
+    stream_id: u64,
+) {
+    let module = with(|f| {
+        f.stream_resets.push(stream_id);
+        f.module
+    });
+    if let Some(module) = module {
+        // As Envoy: resetting the call runs its reset hook at once (re-entering the module).
+        crate::hooks::envoy_dynamic_module_on_http_filter_http_stream_reset(
+            envoy_filter(),
+            module as *const c_void,
+            stream_id,
+            0,
+        );
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_filter_reset_stream(
+    _filter: EnvoyFilter,
+    _reason: u32,
+    details: Buf,
+) {
+    let d = text(details);
+    with(|f| f.client_resets.push(d));
 }
 
 #[no_mangle]

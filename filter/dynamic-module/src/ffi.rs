@@ -270,4 +270,31 @@ extern "C" {
         body: Buf,
         timeout_ms: u64,
     ) -> u32;
+    /// A streamed call: headers (`:method`, `:path`, `:authority` required) and `body`, ending the
+    /// request when `end_stream`; the answer comes in `on_http_filter_http_stream_*` with `*stream_id`.
+    /// Returns a `callout_init` value. Envoy may deliver a reset of the new stream before it returns.
+    pub fn envoy_dynamic_module_callback_http_filter_start_http_stream(
+        filter: EnvoyFilter,
+        stream_id: *mut u64,
+        cluster: Buf,
+        headers: *const Header,
+        headers_len: usize,
+        body: Buf,
+        end_stream: bool,
+        timeout_ms: u64,
+    ) -> u32;
+    /// Resets a streamed call (unknown or ended ids: nothing); Envoy calls the stream's reset hook.
+    pub fn envoy_dynamic_module_callback_http_filter_reset_http_stream(filter: EnvoyFilter, stream_id: u64);
+    /// Resets the client's stream (`reason`: [`stream_reset_reason`]), `details` for the access log.
+    pub fn envoy_dynamic_module_callback_http_filter_reset_stream(
+        filter: EnvoyFilter,
+        reason: u32,
+        details: Buf,
+    );
+}
+
+/// `envoy_dynamic_module_type_http_filter_stream_reset_reason`.
+pub mod stream_reset_reason {
+    /// `LocalReset`: a codec-level reset of the client's stream.
+    pub const LOCAL_RESET: u32 = 0;
 }

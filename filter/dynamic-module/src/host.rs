@@ -28,6 +28,9 @@ pub struct DmHost<'a> {
     pub answer: Option<CallAnswer<'a>>,
     /// In a request-body hook: the current chunk is not yet part of the buffered body.
     pub in_body_hook: bool,
+    /// The pipeline asked to reset the client's stream ([`Host::abort_response`]): the hook does it as
+    /// its very last act, once it no longer touches the stream's state (a reset may end the stream).
+    pub abort_requested: bool,
 }
 
 fn map_type(m: Map) -> u32 {
@@ -313,6 +316,78 @@ impl Host for DmHost<'_> {
             out.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
         }
         Ok(out)
+    }
+
+    fn start_stream(&mut self, call: &Call<'_>) -> Result<u64, HostError> {
+        let headers = header_views(call.headers);
+        let mut id = 0u64;
+        // SAFETY: views of live data (Envoy copies them); out-pointer to a local. Envoy may re-enter this
+        // stream's hooks (a reset) before returning: they find the state busy and queue the event.
+        let result = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_start_http_stream(
+                self.filter,
+                &mut id,
+                Buf::of(call.cluster.as_bytes()),
+                headers.as_ptr(),
+                headers.len(),
+                Buf::of(call.body),
+                true,
+                u64::from(call.timeout_ms),
+            )
+        };
+        if result == callout_init::SUCCESS {
+            Ok(id)
+        } else {
+            let name = callout_init::NAMES
+                .get(result as usize)
+                .copied()
+                .unwrap_or("unknown result");
+            Err(HostError::new("start_stream", format!("{name} ({result})")))
+        }
+    }
+
+    fn reset_stream(&mut self, id: u64) -> Result<(), HostError> {
+        // SAFETY: a plain call on Envoy's live stream; unknown ids are ignored by Envoy.
+        unsafe { ffi::envoy_dynamic_module_callback_http_filter_reset_http_stream(self.filter, id) };
+        Ok(())
+    }
+
+    fn send_response_head(&mut self, status: u16, headers: &[(&str, &str)]) -> Result<(), HostError> {
+        let status = status.to_string();
+        let mut lines = Vec::with_capacity(headers.len() + 1);
+        lines.push((":status", status.as_str()));
+        lines.extend_from_slice(headers);
+        let views = header_views(&lines);
+        // SAFETY: views of live data for the duration of the call (Envoy copies them). Envoy runs the
+        // encoder filters, this module's response-headers hook included (re-entered: it finds the state
+        // busy and lets the headers go on).
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_send_response_headers(
+                self.filter,
+                views.as_ptr(),
+                views.len(),
+                false,
+            );
+        }
+        Ok(())
+    }
+
+    fn send_response_body(&mut self, data: &[u8], end_of_stream: bool) -> Result<(), HostError> {
+        // SAFETY: a view of live data for the duration of the call (Envoy copies it).
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_send_response_data(
+                self.filter,
+                Buf::of(data),
+                end_of_stream,
+            );
+        }
+        Ok(())
+    }
+
+    fn abort_response(&mut self, _details: &str) -> Result<(), HostError> {
+        // Done by the hook after it has let go of the stream's state (crate::hooks).
+        self.abort_requested = true;
+        Ok(())
     }
 
     fn count(&mut self, id: CounterId) {

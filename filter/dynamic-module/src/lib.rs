@@ -27,4 +27,6 @@ pub mod fake_envoy;
 #[cfg(any(test, feature = "fake-envoy"))]
 pub mod fuzz;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;

@@ -351,8 +351,9 @@ pub struct LambdaIntegrationConfig {
     /// `"BUFFERED"` (the default: `Invoke` through the cluster's `aws_lambda` filter, the answer unwrapped
     /// whole) or `"STREAM"` (API Gateway REST's `responseTransferMode: STREAM`: `InvokeWithResponseStream`,
     /// the function's output forwarded to the client as it comes; lambda-streaming.md). `STREAM` needs
-    /// `function_name` and a cluster that signs with `aws_request_signing` instead of `aws_lambda`; both
-    /// builds refuse it at configure time today (README, "Lambda response streaming").
+    /// `function_name` and a cluster that signs with `aws_request_signing` instead of `aws_lambda`; only
+    /// the dynamic module streams, the proxy-wasm build refuses it at configure time (README, "Lambda
+    /// response streaming").
     #[serde(default = "default_transfer_mode", skip_serializing_if = "is_buffered")]
     #[cfg_attr(feature = "schema", schemars(extend("enum" = ["BUFFERED", "STREAM"], "default" = "BUFFERED")))]
     pub response_transfer_mode: String,

@@ -563,5 +563,61 @@ fn invoke_complete(payload: &[u8]) -> Result<Event<'_>, DecodeError> {
     })
 }
 
+// ------------------------------------------------------------------------------------------------ encoder
+
+/// One message (§3.1) with string headers (§3.2, type 7), both CRCs computed: what Lambda sends, for the
+/// tests, the fake Envoy and the Lambda mock (the filter itself only decodes). Names are cut at 255 bytes,
+/// values at 32,767 (the format's limits).
+pub fn encode_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_bytes().get(..name.len().min(255)).unwrap_or_default();
+        let value = value
+            .as_bytes()
+            .get(..value.len().min(32_767))
+            .unwrap_or_default();
+        block.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        block.extend_from_slice(name);
+        block.push(7);
+        block.extend_from_slice(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_be_bytes());
+        block.extend_from_slice(value);
+    }
+    let total = u32::try_from(block.len() + payload.len() + OVERHEAD_BYTES as usize).unwrap_or(u32::MAX);
+    let mut m = Vec::with_capacity(total as usize);
+    m.extend_from_slice(&total.to_be_bytes());
+    m.extend_from_slice(&u32::try_from(block.len()).unwrap_or(u32::MAX).to_be_bytes());
+    let prelude_crc = crc32(&m, 0);
+    m.extend_from_slice(&prelude_crc.to_be_bytes());
+    m.extend_from_slice(&block);
+    m.extend_from_slice(payload);
+    let crc = crc32(&m, 0);
+    m.extend_from_slice(&crc.to_be_bytes());
+    m
+}
+
+/// A `PayloadChunk` event (§3.3) carrying `payload`.
+pub fn encode_payload_chunk(payload: &[u8]) -> Vec<u8> {
+    encode_message(
+        &[
+            (":event-type", "PayloadChunk"),
+            (":content-type", "application/octet-stream"),
+            (":message-type", "event"),
+        ],
+        payload,
+    )
+}
+
+/// An `InvokeComplete` event (§3.3) with the JSON `payload` (`{}` on success).
+pub fn encode_invoke_complete(payload: &str) -> Vec<u8> {
+    encode_message(
+        &[
+            (":event-type", "InvokeComplete"),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.as_bytes(),
+    )
+}
+
 #[cfg(test)]
 mod tests;

@@ -155,4 +155,49 @@ pub trait Host {
 
     /// Adds one to counter `id` (named by [`super::Counters::name`]).
     fn count(&mut self, id: CounterId);
+
+    // Streamed calls and responses written in pieces (`response_transfer_mode: "STREAM"`,
+    // [`super::lambda_stream`]). Only the dynamic module's ABI has them; the defaults say so, and the
+    // pipeline answers such a failure like any failing host call. (Builds without them refuse `STREAM` at
+    // configure time, [`super::Build::cannot_stream`].)
+
+    /// Sends `call` (headers and the whole body, ending the request) to its cluster as a streamed call: the
+    /// answer comes back piece by piece ([`super::StreamEvent`]) with the returned id. The host may deliver
+    /// a reset of the new stream before this returns.
+    fn start_stream(&mut self, call: &Call<'_>) -> Result<u64, HostError> {
+        let _ = call;
+        Err(unsupported("start_stream"))
+    }
+
+    /// Resets streamed call `id` (no more of its answer is wanted). Unknown or ended ids are no-ops.
+    fn reset_stream(&mut self, id: u64) -> Result<(), HostError> {
+        let _ = id;
+        Err(unsupported("reset_stream"))
+    }
+
+    /// Starts the client's response: `status` and header lines (`:status` not among them), not ending
+    /// the stream; the body follows with [`Host::send_response_body`].
+    fn send_response_head(&mut self, status: u16, headers: &[(&str, &str)]) -> Result<(), HostError> {
+        let _ = (status, headers);
+        Err(unsupported("send_response_head"))
+    }
+
+    /// A piece of the client's response body after [`Host::send_response_head`]; `end_of_stream` ends the
+    /// response (an empty piece may carry it).
+    fn send_response_body(&mut self, data: &[u8], end_of_stream: bool) -> Result<(), HostError> {
+        let _ = (data, end_of_stream);
+        Err(unsupported("send_response_body"))
+    }
+
+    /// Resets the client's stream (HTTP/2 RST_STREAM, HTTP/1.1 a close without the last chunk): the
+    /// response already started cannot end well (lambda-streaming.md §6). `details` is for the access log.
+    fn abort_response(&mut self, details: &str) -> Result<(), HostError> {
+        let _ = details;
+        Err(unsupported("abort_response"))
+    }
+}
+
+/// The error of a streaming call a host does not have.
+fn unsupported(call: &'static str) -> HostError {
+    HostError::new(call, "not supported by this host (no streamed calls in its ABI)")
 }

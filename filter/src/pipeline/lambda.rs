@@ -28,6 +28,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use super::host::{Call, CallEnd, Host, HostError, Map, Next, Reply};
+use super::lambda_stream::{self, StreamCall, StreamEvent};
 use super::ratelog;
 use super::FilterConfig;
 use crate::decision::{Forward, LambdaTarget};
@@ -68,6 +69,9 @@ pub(super) enum LambdaExchange {
     },
     /// Answered.
     Done,
+    /// `response_transfer_mode: "STREAM"`: the streamed call is out, or its answer is going to the
+    /// client ([`super::lambda_stream`]).
+    Streaming(Box<StreamCall>),
     /// Answered with a local reply without a body: Envoy removes its `content-type` lines
     /// (`Utility::prepareLocalReply`, `source/common/http/utility.cc`), and these values go back on when
     /// the reply passes the filter's response-headers callback (U12).
@@ -122,9 +126,42 @@ impl LambdaExchange {
         )
     }
 
-    /// True once the client has its answer.
+    /// True once the client has its answer, or the start of it (a streamed one).
     pub(super) fn is_done(&self) -> bool {
-        matches!(self, LambdaExchange::Done | LambdaExchange::Restoring { .. })
+        match self {
+            LambdaExchange::Done | LambdaExchange::Restoring { .. } => true,
+            LambdaExchange::Streaming(call) => call.head_sent() || call.is_finished(),
+            _ => false,
+        }
+    }
+
+    /// An event of the streamed call, or the client's stream ending ([`super::lambda_stream`]).
+    pub(super) fn on_stream_event(
+        &mut self,
+        config: &FilterConfig,
+        host: &mut impl Host,
+        event: StreamEvent<'_>,
+    ) {
+        if let LambdaExchange::Streaming(call) = self {
+            if let Some(next) = call.on_event(config, host, event) {
+                *self = next;
+            }
+        } else if !matches!(event, StreamEvent::ClientDone) {
+            log::debug!("routewise: lambda: streamed-call event for a stream that has none out; ignored");
+        }
+    }
+
+    /// The filter failed inside: an open streamed call is reset. True when the client already has the head
+    /// of a streamed answer (its stream must be reset rather than answered).
+    pub(super) fn abandon(&mut self, host: &mut impl Host) -> bool {
+        match self {
+            LambdaExchange::Streaming(call) => {
+                let head_sent = call.head_sent() && !call.is_finished();
+                call.abandon(host);
+                head_sent
+            }
+            _ => false,
+        }
     }
 
     /// The response headers of the stream, which are the filter's own answer once it is done: restores the
@@ -298,6 +335,10 @@ fn invoke_function(
         let done = answer(config, host, out, None, target, response_rewrite.as_ref());
         return (done, Next::Stop);
     }
+    if let Some(path) = &target.stream_path {
+        let exchange = lambda_stream::start(config, host, target, path, &event, response_rewrite);
+        return (exchange, Next::Stop);
+    }
     let call = Call {
         cluster: &target.cluster,
         headers: &invoke::call_headers(target.invocation),
@@ -339,7 +380,7 @@ fn invoke_function(
 /// dynamic module), else sent as a local reply whose `content-type` the response-headers callback puts
 /// back ([`LambdaExchange::Restoring`]; Envoy runs a decoder filter's local reply through the encoder
 /// filters, this one included, for proxy-wasm).
-fn answer(
+pub(super) fn answer(
     config: &FilterConfig,
     host: &mut impl Host,
     mut out: Unwrapped,
@@ -422,7 +463,7 @@ fn answer(
 }
 
 /// G2 `response-rewrite` on the filter's own answer, as Envoy's header map would apply it.
-fn rewrite_answer(out: &mut Unwrapped, rr: &ResponseRewrite) {
+pub(super) fn rewrite_answer(out: &mut Unwrapped, rr: &ResponseRewrite) {
     if let Some(code) = rr.status_code {
         out.status = code;
     }

@@ -43,6 +43,7 @@
 pub mod counters;
 pub mod host;
 pub mod lambda;
+pub mod lambda_stream;
 pub mod ratelog;
 pub mod record;
 
@@ -53,6 +54,7 @@ use std::sync::Arc;
 
 pub use counters::{CounterId, Counters};
 pub use host::{Call, CallEnd, Host, HostError, Map, Next, Reply};
+pub use lambda_stream::StreamEvent;
 pub use record::{Op, RecordingHost};
 
 use crate::decision::{Decision, Forward, Integration, LocalReply, Selected};
@@ -110,11 +112,9 @@ impl Build {
                  (proxy_on_http_call_response) and sends a local reply in one piece \
                  (proxy_send_local_response); use the dynamic module, or \"BUFFERED\"",
             ),
-            // Not wired to the streamed callout yet (README, "Response streaming").
-            Build::DynamicModule => Some(
-                "the streamed InvokeWithResponseStream exchange is not implemented in this build yet; \
-                 use \"BUFFERED\"",
-            ),
+            // The ABI streams a callout (start_http_stream, on_http_filter_http_stream_*) and writes a
+            // response in pieces (send_response_headers / send_response_data): pipeline::lambda_stream.
+            Build::DynamicModule => None,
         }
     }
 }
@@ -289,6 +289,32 @@ impl Stream {
         match (&mut self.state, config) {
             (State::Lambda(l), Some(config)) => l.on_call_response(config, host, token, end),
             _ => log::debug!("routewise: answer to call {token} for a stream that made none; ignored"),
+        }
+    }
+
+    /// An event of a streamed call the stream made ([`Host::start_stream`]), or
+    /// [`StreamEvent::ClientDone`] when the client's stream is over (the adapter's stream-complete
+    /// callback): a streamed call still open is then reset.
+    pub fn on_stream_event(
+        &mut self,
+        config: Option<&FilterConfig>,
+        host: &mut impl Host,
+        event: StreamEvent<'_>,
+    ) {
+        match (&mut self.state, config) {
+            (State::Lambda(l), Some(config)) => l.on_stream_event(config, host, event),
+            _ if matches!(event, StreamEvent::ClientDone) => {}
+            _ => log::debug!("routewise: streamed-call event for a stream that made none; ignored"),
+        }
+    }
+
+    /// The filter failed inside (the adapter caught a panic): a streamed call still open is reset. True
+    /// when the client already has the head of a streamed answer, so its stream must be reset (a 500 can
+    /// no longer be sent).
+    pub fn abandon(&mut self, host: &mut impl Host) -> bool {
+        match &mut self.state {
+            State::Lambda(l) => l.abandon(host),
+            _ => false,
         }
     }
 

@@ -593,3 +593,10 @@ proptest! {
         }
     }
 }
+
+/// §3.4: the public encoder (used by the fake Envoy and the Lambda mock) writes the worked example's bytes.
+#[test]
+fn s3_4_the_public_encoder_writes_the_worked_example_byte_for_byte() {
+    assert_eq!(encode_payload_chunk(b"hello"), unhex(HELLO_HEX));
+    assert_eq!(encode_invoke_complete("{}"), unhex(COMPLETE_HEX));
+}

@@ -40,7 +40,10 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     let mut text = String::new();
     if args.json {
         let doc = match &result {
-            Ok(engine) => json!({"valid": true, "errors": [], "summary": engine.summary()}),
+            Ok((engine, notes)) if !notes.is_empty() => {
+                json!({"valid": true, "errors": [], "notes": notes, "summary": engine.summary()})
+            }
+            Ok((engine, _)) => json!({"valid": true, "errors": [], "summary": engine.summary()}),
             Err(errors) => json!({
                 "valid": false,
                 "errors": errors.iter().map(|e| json!({"path": e.path, "message": e.kind.to_string()}))
@@ -51,7 +54,12 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     } else {
         match &result {
-            Ok(engine) => text = format!("{name}: valid ({})\n", engine.summary()),
+            Ok((engine, notes)) => {
+                for note in notes {
+                    text.push_str(&format!("note: {note}\n"));
+                }
+                text.push_str(&format!("{name}: valid ({})\n", engine.summary()));
+            }
             Err(errors) => {
                 for e in errors.iter() {
                     text.push_str(&format!("{e}\n"));
@@ -73,15 +81,36 @@ pub fn run(args: ValidateArgs) -> ExitCode {
 }
 
 /// The engine, if at least one build can load the config: the builds refuse what their ABI cannot do
-/// (`FilterConfig::from_bytes_for`; today `response_transfer_mode: "STREAM"` in both), and validate must
-/// not accept what Envoy then refuses. Otherwise every build's errors, each with its field path.
-fn loadable(text: &str, engine: Engine) -> Result<Engine, ConfigErrors> {
+/// (`FilterConfig::from_bytes_for`; today `response_transfer_mode: "STREAM"`, which only the dynamic module
+/// loads), and validate must not accept what Envoy then refuses. Otherwise every build's errors, each with
+/// its field path. With the engine, one note per build that refuses the config, naming the builds that
+/// load it and the refusing build's reasons.
+fn loadable(text: &str, engine: Engine) -> Result<(Engine, Vec<String>), ConfigErrors> {
     let mut errors = ConfigErrors::default();
+    let mut refused = Vec::new();
+    let mut loads = Vec::new();
     for build in [Build::ProxyWasm, Build::DynamicModule] {
         match FilterConfig::from_bytes_for(text.as_bytes(), build) {
-            Err(Rejected::Invalid(e)) => errors.0.extend(e.0),
-            _ => return Ok(engine),
+            Err(Rejected::Invalid(e)) => {
+                refused.push((build, e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>()));
+                errors.0.extend(e.0);
+            }
+            _ => loads.push(build),
         }
     }
-    Err(errors)
+    if loads.is_empty() {
+        return Err(errors);
+    }
+    let only = loads.iter().map(|b| b.as_str()).collect::<Vec<_>>().join(" and the ");
+    let notes = refused
+        .into_iter()
+        .map(|(build, reasons)| {
+            format!(
+                "only the {only} loads this config; the {} refuses it: {}",
+                build.as_str(),
+                reasons.join("; ")
+            )
+        })
+        .collect();
+    Ok((engine, notes))
 }
