@@ -184,6 +184,9 @@ pub struct LambdaTarget {
     /// `invocation_type`: what the Invoke call asks for, and so which answer is a success
     /// ([`crate::lambda::invoke::answer_call_into`]).
     pub invocation: crate::lambda::invoke::InvocationType,
+    /// `jwt`: where the claims of a token Envoy's `jwt_authn` verified are read from, for the event's
+    /// authorizer ([`crate::lambda::jwt`]). `None`: none are read.
+    pub jwt: Option<Arc<crate::lambda::jwt::JwtSource>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! HTTP values as a test sees them: header lists, the client's request, the upstream's response.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// An ordered header list with Envoy's semantics: keys are lower-cased on the way in, repeated keys
@@ -182,6 +184,10 @@ pub struct Request {
     pub body: Vec<Vec<u8>>,
     /// Trailers, if any.
     pub trailers: Option<Headers>,
+    /// The stream's dynamic metadata as filters before the plugin left it (e.g. Envoy's `jwt_authn` with
+    /// `payload_in_metadata`): namespace → key → value (a JSON value standing for the `google.protobuf.Value`).
+    /// Read with `proxy_get_property(["metadata", "filter_metadata", ns, key, ...])`.
+    pub dynamic_metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 }
 
 impl Request {
@@ -194,7 +200,17 @@ impl Request {
             headers: Headers::new(),
             body: Vec::new(),
             trailers: None,
+            dynamic_metadata: BTreeMap::new(),
         }
+    }
+
+    /// Sets dynamic metadata `key` of namespace `ns` (as a filter before the plugin would).
+    pub fn dynamic_metadata(mut self, ns: &str, key: &str, value: serde_json::Value) -> Request {
+        self.dynamic_metadata
+            .entry(ns.to_string())
+            .or_default()
+            .insert(key.to_string(), value);
+        self
     }
 
     /// `GET path`.

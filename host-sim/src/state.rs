@@ -194,6 +194,8 @@ pub(crate) struct StreamData {
     /// The HTTP callouts this stream made (also in the plugin-wide history), for its [`crate::Exchange`]:
     /// kept here so that finishing a stream does not scan every call of the plugin's life.
     pub http_calls: Vec<HttpCall>,
+    /// Dynamic metadata (namespace → key → value) as the request brought it ([`crate::Request`]).
+    pub dynamic_metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 }
 
 impl StreamData {

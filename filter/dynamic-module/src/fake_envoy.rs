@@ -53,6 +53,8 @@ pub struct Fake {
     pub client_resets: Vec<String>,
     pub logs: Vec<(u32, String)>,
     pub panic_at: Option<&'static str>,
+    /// The stream's dynamic metadata keys, as `(namespace, key)`.
+    pub dynamic_metadata: Vec<(String, String)>,
     /// When set, the request header lines as raw bytes (names and values that are not UTF-8, as Envoy can
     /// hand them), served instead of `request` until the module edits the request map.
     pub raw_request: Option<Vec<(Vec<u8>, Vec<u8>)>>,
@@ -440,6 +442,47 @@ pub extern "C" fn envoy_dynamic_module_callback_http_set_filter_state_bytes(
 ) -> bool {
     let (k, v) = (text(key), text(value));
     with(|f| f.filter_state.push((k, v)));
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    _filter: EnvoyFilter,
+    metadata_source: u32,
+    ns: Buf,
+) -> usize {
+    let ns = text(ns);
+    with(|f| {
+        f.dynamic_metadata
+            .iter()
+            .filter(|(n, _)| metadata_source == 0 && *n == ns)
+            .count()
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_callback_http_get_metadata_keys(
+    _filter: EnvoyFilter,
+    metadata_source: u32,
+    ns: Buf,
+    result: *mut Buf,
+) -> bool {
+    let ns = text(ns);
+    if metadata_source != 0 || result.is_null() {
+        return false;
+    }
+    // Envoy's views stay valid for the hook: leaked here (a test process, a few bytes per call).
+    let keys: Vec<&'static [u8]> = with(|f| {
+        f.dynamic_metadata
+            .iter()
+            .filter(|(n, _)| *n == ns)
+            .map(|(_, k)| &*Box::leak(k.clone().into_bytes().into_boxed_slice()))
+            .collect()
+    });
+    for (i, k) in keys.iter().enumerate() {
+        // SAFETY: the module allocated as many buffers as `_keys_count` returned.
+        unsafe { *result.add(i) = Buf::of(k) };
+    }
     true
 }
 

@@ -171,6 +171,12 @@ pub mod attribute {
     pub const SOURCE_ADDRESS: u32 = 24;
 }
 
+/// `envoy_dynamic_module_type_metadata_source` values used.
+pub mod metadata_source {
+    /// The stream's dynamic metadata (what filters such as `jwt_authn` write).
+    pub const DYNAMIC: u32 = 0;
+}
+
 /// `envoy_dynamic_module_type_metrics_result`: Success.
 pub const METRICS_SUCCESS: u32 = 0;
 
@@ -255,6 +261,20 @@ extern "C" {
         filter: EnvoyFilter,
         key: Buf,
         value: Buf,
+    ) -> bool;
+    /// Keys of namespace `ns` of the metadata `source` (0 when the namespace is absent); exported by 1.39 and
+    /// 1.40 (`nm -D`).
+    pub fn envoy_dynamic_module_callback_http_get_metadata_keys_count(
+        filter: EnvoyFilter,
+        metadata_source: u32,
+        ns: Buf,
+    ) -> usize;
+    /// Fills `result` (as many buffers as `_keys_count` said) with views of the keys.
+    pub fn envoy_dynamic_module_callback_http_get_metadata_keys(
+        filter: EnvoyFilter,
+        metadata_source: u32,
+        ns: Buf,
+        result: *mut Buf,
     ) -> bool;
     pub fn envoy_dynamic_module_callback_http_filter_get_attribute_string(
         filter: EnvoyFilter,

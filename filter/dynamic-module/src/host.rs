@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use routewise::pipeline::{Call, CounterId, Host, HostError, Map, Reply};
 
 use crate::config::ModuleConfig;
-use crate::ffi::{self, attribute, body_type, callout_init, header_type, Buf, EnvoyFilter, Header};
+use crate::ffi::{
+    self, attribute, body_type, callout_init, header_type, metadata_source, Buf, EnvoyFilter, Header,
+};
 
 /// The answer of a finished call, as `on_http_filter_http_callout_done` handed it.
 pub struct CallAnswer<'a> {
@@ -193,6 +195,34 @@ impl Host for DmHost<'_> {
 
     fn request_protocol(&mut self) -> Option<String> {
         self.attribute(attribute::REQUEST_PROTOCOL)
+    }
+
+    fn has_dynamic_metadata(&mut self, namespace: &str, key: &str) -> bool {
+        // The ABI reads only string, number and bool leaves directly under a namespace (lambda-streaming.md
+        // §8.3), and jwt_authn's key holds a Struct: its presence is read from the namespace's key list.
+        let ns = Buf::of(namespace.as_bytes());
+        // SAFETY: Envoy fills exactly `n` buffers we allocated (the count it just gave, on this thread);
+        // each view is compared before any other call.
+        unsafe {
+            let n = ffi::envoy_dynamic_module_callback_http_get_metadata_keys_count(
+                self.filter,
+                metadata_source::DYNAMIC,
+                ns,
+            );
+            if n == 0 {
+                return false;
+            }
+            let mut keys = vec![Buf::NULL; n];
+            if !ffi::envoy_dynamic_module_callback_http_get_metadata_keys(
+                self.filter,
+                metadata_source::DYNAMIC,
+                ns,
+                keys.as_mut_ptr(),
+            ) {
+                return false;
+            }
+            keys.iter().any(|k| k.as_bytes() == key.as_bytes())
+        }
     }
 
     fn now_epoch_ms(&mut self) -> u64 {

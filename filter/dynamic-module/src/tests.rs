@@ -248,6 +248,65 @@ fn l1_a_lambda_request_is_buffered_then_invoked_by_callout_and_answered() {
     envoy_dynamic_module_on_http_filter_config_destroy(c);
 }
 
+/// lambda-streaming.md §8.3, §8.4: the module reads jwt_authn's verified payload from the payload header
+/// only when the namespace's key list (`get_metadata_keys`) has the `payload_in_metadata` key; the header is
+/// removed either way (§7.2: 2.0 `authorizer.jwt`).
+#[test]
+fn s8_3_jwt_claims_need_jwt_authn_metadata_and_the_payload_header_is_removed() {
+    envoy_dynamic_module_on_program_init();
+    let cfg = r#"{"domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],
+      "apis": [{"id": "fn", "stages": {"prod": {}}, "routes": [{"key": "ANY /{proxy+}",
+        "integration": {"type": "lambda", "cluster": "lambda_fn", "jwt": {"payload_header": "x-claims"}}}]}]}"#;
+    let c = envoy_dynamic_module_on_http_filter_config_new(
+        std::ptr::null_mut(),
+        Buf::of(b"routewise"),
+        Buf::of(cfg.as_bytes()),
+    );
+    assert!(!c.is_null(), "{:?}", with(|f| f.logs.clone()));
+    // {"sub":"u1","scope":"a b"}
+    let payload = "eyJzdWIiOiJ1MSIsInNjb3BlIjoiYSBiIn0";
+    for (metadata, want) in [
+        (
+            vec![
+                ("envoy.filters.http.jwt_authn", "jwt_header"),
+                ("envoy.filters.http.jwt_authn", "jwt_payload"),
+            ],
+            serde_json::json!({"jwt": {"claims": {"scope": "a b", "sub": "u1"}, "scopes": ["a", "b"]}}),
+        ),
+        (
+            vec![("envoy.filters.http.jwt_authn", "other")],
+            serde_json::Value::Null,
+        ),
+        (vec![("other", "jwt_payload")], serde_json::Value::Null),
+        (vec![], serde_json::Value::Null),
+    ] {
+        let s = stream(
+            c,
+            &[
+                (":method", "GET"),
+                (":authority", "a"),
+                (":path", "/x"),
+                ("x-claims", payload),
+            ],
+        );
+        with(|f| {
+            f.dynamic_metadata = metadata
+                .iter()
+                .map(|(n, k)| (n.to_string(), k.to_string()))
+                .collect()
+        });
+        envoy_dynamic_module_on_http_filter_request_headers(envoy_filter(), s, true);
+        assert_eq!(header("x-claims"), None, "{metadata:?}");
+        let calls = with(|f| f.callouts.clone());
+        assert_eq!(calls.len(), 1, "{metadata:?}");
+        let event: serde_json::Value = serde_json::from_slice(&calls[0].2).expect("JSON event");
+        assert_eq!(event["requestContext"]["authorizer"], want, "{metadata:?}");
+        assert_eq!(event["headers"].get("x-claims"), None);
+        envoy_dynamic_module_on_http_filter_destroy(s);
+    }
+    envoy_dynamic_module_on_http_filter_config_destroy(c);
+}
+
 #[test]
 fn null_pointers_from_envoy_are_no_ops() {
     assert!(envoy_dynamic_module_on_http_filter_new(std::ptr::null(), envoy_filter()).is_null());

@@ -66,6 +66,7 @@ pub fn lambda_event(data: &[u8]) {
         consumer: Some(&user_agent),
         api_key_id: (sel & 0x40 != 0).then_some(request_id.as_str()),
         context: &context,
+        jwt: None,
     });
     let req = EventRequest {
         method: &method,

@@ -206,6 +206,27 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
     }
 }
 
+/// Whether a property exists: OK (whatever its value, even empty) is `true`, NOT_FOUND `false`, any other
+/// status an error (SERIALIZATION_FAILURE: it exists but cannot be serialized, lambda-streaming.md §8.2).
+pub fn has_property(path: &[&str]) -> Result<bool, Status> {
+    let path = path.join("\0");
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: pointer and length of a live String; out-pointers to locals.
+    unsafe {
+        match proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) {
+            0 => {
+                if !data.is_null() {
+                    // The value is the module's to free.
+                    drop(take(data, size));
+                }
+                Ok(true)
+            }
+            1 => Ok(false),
+            s => Err(Status(s)),
+        }
+    }
+}
+
 /// Sets filter state `key` (Envoy stores it as `wasm.<key>`).
 pub fn set_property(key: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: pointers and lengths of live slices.

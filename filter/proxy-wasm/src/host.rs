@@ -122,6 +122,16 @@ impl Host for WasmHost<'_> {
         property_text(&property::REQUEST_PROTOCOL)
     }
 
+    fn has_dynamic_metadata(&mut self, namespace: &str, key: &str) -> bool {
+        // proxy-wasm-host / lambda-streaming.md §8.2: the path walks the `metadata` attribute (dynamic
+        // metadata); a present Struct comes back serialized (OK) or, with a `null` inside, as
+        // SerializationFailure (3); NotFound (1) is an absent key. Any other status: not known, so absent.
+        matches!(
+            abi::has_property(&["metadata", "filter_metadata", namespace, key]),
+            Ok(true) | Err(abi::Status(3))
+        )
+    }
+
     fn now_epoch_ms(&mut self) -> u64 {
         abi::now_nanos() / 1_000_000
     }

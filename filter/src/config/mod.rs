@@ -11,8 +11,10 @@
 //! Natively (never in the wasm build) every type also derives `schemars::JsonSchema`: `routewise schema`
 //! prints the JSON Schema of the document generated from these very types, so it cannot drift from them.
 
+mod jwt;
 mod lenient;
 
+pub use jwt::{JwtConfig, DEFAULT_JWT_MAX_PAYLOAD_BYTES};
 pub use lenient::Lenient;
 
 use std::collections::BTreeMap;
@@ -377,6 +379,11 @@ pub struct LambdaIntegrationConfig {
         schemars(extend("enum" = ["RequestResponse", "Event"], "default" = "RequestResponse"))
     )]
     pub invocation_type: String,
+    /// Claims of a JWT verified by Envoy's `jwt_authn` filter, placed in the event as API Gateway places a
+    /// JWT authorizer's (1.0 `requestContext.authorizer.claims`, 2.0 `requestContext.authorizer.jwt`).
+    /// Absent: no claims are read, and the payload header is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtConfig>,
 }
 
 fn default_invocation_type() -> String {

@@ -544,6 +544,10 @@ impl Builder {
                 ok &= stream_path.is_ok();
                 let invocation = self.invocation_type(path, l);
                 ok &= invocation.is_some();
+                let jwt = l.jwt.as_ref().and_then(|j| {
+                    crate::lambda::jwt::JwtSource::compile(&format!("{path}.jwt"), j, &mut self.errors)
+                });
+                ok &= l.jwt.is_none() || jwt.is_some();
                 ok.then(|| {
                     Integration::Lambda(Arc::new(LambdaTarget {
                         cluster: l.cluster.as_str().into(),
@@ -553,6 +557,7 @@ impl Builder {
                         timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                         stream_path: stream_path.ok().flatten(),
                         invocation: invocation.unwrap_or_default(),
+                        jwt: jwt.map(Arc::new),
                     }))
                 })
             }

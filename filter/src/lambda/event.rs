@@ -27,6 +27,11 @@
 //!   API keys). `authorizer` is omitted when there is nothing to put in it. For `key-auth`, `apiKeyId` is
 //!   the key's id, the first 10 hex digits of its SHA-256 (the start of the consumer's configured
 //!   `key_sha256`, so operators can correlate), and `principalId` the consumer's name.
+//! - JWT claims ([`Caller::jwt`], verified by Envoy's `jwt_authn`, [`super::jwt`]): 1.0
+//!   `requestContext.authorizer.claims` (after `principalId` when a consumer is known too), 2.0
+//!   `requestContext.authorizer.jwt` = `{"claims": {...}, "scopes": [...] | null}` (before `lambda`), every
+//!   claim a string (lambda-streaming.md §7.1, §7.2; the rules and why 1.0 uses strings: [`super::jwt`]).
+//!   1.0 has no `scopes`: API Gateway's documented 1.0 places are the claims only (§7.1).
 //! - `requestContext.identity.apiKey` is always `null`, although API Gateway puts the presented key
 //!   there: the key is a credential, and `key-auth` removes it before forwarding by default
 //!   (`hide_credentials`) precisely so that the backend never holds it. A function that logs its event
@@ -54,6 +59,7 @@
 use std::collections::BTreeMap;
 
 use super::json::write_str;
+use super::jwt::JwtClaims;
 use super::query;
 use super::PayloadFormat;
 
@@ -115,6 +121,8 @@ pub struct Caller<'a> {
     pub api_key_id: Option<&'a str>,
     /// Extra authorizer context entries, after `principalId`.
     pub context: &'a [(String, String)],
+    /// The claims of a JWT Envoy's `jwt_authn` verified (1.0 `authorizer.claims`, 2.0 `authorizer.jwt`).
+    pub jwt: Option<&'a JwtClaims>,
 }
 
 /// L4: the request body is over the configured limit; answer 413 and send nothing to Lambda.
@@ -265,7 +273,7 @@ fn write_v1(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     if let Some(caller) = &req.caller {
         if has_authorizer(caller) {
             key(out, ",", "authorizer");
-            write_authorizer(out, caller);
+            write_authorizer_with(out, caller, caller.jwt);
         }
     }
     field(out, ",", "domainName", req.domain_name);
@@ -347,8 +355,16 @@ fn write_v2(req: &EventRequest<'_>, out: &mut Vec<u8>) {
     if let Some(caller) = &req.caller {
         if has_authorizer(caller) {
             key(out, ",", "authorizer");
-            key(out, "{", "lambda");
-            write_authorizer(out, caller);
+            let mut sep = "{";
+            if let Some(jwt) = caller.jwt {
+                key(out, sep, "jwt");
+                write_jwt_v2(out, jwt);
+                sep = ",";
+            }
+            if has_lambda_context(caller) {
+                key(out, sep, "lambda");
+                write_authorizer(out, caller);
+            }
             out.push(b'}');
         }
     }
@@ -484,11 +500,20 @@ fn write_stage_variables_or_null(out: &mut Vec<u8>, vars: &BTreeMap<String, Stri
 }
 
 fn has_authorizer(caller: &Caller<'_>) -> bool {
+    has_lambda_context(caller) || caller.jwt.is_some()
+}
+
+/// What 2.0 puts in `authorizer.lambda` (and 1.0 at the top of `authorizer`): a consumer or context.
+fn has_lambda_context(caller: &Caller<'_>) -> bool {
     caller.consumer.is_some() || !caller.context.is_empty()
 }
 
-/// `{"principalId":"<consumer>",<context...>}`.
+/// `{"principalId":"<consumer>",<context...>}`; in 1.0 (`claims`) also `"claims":{...}` (§7.1).
 fn write_authorizer(out: &mut Vec<u8>, caller: &Caller<'_>) {
+    write_authorizer_with(out, caller, None);
+}
+
+fn write_authorizer_with(out: &mut Vec<u8>, caller: &Caller<'_>, claims: Option<&JwtClaims>) {
     let mut sep = "{";
     if let Some(consumer) = caller.consumer {
         field(out, sep, "principalId", consumer);
@@ -498,7 +523,45 @@ fn write_authorizer(out: &mut Vec<u8>, caller: &Caller<'_>) {
         field(out, sep, k, v);
         sep = ",";
     }
+    if let Some(jwt) = claims {
+        key(out, sep, "claims");
+        write_claims(out, jwt);
+        sep = ",";
+    }
     close_object(out, sep);
+}
+
+/// `{"claim":"value",...}`: every claim a string (§7.1, §7.2).
+fn write_claims(out: &mut Vec<u8>, jwt: &JwtClaims) {
+    let mut sep = "{";
+    for (k, v) in &jwt.claims {
+        field(out, sep, k, v);
+        sep = ",";
+    }
+    close_object(out, sep);
+}
+
+/// 2.0 `authorizer.jwt`: `{"claims":{...},"scopes":[...]|null}` (§7.2).
+fn write_jwt_v2(out: &mut Vec<u8>, jwt: &JwtClaims) {
+    key(out, "{", "claims");
+    write_claims(out, jwt);
+    key(out, ",", "scopes");
+    match &jwt.scopes {
+        Some(scopes) => {
+            let mut sep = b'[';
+            for s in scopes {
+                out.push(sep);
+                sep = b',';
+                write_str(out, s);
+            }
+            if sep == b'[' {
+                out.push(b'[');
+            }
+            out.push(b']');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
 }
 
 /// L3: writes the body value and returns `isBase64Encoded`. 1.0 writes `null` for an empty body (2.0 does

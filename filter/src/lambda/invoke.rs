@@ -176,6 +176,9 @@ pub struct PendingInvocation {
     pub consumer: Option<String>,
     /// The id of the key that identified it (1.0 `identity.apiKeyId`; never the key).
     pub api_key_id: Option<String>,
+    /// The claims of a token Envoy's `jwt_authn` verified, when the integration reads them
+    /// ([`super::jwt`]); set by the pipeline after [`PendingInvocation::new`].
+    pub jwt: Option<super::jwt::JwtClaims>,
 }
 
 impl PendingInvocation {
@@ -230,6 +233,7 @@ impl PendingInvocation {
             request_time_epoch_ms: host.now_epoch_ms,
             consumer: f.plugins.consumer.map(str::to_string),
             api_key_id: f.plugins.api_key_id.map(str::to_string),
+            jwt: None,
             headers,
             target,
         }
@@ -282,10 +286,13 @@ impl PendingInvocation {
             domain_name: &self.domain_name,
             api_id: &self.api_id,
             request_time_epoch_ms: self.request_time_epoch_ms,
-            caller: (self.consumer.is_some() || self.api_key_id.is_some()).then(|| Caller {
-                consumer: self.consumer.as_deref(),
-                api_key_id: self.api_key_id.as_deref(),
-                ..Caller::default()
+            caller: (self.consumer.is_some() || self.api_key_id.is_some() || self.jwt.is_some()).then(|| {
+                Caller {
+                    consumer: self.consumer.as_deref(),
+                    api_key_id: self.api_key_id.as_deref(),
+                    jwt: self.jwt.as_ref(),
+                    ..Caller::default()
+                }
             }),
         }
     }

@@ -84,6 +84,7 @@ pub mod eventstream;
 pub mod headers;
 pub mod invoke;
 mod json;
+pub mod jwt;
 mod query;
 mod scan;
 pub mod stream_answer;

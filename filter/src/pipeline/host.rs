@@ -124,6 +124,11 @@ pub trait Host {
     /// The request's protocol (`HTTP/1.1`, `HTTP/2`), if known.
     fn request_protocol(&mut self) -> Option<String>;
 
+    /// Whether the stream's dynamic metadata has key `key` in namespace `namespace` (any value). Only Envoy's
+    /// filters write dynamic metadata, never a client: `jwt_authn` creates its `payload_in_metadata` key only
+    /// for a verified token (lambda-streaming.md §8). A host that cannot tell answers `false`.
+    fn has_dynamic_metadata(&mut self, namespace: &str, key: &str) -> bool;
+
     /// The host's clock: milliseconds since the Unix epoch (0 when unknown).
     fn now_epoch_ms(&mut self) -> u64;
 

@@ -83,12 +83,14 @@ pub(super) enum LambdaExchange {
 
 impl LambdaExchange {
     /// Step 1, from the request headers.
+    #[allow(clippy::too_many_arguments)] // the stream's parts, each from a different place of `route`
     pub(super) fn start(
         config: &FilterConfig,
         host: &mut impl Host,
         target: &Arc<LambdaTarget>,
         f: &Forward<'_>,
         headers: Vec<(String, String)>,
+        jwt: Option<crate::lambda::jwt::JwtClaims>,
         response_rewrite: Option<ResponseRewrite>,
         end_of_stream: bool,
     ) -> (LambdaExchange, Next) {
@@ -105,7 +107,8 @@ impl LambdaExchange {
             now_epoch_ms: host.now_epoch_ms(),
             sequence,
         };
-        let pending = PendingInvocation::new(Arc::clone(target), f, headers, &facts);
+        let mut pending = PendingInvocation::new(Arc::clone(target), f, headers, &facts);
+        pending.jwt = jwt;
         // L4: refused before any body arrives when its announced length is already too large.
         if let Err(e) = pending.check_content_length() {
             let out = invoke::request_too_large(&e);

@@ -42,6 +42,7 @@
 
 pub mod counters;
 pub mod host;
+mod jwt;
 pub mod lambda;
 pub mod lambda_stream;
 pub mod ratelog;
@@ -401,6 +402,12 @@ impl Stream {
                 }
                 self.forward(config, host, &f)?;
                 if let Integration::Lambda(target) = f.integration {
+                    let mut headers = headers;
+                    // `jwt`: the claims of a token jwt_authn verified; the payload header goes either way.
+                    let claims = match &target.jwt {
+                        Some(source) => jwt::take_claims(host, source, &mut headers)?,
+                        None => None,
+                    };
                     let response_rewrite = self.response_rewrite.take();
                     let (exchange, next) = LambdaExchange::start(
                         config,
@@ -408,6 +415,7 @@ impl Stream {
                         target,
                         &f,
                         headers,
+                        claims,
                         response_rewrite,
                         end_of_stream,
                     );

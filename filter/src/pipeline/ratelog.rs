@@ -9,11 +9,15 @@ use std::cell::RefCell;
 /// The window of one kind of line.
 pub const WINDOW_MS: u64 = 10_000;
 
-/// Kinds of rate-limited lines: one per Lambda outcome, then the internal error.
-const KINDS: usize = crate::lambda::Outcome::ALL.len() + 1;
+/// Kinds of rate-limited lines: one per Lambda outcome, then the internal error, then the JWT payload lines.
+const KINDS: usize = JWT_INVALID + 1;
 
 /// The kind of the internal-error line.
-pub const INTERNAL_ERROR: usize = KINDS - 1;
+pub const INTERNAL_ERROR: usize = crate::lambda::Outcome::ALL.len();
+/// A JWT payload header without a token `jwt_authn` verified (a client's copy): ignored and removed.
+pub const JWT_UNVERIFIED: usize = INTERNAL_ERROR + 1;
+/// A verified JWT payload the filter cannot read (too large, not base64url or JSON): no claims.
+pub const JWT_INVALID: usize = JWT_UNVERIFIED + 1;
 
 #[derive(Clone, Copy, Default)]
 struct Window {

@@ -82,6 +82,8 @@ pub struct RecordingHost {
     pub now_epoch_ms: u64,
     /// The answer to the last call: header lines and body (for the call-response callback).
     pub call_answer: (Vec<(String, String)>, Vec<u8>),
+    /// The stream's dynamic metadata keys, as `(namespace, key)` ([`Host::has_dynamic_metadata`]).
+    pub dynamic_metadata: Vec<(String, String)>,
     /// Whether [`Host::send_response`] is available, as in the dynamic module (default: not, as in
     /// proxy-wasm).
     pub writes_responses: bool,
@@ -247,6 +249,12 @@ impl Host for RecordingHost {
 
     fn request_protocol(&mut self) -> Option<String> {
         self.protocol.clone()
+    }
+
+    fn has_dynamic_metadata(&mut self, namespace: &str, key: &str) -> bool {
+        self.dynamic_metadata
+            .iter()
+            .any(|(ns, k)| ns == namespace && k == key)
     }
 
     fn now_epoch_ms(&mut self) -> u64 {

@@ -8,6 +8,14 @@
 //!   the key) and is NOT_FOUND without stream info, i.e. from the root context;
 //! - `get_property([name])` finds `wasm.<name>` back; a deeper path into it is NOT_FOUND.
 //!
+//! - `metadata` (Envoy's `envoy.config.core.v3.Metadata` of the stream's dynamic metadata,
+//!   lambda-streaming.md §8.2): `["metadata", "filter_metadata", ns, key, field...]` walks the namespace's
+//!   Struct one segment at a time (a list by index), NOT_FOUND at a missing segment. A leaf comes back
+//!   natively (a string as bytes, a number as an 8-byte LE double, a bool as 1 byte); a Struct in the pairs
+//!   format (values serialized natively, nested Structs as nested pairs), a list as pairs with the elements
+//!   in the key slots and empty values; a `null` anywhere in what is serialized is SERIALIZATION_FAILURE, as
+//!   is the whole `metadata` or `filter_metadata` message.
+//!
 //! Simulated attributes: `request.{path,url_path,host,scheme,method,headers,referer,useragent,id,protocol,
 //! query,time,size}`, `response.{code,code_details,headers,trailers,flags,size}`, `source.{address,port}`,
 //! `destination.{address,port}`, `connection.{id,mtls,requested_server_name}`,
@@ -105,6 +113,60 @@ fn response_attr(s: &StreamData, field: &str) -> Option<Val> {
     })
 }
 
+/// A dynamic metadata value as Envoy's `serializeValue` writes a `google.protobuf.Value` (module docs).
+fn encode_metadata(v: &serde_json::Value) -> Result<Vec<u8>, Status> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => return Err(Status::SerializationFailure),
+        J::String(s) => s.as_bytes().to_vec(),
+        J::Number(n) => n.as_f64().unwrap_or(0.0).to_le_bytes().to_vec(),
+        J::Bool(b) => vec![u8::from(*b)],
+        J::Object(m) => {
+            let values: Vec<(Vec<u8>, Vec<u8>)> = m
+                .iter()
+                .map(|(k, v)| Ok((k.as_bytes().to_vec(), encode_metadata(v)?)))
+                .collect::<Result<_, Status>>()?;
+            crate::http::serialize_pairs(values.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        }
+        J::Array(items) => {
+            let keys: Vec<Vec<u8>> = items.iter().map(encode_metadata).collect::<Result<_, Status>>()?;
+            crate::http::serialize_pairs(keys.iter().map(|k| (k.as_slice(), &[][..])))
+        }
+    })
+}
+
+/// `["metadata", ...]`: see the module docs.
+fn metadata(s: &StreamData, rest: &[&[u8]]) -> Result<Val, Status> {
+    match rest.first() {
+        // The whole message: not served (as the other attribute groups).
+        None => return Err(Status::SerializationFailure),
+        Some(f) if *f != b"filter_metadata" => return Err(Status::NotFound),
+        Some(_) => {}
+    }
+    let Some(ns) = rest.get(1) else {
+        return Err(Status::SerializationFailure);
+    };
+    let ns = s
+        .dynamic_metadata
+        .get(&*String::from_utf8_lossy(ns))
+        .ok_or(Status::NotFound)?;
+    let Some((key, path)) = rest.get(2..).and_then(|r| r.split_first()) else {
+        let whole = serde_json::Value::Object(ns.clone().into_iter().collect());
+        return encode_metadata(&whole).map(Val::Bytes);
+    };
+    let mut v = ns.get(&*String::from_utf8_lossy(key)).ok_or(Status::NotFound)?;
+    for seg in path {
+        let seg = String::from_utf8_lossy(seg);
+        v = match v {
+            serde_json::Value::Object(m) => m.get(&*seg),
+            serde_json::Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        }
+        .ok_or(Status::NotFound)?;
+    }
+    encode_metadata(v).map(Val::Bytes)
+}
+
 fn lookup(st: &mut HostState, segs: &[&[u8]]) -> Result<Val, Status> {
     let (first, rest) = segs.split_first().ok_or(Status::NotFound)?;
     let first = String::from_utf8_lossy(first).into_owned();
@@ -131,6 +193,9 @@ fn lookup(st: &mut HostState, segs: &[&[u8]]) -> Result<Val, Status> {
             Err(Status::NotFound)
         }
     };
+    if first == "metadata" {
+        return metadata(s, rest);
+    }
     let value = match (first.as_str(), field.as_deref()) {
         ("request" | "response" | "source" | "destination" | "connection" | "upstream", None) => {
             // A whole attribute group is a message in Envoy; this simulator only serves its fields.

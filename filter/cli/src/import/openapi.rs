@@ -642,6 +642,7 @@ fn operation(
                 response_transfer_mode: "BUFFERED".into(),
                 function_name: None,
                 invocation_type: "RequestResponse".into(),
+                jwt: None,
             }));
             integration_notes(
                 cx,

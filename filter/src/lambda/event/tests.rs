@@ -90,6 +90,7 @@ impl Fixture {
             consumer: c.consumer.as_deref(),
             api_key_id: c.api_key_id.as_deref(),
             context: &c.context,
+            jwt: None,
         });
         let out = build_event(format, &self.with_caller(&caller), MB6).unwrap();
         String::from_utf8(out).unwrap()

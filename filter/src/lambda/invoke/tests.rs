@@ -16,6 +16,7 @@ fn target(format: PayloadFormat) -> Arc<LambdaTarget> {
         timeout_ms: 1500,
         stream_path: None,
         invocation: InvocationType::RequestResponse,
+        jwt: None,
     })
 }
 
