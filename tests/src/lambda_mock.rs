@@ -12,12 +12,19 @@
 //! Invoke answer has (`x-amzn-requestid`, `x-amz-executed-version`, `x-amzn-trace-id`). Every request is
 //! recorded *before* it is answered ([`LambdaMock::invocations`]), so once a client has its response the
 //! test can assert on the event the function received, without waiting.
+//!
+//! `POST /2021-11-15/functions/{name}/response-streaming-invocations` (`InvokeWithResponseStream`,
+//! lambda-streaming.md §2-§3) answers with a [`StreamReply`] registered by [`LambdaMock::register_stream`]:
+//! a 200 whose chunked body is the script's event-stream bytes, written and flushed part by part, pausing
+//! at each [`StreamPart::Wait`] until the test releases its [`Latch`] (so a test can prove that the first
+//! piece reached the client before the function finished, without timing), or an error status with a JSON
+//! body before any stream.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -220,6 +227,90 @@ impl Reply {
     }
 }
 
+/// A gate a streamed answer waits at ([`StreamPart::Wait`]) until the test opens it.
+#[derive(Debug, Clone, Default)]
+pub struct Latch(Arc<(Mutex<bool>, Condvar)>);
+
+impl Latch {
+    /// A closed latch.
+    pub fn new() -> Latch {
+        Latch::default()
+    }
+
+    /// Opens the latch: every waiter goes on.
+    pub fn release(&self) {
+        let (open, cv) = &*self.0;
+        *open.lock().expect("latch lock") = true;
+        cv.notify_all();
+    }
+
+    /// Waits until the latch is open, at most `max` (a safety net so that a failing test ends; the
+    /// tests never rely on it). True when it was opened.
+    pub fn wait(&self, max: Duration) -> bool {
+        let (open, cv) = &*self.0;
+        let guard = open.lock().expect("latch lock");
+        let (guard, _) = cv
+            .wait_timeout_while(guard, max, |open| !*open)
+            .expect("latch wait");
+        *guard
+    }
+}
+
+/// A piece of a streamed answer's body.
+#[derive(Debug, Clone)]
+pub enum StreamPart {
+    /// Bytes written as one HTTP chunk and flushed (event-stream messages, or anything).
+    Bytes(Vec<u8>),
+    /// Flush, then wait until the latch opens.
+    Wait(Latch),
+    /// Close the connection here, without the last chunk (the answer breaks off).
+    Drop,
+}
+
+/// What a streamed function answers (`InvokeWithResponseStream`).
+#[derive(Debug, Clone)]
+pub struct StreamReply {
+    /// The Invoke status: 200 streams `parts` chunked; any other status sends them as one JSON body
+    /// (an error before the stream, lambda-streaming.md §2).
+    pub status: u16,
+    /// Headers besides `content-type`, `x-amzn-requestid` and the framing.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub parts: Vec<StreamPart>,
+}
+
+impl StreamReply {
+    /// A 200 stream of `parts`.
+    pub fn stream(parts: Vec<StreamPart>) -> StreamReply {
+        StreamReply {
+            status: 200,
+            headers: Vec::new(),
+            parts,
+        }
+    }
+
+    /// An error before any stream: `status`, `x-amzn-errortype: kind`, the JSON `body`.
+    pub fn error(status: u16, kind: &str, body: &Value) -> StreamReply {
+        StreamReply {
+            status,
+            headers: vec![("x-amzn-errortype".to_string(), kind.to_string())],
+            parts: vec![StreamPart::Bytes(body.to_string().into_bytes())],
+        }
+    }
+}
+
+/// The function an `InvokeWithResponseStream` path names (`/2021-11-15/functions/{name}/response-streaming-
+/// invocations`, the name percent-decoded, a qualifier after `:` dropped).
+pub fn parse_stream_path(target: &str) -> Option<String> {
+    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    let id = path
+        .strip_prefix("/2021-11-15/functions/")?
+        .strip_suffix("/response-streaming-invocations")?;
+    let id = String::from_utf8(sigv4::percent_decode(id)).ok()?;
+    let name = id.split(':').next().unwrap_or_default();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// One request the endpoint received, and what it made of it.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -265,6 +356,7 @@ impl Invocation {
 struct State {
     credentials: Credentials,
     functions: Mutex<HashMap<String, Reply>>,
+    streams: Mutex<HashMap<String, StreamReply>>,
     invocations: Mutex<Vec<Invocation>>,
     next_id: AtomicU64,
     log: bool,
@@ -292,6 +384,7 @@ impl LambdaMock {
         let state = Arc::new(State {
             credentials,
             functions: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
             invocations: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             log,
@@ -334,6 +427,15 @@ impl LambdaMock {
             .functions
             .lock()
             .expect("functions lock")
+            .insert(name.to_string(), reply);
+    }
+
+    /// Makes function `name` answer `InvokeWithResponseStream` calls with `reply`.
+    pub fn register_stream(&self, name: &str, reply: StreamReply) {
+        self.state
+            .streams
+            .lock()
+            .expect("streams lock")
             .insert(name.to_string(), reply);
     }
 
@@ -553,8 +655,42 @@ fn serve(conn: TcpStream, state: &State) -> io::Result<()> {
             .iter()
             .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
 
-        let (reply, signature, target_fn) = answer(state, &method, &target, &headers, &body);
         let id = state.next_id.fetch_add(1, Ordering::SeqCst);
+        let streamed = parse_stream_path(&target).and_then(|name| {
+            let script = state.streams.lock().expect("streams lock").get(&name).cloned()?;
+            Some((name, script))
+        });
+        if let Some((name, script)) = streamed {
+            let verdict = sigv4::verify(&state.credentials, &method, &target, &headers, &body);
+            if verdict.is_ok() && method == "POST" {
+                if state.log {
+                    println!(
+                        "lambda-mock: {method} {target} function={name:?} streamed -> {}",
+                        script.status
+                    );
+                }
+                state
+                    .invocations
+                    .lock()
+                    .expect("invocations lock")
+                    .push(Invocation {
+                        function: name,
+                        qualifier: None,
+                        method,
+                        path: target,
+                        headers,
+                        body,
+                        signature: Ok(()),
+                        status: script.status,
+                    });
+                if !write_stream(&mut writer, &script, id)? || close {
+                    let _ = writer.shutdown(Shutdown::Both);
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        let (reply, signature, target_fn) = answer(state, &method, &target, &headers, &body);
         let request_id = format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
             std::process::id(),
@@ -625,6 +761,62 @@ fn serve(conn: TcpStream, state: &State) -> io::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Writes a streamed answer (module docs). False when the connection must close (a [`StreamPart::Drop`]).
+fn write_stream(writer: &mut TcpStream, script: &StreamReply, id: u64) -> io::Result<bool> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ndate: {}\r\nx-amzn-requestid: stream-{id:08x}\r\n",
+        script.status,
+        reason(script.status),
+        http_date()
+    );
+    for (k, v) in &script.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if script.status != 200 {
+        let body: Vec<u8> = script
+            .parts
+            .iter()
+            .flat_map(|p| match p {
+                StreamPart::Bytes(b) => b.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        head.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        ));
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&body)?;
+        writer.flush()?;
+        return Ok(true);
+    }
+    head.push_str(
+        "content-type: application/vnd.amazon.eventstream\r\nx-amz-executed-version: $LATEST\r\n\
+         transfer-encoding: chunked\r\n\r\n",
+    );
+    writer.write_all(head.as_bytes())?;
+    writer.flush()?;
+    for part in &script.parts {
+        match part {
+            StreamPart::Bytes(b) if b.is_empty() => {}
+            StreamPart::Bytes(b) => {
+                writer.write_all(format!("{:x}\r\n", b.len()).as_bytes())?;
+                writer.write_all(b)?;
+                writer.write_all(b"\r\n")?;
+                writer.flush()?;
+            }
+            StreamPart::Wait(latch) => {
+                writer.flush()?;
+                latch.wait(Duration::from_secs(60));
+            }
+            StreamPart::Drop => return Ok(false),
+        }
+    }
+    writer.write_all(b"0\r\n\r\n")?;
+    writer.flush()?;
+    Ok(true)
 }
 
 fn reason(status: u16) -> &'static str {
@@ -829,6 +1021,60 @@ mod tests {
         );
         assert_eq!(parse_invoke_path("/2015-03-31/functions/echo"), None);
         assert_eq!(parse_invoke_path("/"), None);
+    }
+
+    #[test]
+    fn a_streamed_function_answers_chunked_event_stream_parts_and_waits_at_its_latch() {
+        use routewise::lambda::eventstream::{encode_invoke_complete, encode_payload_chunk};
+        let mock = LambdaMock::start();
+        let latch = Latch::new();
+        mock.register_stream(
+            "st",
+            StreamReply::stream(vec![
+                StreamPart::Bytes(encode_payload_chunk(b"a")),
+                StreamPart::Wait(latch.clone()),
+                StreamPart::Bytes(encode_invoke_complete("{}")),
+            ]),
+        );
+        assert_eq!(
+            parse_stream_path("/2021-11-15/functions/st:live/response-streaming-invocations"),
+            Some("st".to_string())
+        );
+        let path = "/2021-11-15/functions/st/response-streaming-invocations";
+        let body = "{}";
+        let headers: Vec<(String, String)> = vec![
+            ("host".into(), format!("127.0.0.1:{}", mock.port())),
+            ("x-amz-date".into(), "20261123T172947Z".into()),
+            ("content-length".into(), body.len().to_string()),
+            ("connection".into(), "close".into()),
+        ];
+        let creds = Credentials::new(ACCESS_KEY, SECRET);
+        let auth =
+            sigv4::sign(&creds, REGION, "lambda", "POST", path, &headers, body.as_bytes()).expect("sign");
+        let req = Request::post(path)
+            .host(&headers[0].1)
+            .header("x-amz-date", &headers[1].1)
+            .header("authorization", &auth)
+            .body(body);
+        // The answer cannot complete before the latch opens: open it from another thread once the
+        // invocation is recorded (it is recorded before the first byte is written).
+        let opener = {
+            let (latch, state) = (latch.clone(), mock.state.clone());
+            std::thread::spawn(move || {
+                while state.invocations.lock().unwrap().is_empty() {
+                    std::thread::yield_now();
+                }
+                latch.release();
+            })
+        };
+        let resp = req.send(mock.port()).expect("send");
+        opener.join().unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+        let mut expected = encode_payload_chunk(b"a");
+        expected.extend(encode_invoke_complete("{}"));
+        assert_eq!(resp.body, expected);
+        assert_eq!(mock.last_invocation_of("st").signature, Ok(()));
     }
 
     #[test]

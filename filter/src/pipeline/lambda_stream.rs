@@ -326,12 +326,13 @@ impl StreamCall {
                     }
                 }
                 Action::End => {
-                    // InvokeComplete is Lambda's last message: the call ends on its own.
+                    // InvokeComplete is Lambda's last message: the call ends on its own. Recorded first:
+                    // ending the response can complete the stream, and its access log, at once.
                     self.finished = true;
+                    self.record(config, host);
                     if let Err(e) = host.send_response_body(&[], true) {
                         log::warn!("routewise: lambda: cannot end the streamed answer: {e}");
                     }
-                    self.record(config, host);
                 }
                 Action::Reset(why) => {
                     self.finished = true;
