@@ -731,6 +731,32 @@ impl Envoy {
         }
     }
 
+    /// [`Envoy::start_with_lambdas`] on a bootstrap changed by `edit` (the rendered template in, the bootstrap
+    /// out): e.g. another HTTP filter before routewise (envoy_jwt.rs puts Envoy's `jwt_authn` there).
+    pub fn start_with_lambdas_edited(
+        build: Build,
+        config: &str,
+        upstreams: &[&EchoUpstream],
+        lambdas: &[LambdaCluster],
+        edit: fn(String) -> String,
+    ) -> Envoy {
+        match Envoy::try_start_full(
+            config,
+            upstreams,
+            lambdas,
+            &build.module(),
+            Delivery::Edited(edit),
+        ) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy ({}) did not start with the edited bootstrap (exit code {:?}). Its log:\n{}",
+                build.name(),
+                refused.exit_code,
+                log_excerpt(&refused.log)
+            ),
+        }
+    }
+
     fn try_start_full(
         config: &str,
         upstreams: &[&EchoUpstream],

@@ -1120,3 +1120,74 @@ fn g2_plugins_on_a_lambda_route_act_on_the_event_and_the_answer() {
         assert_eq!(ex.status(), 401);
     }
 }
+
+/// lambda-streaming.md §7, §8.2 (issue 15): a Lambda integration with `jwt` reads the payload header only when
+/// Envoy's `jwt_authn` left its `payload_in_metadata` key in the stream's dynamic metadata, which the filter
+/// asks for with `proxy_get_property(["metadata", "filter_metadata", "envoy.filters.http.jwt_authn", key])`:
+/// OK, or SERIALIZATION_FAILURE for a payload with a `null` inside (present either way); NOT_FOUND without it
+/// (a client's forged header: no claims). The header never reaches the event. 1.0 puts the claims in
+/// `authorizer.claims` (§7.1), 2.0 in `authorizer.jwt` with `scopes` (§7.2), beside key-auth's consumer.
+#[test]
+fn s7_s8_2_jwt_claims_only_with_jwt_authn_metadata_and_the_payload_header_removed() {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    const NS: &str = "envoy.filters.http.jwt_authn";
+    let payload = json!({"sub": "u1", "scope": "a b", "n": 2, "gone": null});
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+    let claims = json!({"n": "2", "scope": "a b", "sub": "u1"});
+    let sha: String = Sha256::digest(b"k1").iter().map(|b| format!("{b:02x}")).collect();
+    for format in [V1, V2] {
+        let cfg = json!({
+            "domains": [{"name": "*", "api_mappings": [{"api": "fn", "stage": "prod"}]}],
+            "apis": [{"id": "fn", "routes": [{"key": "ANY /{proxy+}"},
+                                             {"key": "ANY /keyed/{proxy+}", "plugins": {"key-auth": {}}}],
+                      "stages": {"prod": {"integration": {"type": "lambda", "cluster": "lambda_echo",
+                          "payload_format_version": format, "jwt": {}}}}}],
+            "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": sha}}}]
+        });
+        let mut sim = sim_for(&cfg);
+        let want = |lambda: Option<Value>| match (format, lambda) {
+            (V1, None) => json!({"claims": claims}),
+            (V1, Some(_)) => json!({"principalId": "jack", "claims": claims}),
+            (_, None) => json!({"jwt": {"claims": claims, "scopes": ["a", "b"]}}),
+            (_, Some(l)) => json!({"jwt": {"claims": claims, "scopes": ["a", "b"]}, "lambda": l}),
+        };
+        // The metadata value as jwt_authn stores it: the payload Struct; with a `null` inside, proxy-wasm's
+        // serialization fails (§8.2), without one it succeeds: the key is present in both.
+        for stored in [payload.clone(), json!({"sub": "u1"})] {
+            for (path, lambda) in [("/a", None), ("/keyed/a", Some(json!({"principalId": "jack"})))] {
+                let req = get(path)
+                    .header("apikey", "k1")
+                    .header("x-jwt-payload", &header)
+                    .dynamic_metadata(NS, "jwt_payload", stored.clone());
+                let ex = run(&mut sim, req, r#"{"statusCode":200,"body":"ok"}"#);
+                let e = event(&ex);
+                assert_eq!(
+                    e["requestContext"]["authorizer"],
+                    want(lambda),
+                    "{format} {stored}: {e}"
+                );
+                assert_eq!(e["headers"].get("x-jwt-payload"), None, "{format}: {e}");
+            }
+        }
+        // No jwt_authn metadata (or another key, or another namespace): a client's header, ignored and removed.
+        for req in [
+            get("/a"),
+            get("/a").dynamic_metadata(NS, "other", json!({"sub": "u1"})),
+            get("/a").dynamic_metadata("other.ns", "jwt_payload", json!({"sub": "u1"})),
+        ] {
+            let ex = run(
+                &mut sim,
+                req.header("x-jwt-payload", &header),
+                r#"{"statusCode":200,"body":"ok"}"#,
+            );
+            let e = event(&ex);
+            assert_eq!(e["requestContext"].get("authorizer"), None, "{format}: {e}");
+            let raw = String::from_utf8_lossy(&ex.http_calls[0].body).into_owned();
+            assert!(
+                !raw.contains(&header),
+                "{format}: the forged header is in the event: {raw}"
+            );
+        }
+    }
+}
