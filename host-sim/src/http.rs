@@ -167,9 +167,10 @@ pub(crate) fn parse_pairs(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
 /// The request a client sends through Envoy.
 ///
 /// Envoy's HTTP connection manager turns it into request headers in this order: `:authority`,
-/// `:path`, `:method`, `:scheme`, the given headers (keys lower-cased), then `x-forwarded-proto` and
-/// `x-request-id` which the connection manager adds before any filter runs (`ConnectionManagerUtility::
-/// mutateRequestHeaders`) unless the request already carries them.
+/// `:path`, `:method`, `:scheme`, the given headers (keys lower-cased), then what the connection manager
+/// adds before any filter runs (`ConnectionManagerUtility::mutateRequestHeaders`, `use_remote_address:
+/// true`): `x-forwarded-for` (appended to), `x-forwarded-proto` and `x-request-id` unless the request carries
+/// them, and `x-envoy-external-address` (set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// `:method`.

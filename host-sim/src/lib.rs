@@ -18,5 +18,5 @@ pub use error::Error;
 pub use http::{Headers, Request, Response, UpstreamRequest};
 pub use plugin::{default_routewise_wasm, workspace_root, Plugin};
 pub use state::{HttpCall, HttpCallReply, LogEntry, LogLevel, MetricKind, MetricValue, Shared};
-pub use stream::{Exchange, StreamState, Upstream};
+pub use stream::{Exchange, StreamState, Upstream, ENVOY_LOCAL_ADDRESS};
 pub use vm::{Sim, SimBuilder, DEFAULT_START_TIME_SECS};

@@ -27,6 +27,11 @@ use crate::http::{Headers, Request, Response, UpstreamRequest};
 use crate::state::{Dir, HttpCall, Iteration, LogEntry, StreamData};
 use crate::vm::Sim;
 
+/// The address host-sim's Envoy appends to `x-forwarded-for` for a loopback client. Envoy appends its own
+/// local address there (the machine's, e.g. `192.0.2.2`), which no simulator can know; tests that compare
+/// with Envoy compare everything before it.
+pub const ENVOY_LOCAL_ADDRESS: &str = "127.0.0.1";
+
 /// What happened to one request: what the upstream got, what the client got, and what the filter left
 /// behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,8 +148,28 @@ impl Sim {
         for (k, v) in req.headers.iter() {
             headers.add(k, v);
         }
+        // The connection manager with `use_remote_address: true` (every routewise Envoy config), before any
+        // filter runs (`ConnectionManagerUtility::mutateRequestHeaders`), in Envoy's order: the peer is
+        // loopback (127.0.0.1), so Envoy appends its *own* local address to `x-forwarded-for`
+        // (`appendXff(config.localAddress())`; the machine's address in Envoy, [`ENVOY_LOCAL_ADDRESS`]
+        // here); sets `x-forwarded-proto`; and, no address being internal without an
+        // `internal_address_config` in 1.40, sets `x-envoy-external-address` to the peer's IP, replacing a
+        // client's copy. Checked against Envoy in tests/tests/fidelity.rs.
+        // Both are inline headers in Envoy: an existing entry is changed where it is.
+        match headers.0.iter_mut().find(|(k, _)| k == "x-forwarded-for") {
+            Some(entry) => entry.1 = format!("{},{ENVOY_LOCAL_ADDRESS}", entry.1),
+            None => headers.add("x-forwarded-for", ENVOY_LOCAL_ADDRESS),
+        }
         if headers.get("x-forwarded-proto").is_none() {
             headers.add("x-forwarded-proto", "http");
+        }
+        match headers
+            .0
+            .iter_mut()
+            .find(|(k, _)| k == "x-envoy-external-address")
+        {
+            Some(entry) => entry.1 = "127.0.0.1".to_string(),
+            None => headers.add("x-envoy-external-address", "127.0.0.1"),
         }
         if headers.get("x-request-id").is_none() {
             headers.add("x-request-id", &format!("00000000-0000-4000-8000-{:012x}", id));

@@ -240,6 +240,10 @@ fn header_map_calls_in_request_and_response_phases() {
         + 4
         + "x-request-id".len()
         + 36
+        + "x-forwarded-for".len()
+        + host_sim::ENVOY_LOCAL_ADDRESS.len()
+        + "x-envoy-external-address".len()
+        + "127.0.0.1".len()
         + "x-added".len()
         + 2
         + "x-a".len()

@@ -47,7 +47,7 @@ fn lifecycle_runs_in_envoy_order() {
             "access log: /a 200"
         ]
     );
-    assert_eq!(sim.logs_at(LogLevel::Debug), vec!["request headers: 6 eos=true"]);
+    assert_eq!(sim.logs_at(LogLevel::Debug), vec!["request headers: 8 eos=true"]);
     let r = ex.response.unwrap();
     assert_eq!((r.status, r.text()), (200, "hi".to_string()));
     assert_eq!(ex.stream_id, 2, "root context is 1, streams count from 2");

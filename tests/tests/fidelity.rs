@@ -34,9 +34,11 @@
 //!   - `x-request-id`: a random UUID in Envoy (`UUIDRequestIDExtension::set`), deterministic in host-sim;
 //!     only its presence is compared.
 //!   - `x-envoy-expected-rq-timeout-ms`: `Router::FilterUtility::setTimeoutHeaders` (route timeout 30 s).
-//!   - `x-forwarded-for` and `x-envoy-external-address`: added by the connection manager with
-//!     `use_remote_address: true` (`ConnectionManagerUtility::mutateRequestHeaders`); host-sim does not
-//!     model them yet.
+//!   - `x-forwarded-for`: the connection manager with `use_remote_address: true`
+//!     (`ConnectionManagerUtility::mutateRequestHeaders`) appends its own local address for a loopback
+//!     client: the machine's address in Envoy, `host_sim::ENVOY_LOCAL_ADDRESS` in host-sim. That last
+//!     element is compared as `<envoy local address>`; the header's presence, position and what the client
+//!     sent are compared as they are. `x-envoy-external-address` (the peer, 127.0.0.1) is compared as is.
 //! - `x-log-tag` is the harness's request tag (the access log's `tag`); it is sent to both.
 //!
 //! Needs Docker and the image (`scripts/setup`), `routewise.wasm` and the host-sim test filter
@@ -192,6 +194,16 @@ struct View {
     state: BTreeMap<String, Option<String>>,
 }
 
+/// `x-forwarded-for` with the address Envoy appended for a loopback client (its own local address: the
+/// machine's in Envoy, [`host_sim::ENVOY_LOCAL_ADDRESS`] in host-sim) replaced by `<envoy local address>`;
+/// what the client sent before it is compared as is.
+fn without_local_address(xff: &str, local: &str) -> String {
+    match xff.strip_suffix(local) {
+        Some(rest) => format!("{rest}<envoy local address>"),
+        None => xff.to_string(),
+    }
+}
+
 fn lower(h: &[(String, String)]) -> Vec<(String, String)> {
     h.iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
@@ -214,6 +226,7 @@ fn sim_view(result: &CaseResult) -> View {
             .map(|(k, v)| match k.as_str() {
                 ":authority" => ("host".to_string(), v),
                 "x-request-id" => (k, "<uuid>".to_string()),
+                "x-forwarded-for" => (k, without_local_address(&v, host_sim::ENVOY_LOCAL_ADDRESS)),
                 _ => (k, v),
             })
             .collect();
@@ -263,14 +276,13 @@ fn envoy_view(resp: &Response, sim: &View, upstreams: &[EchoUpstream], tag: &str
         let headers = r
             .headers
             .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "x-envoy-expected-rq-timeout-ms" | "x-forwarded-for" | "x-envoy-external-address"
-                )
-            })
+            .filter(|(k, _)| !matches!(k.as_str(), "x-envoy-expected-rq-timeout-ms"))
             .map(|(k, v)| match k.as_str() {
                 "x-request-id" => (k, "<uuid>".to_string()),
+                "x-forwarded-for" => {
+                    let local = v.rsplit(',').next().unwrap_or_default().to_string();
+                    (k, without_local_address(&v, &local))
+                }
                 _ => (k, v),
             })
             .collect();

@@ -192,6 +192,7 @@ fn the_invoke_call_is_a_json_post_to_the_integrations_cluster_with_its_timeout()
             (":path", "/2015-03-31/functions/routewise/invocations"),
             (":authority", "lambda"),
             ("content-type", "application/json"),
+            ("x-amz-invocation-type", "RequestResponse"),
             ("content-length", len.as_str()),
         ]
     );
@@ -224,10 +225,13 @@ fn l1_format_1_0_event() {
             "resource": "/pets/{id}",
             "path": "/pets/7",
             "httpMethod": "GET",
+            // x-forwarded-for and x-envoy-external-address: the connection manager's (use_remote_address).
             "headers": {"accept": "application/json", "cookie": "s=1; t=2", "host": "api.example.com",
-                        "user-agent": "curl/8.0", "x-forwarded-proto": "http", "x-request-id": rid},
+                        "user-agent": "curl/8.0", "x-envoy-external-address": "127.0.0.1",
+                        "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-request-id": rid},
             "multiValueHeaders": {"accept": ["text/html", "application/json"], "cookie": ["s=1; t=2"],
                                   "host": ["api.example.com"], "user-agent": ["curl/8.0"],
+                                  "x-envoy-external-address": ["127.0.0.1"], "x-forwarded-for": ["127.0.0.1"],
                                   "x-forwarded-proto": ["http"], "x-request-id": [rid]},
             "queryStringParameters": {"a": "2", "b": "x y"},
             "multiValueQueryStringParameters": {"a": ["1", "2"], "b": ["x y"]},
@@ -278,7 +282,8 @@ fn l2_format_2_0_event() {
             "rawQueryString": "a=1&a=2&b=x%20y",
             "cookies": ["s=1", "t=2", "u=3"],
             "headers": {"accept": "text/html,application/json", "host": "api.example.com",
-                        "user-agent": "curl/8.0", "x-forwarded-proto": "http", "x-request-id": rid},
+                        "user-agent": "curl/8.0", "x-envoy-external-address": "127.0.0.1",
+                        "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-request-id": rid},
             "queryStringParameters": {"a": "1,2", "b": "x y"},
             // L2 (issue 15): accountId as API Gateway's HTTP API events have it (null: unknown).
             "requestContext": {
