@@ -160,6 +160,12 @@ impl<T: Copy> GlobIndexBuilder<T> {
             }
         }
         index.contains = ContainsIndex::build(contains)?;
+        // The index lives as long as the configuration: no spare capacity (issue 13, memory per rule).
+        index.exact.shrink_to_fit();
+        index.exact.values_mut().for_each(Vec::shrink_to_fit);
+        index.prefix.shrink_to_fit();
+        index.suffix.shrink_to_fit();
+        index.any.shrink_to_fit();
         Ok(index)
     }
 }

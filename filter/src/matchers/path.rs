@@ -133,6 +133,15 @@ impl<T> Default for SegmentTrie<T> {
 }
 
 impl<T> SegmentTrie<T> {
+    /// Gives back the spare capacity of the node list, the child maps and the item vectors (once built).
+    pub fn shrink_to_fit(&mut self) {
+        self.nodes.shrink_to_fit();
+        for n in &mut self.nodes {
+            n.children.shrink_to_fit();
+            n.items.shrink_to_fit();
+        }
+    }
+
     /// Adds `item` under the base path `base` (validated; empty = every path).
     pub fn insert(&mut self, base: &str, item: T) {
         let mut node = 0usize;

@@ -60,6 +60,16 @@ impl<T> ByteTrie<T> {
         Self::default()
     }
 
+    /// Gives back the spare capacity of the node list and of every node's vectors (once built: a
+    /// configuration's tries live as long as it does, in every VM of the .wasm build; issue 13).
+    pub fn shrink_to_fit(&mut self) {
+        self.nodes.shrink_to_fit();
+        for n in &mut self.nodes {
+            n.children.shrink_to_fit();
+            n.items.shrink_to_fit();
+        }
+    }
+
     /// Number of items inserted.
     pub fn len(&self) -> usize {
         self.len

@@ -164,6 +164,11 @@ impl RuleSet {
         for (name, b) in header_builders {
             set.by_header.insert(name, b.build()?);
         }
+        // Built once, kept as long as the configuration (in each VM of the .wasm build): no spare capacity.
+        rules.shrink_to_fit();
+        set.always.shrink_to_fit();
+        set.by_base_path.shrink_to_fit();
+        set.by_header.shrink_to_fit();
         set.rules = rules;
         Ok(set)
     }
