@@ -8,10 +8,19 @@
 //! arrays at all), `response_headers`, then the destroys. Layout: byte 0 flags, byte 1 the config, then the
 //! pieces as length-prefixed strings (`crate::fuzz` source).
 //!
+//! With flag `0x20` the stream runs a `response_transfer_mode: "STREAM"` config instead (the known configs
+//! are otherwise picked as before, so the kept corpus means what it meant), and the streamed call's answer
+//! (`http_stream_*`: any `:status`, raw bytes, event-stream messages whose payloads are the input's, a
+//! prelude or not, InvokeComplete with any payload, resets and completions, sometimes for another id, the
+//! fake re-entering the hooks on resets as Envoy does) is delivered after the request.
+//!
 //! Invariants: no hook panics (the hooks would catch it and answer 500: the fuzzer must see it, so the
 //! panic hook's log line is the finding); at most one reply per stream, with a status in 200..=599,
 //! well-formed field lines, no framing header the module may not set, a `content-length` (if any) equal
-//! to the body's length and no body for 204/304; every callout to a non-empty cluster.
+//! to the body's length and no body for 204/304; every callout to a non-empty cluster. Streamed: at most
+//! one answer (a reply or a written head), a written head in 200..=599 without framing headers from the
+//! function, no body piece after the end, no body for 204/304, the client's stream reset only after a head
+//! and never after the end.
 // A harness states its invariants with assert!/panic!: that is how a fuzzer learns of a finding.
 #![allow(
     clippy::panic,
@@ -21,6 +30,8 @@
 )]
 
 use std::ffi::c_void;
+
+use routewise::lambda::eventstream::{encode_invoke_complete, encode_payload_chunk};
 
 use crate::fake_envoy::{self, envoy_filter, with};
 use crate::ffi::{Buf, Header};
@@ -42,6 +53,18 @@ const KEY_AUTH: &str = r#"{
   "apis": [{"id": "a", "stages": {"s": {"integration": {"type": "lambda", "cluster": "fn"}}},
             "routes": [{"id": "r", "key": "ANY /{proxy+}", "plugins": {"key-auth": {}}}]}],
   "consumers": [{"username": "jack", "plugins": {"key-auth": {"key_sha256": "9facd6580f71959e8588bfb910b75f33091c72203255549464d02844177aaaf8"}}}]
+}"#;
+
+/// A streaming Lambda integration (flag `0x20`).
+pub const STREAM: &str = r#"{
+  "domains": [{"name": "*", "api_mappings": [{"base_path": "shop", "api": "pets", "stage": "prod"}]}],
+  "apis": [{"id": "pets", "stages": {"prod": {}},
+            "routes": [{"id": "fn", "key": "ANY /fn/{proxy+}",
+                        "integration": {"type": "lambda", "cluster": "lambda_fn", "max_request_body_bytes": 64,
+                                        "response_transfer_mode": "STREAM", "function_name": "fn",
+                                        "max_response_body_bytes": 65536},
+                        "plugins": {"response-rewrite": {"headers": {"set": {"x-r": "1"}}}}},
+                       {"id": "get", "key": "GET /pets/{id}", "integration": {"type": "http", "cluster": "pets_v1"}}]}]
 }"#;
 
 /// The known configs byte 1 picks from (tests check that they load).
@@ -115,6 +138,8 @@ pub fn dm_ffi(data: &[u8]) {
     let config_bytes: &[u8] = if config_sel & 0x80 != 0 {
         own_config = input.sized();
         &own_config
+    } else if flags & 0x20 != 0 {
+        STREAM.as_bytes()
     } else {
         CONFIGS[usize::from(config_sel) % CONFIGS.len()].as_bytes()
     };
@@ -178,6 +203,13 @@ pub fn dm_ffi(data: &[u8]) {
 fn run_stream(s: *const c_void, flags: u8, input: &mut Input<'_>) {
     let e = envoy_filter();
     let eos = flags & 2 != 0;
+    if flags & 0x20 != 0 {
+        // Streaming: the fake re-enters the hooks on resets (and, with 0x40, inside start_http_stream).
+        with(|f| {
+            f.module = Some(s as usize);
+            f.reset_on_start = flags & 0x40 != 0;
+        });
+    }
     envoy_dynamic_module_on_http_filter_request_headers(e, s, eos);
     if !eos {
         let body = input.sized();
@@ -226,6 +258,9 @@ fn run_stream(s: *const c_void, flags: u8, input: &mut Input<'_>) {
         };
         envoy_dynamic_module_on_http_filter_http_callout_done(e, s, id, result, hp, hl, bp, bl);
     }
+    if flags & 0x20 != 0 {
+        run_streamed_call(s, input);
+    }
     if with(|f| f.replies.is_empty()) {
         with(|f| {
             f.response = vec![
@@ -236,6 +271,67 @@ fn run_stream(s: *const c_void, flags: u8, input: &mut Input<'_>) {
         envoy_dynamic_module_on_http_filter_response_headers(e, s, false);
     }
     envoy_dynamic_module_on_http_filter_stream_complete(e, s);
+}
+
+/// The streamed call's answer, as the input says (module docs).
+fn run_streamed_call(s: *const c_void, input: &mut Input<'_>) {
+    let e = envoy_filter();
+    let started = with(|f| f.streams.len()) as u64;
+    let id = if started > 0 { 100 + started } else { 9 };
+    let status = input.sized();
+    let (hn, hv) = (input.sized(), input.sized());
+    let owned = [(b":status".to_vec(), status), (hn, hv)];
+    let headers: Vec<Header> = owned
+        .iter()
+        .map(|(n, v)| Header {
+            key_ptr: n.as_ptr(),
+            key_len: n.len(),
+            value_ptr: v.as_ptr(),
+            value_len: v.len(),
+        })
+        .collect();
+    let first = input.u8();
+    envoy_dynamic_module_on_http_filter_http_stream_headers(
+        e,
+        s,
+        if first & 0x80 != 0 { id ^ 1 } else { id },
+        headers.as_ptr(),
+        headers.len(),
+        first & 0x40 != 0,
+    );
+    for _ in 0..usize::from(first % 16) {
+        let kind = input.u8();
+        let target = if kind & 0x80 != 0 { id.wrapping_add(1) } else { id };
+        let end = kind & 0x40 != 0;
+        let bytes = input.sized();
+        let piece = match kind % 8 {
+            0 => bytes,
+            1 | 2 => encode_payload_chunk(&bytes),
+            3 => {
+                let mut out = br#"{"statusCode":200,"headers":{"transfer-encoding":"chunked"}}"#.to_vec();
+                out.extend_from_slice(&[0; 8]);
+                out.extend_from_slice(&bytes);
+                encode_payload_chunk(&out)
+            }
+            4 => encode_invoke_complete(&String::from_utf8_lossy(&bytes)),
+            5 => {
+                envoy_dynamic_module_on_http_filter_http_stream_reset(e, s, target, 0);
+                continue;
+            }
+            6 => {
+                envoy_dynamic_module_on_http_filter_http_stream_complete(e, s, target);
+                continue;
+            }
+            _ => {
+                envoy_dynamic_module_on_http_filter_http_stream_trailers(e, s, target, std::ptr::null(), 0);
+                continue;
+            }
+        };
+        // Envoy's slices: the piece cut in two, maybe with an empty slice between.
+        let cut = usize::from(kind) % (piece.len() + 1);
+        let slices = [Buf::of(&piece[..cut]), Buf::NULL, Buf::of(&piece[cut..])];
+        envoy_dynamic_module_on_http_filter_http_stream_data(e, s, target, slices.as_ptr(), 3, end);
+    }
 }
 
 /// The invariants of one run (module docs).
@@ -277,6 +373,48 @@ fn check(config_refused: bool) {
         }
         for (cluster, _, _, _) in &f.callouts {
             assert!(!cluster.is_empty(), "a callout to no cluster");
+        }
+        // A reply, or a head written by the module, not both (at most one answer).
+        assert!(
+            f.replies.len() + f.written.len() <= 1,
+            "{} replies and {} written heads",
+            f.replies.len(),
+            f.written.len()
+        );
+        for (headers, body, _) in &f.written {
+            let status: u16 = headers
+                .first()
+                .filter(|(n, _)| n == ":status")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            assert!((200..=599).contains(&status), "written status {status}");
+            for (n, v) in headers.iter().skip(1) {
+                assert!(
+                    !n.is_empty() && n.bytes().all(|c| c.is_ascii_graphic() && c != b':'),
+                    "written field name {n:?}"
+                );
+                assert!(
+                    !v.bytes().any(|c| matches!(c, b'\r' | b'\n' | 0)),
+                    "value of {n}: {v:?}"
+                );
+                assert!(
+                    !matches!(n.as_str(), "transfer-encoding" | "connection" | "upgrade" | "te"),
+                    "framing header {n} in a written head"
+                );
+            }
+            if matches!(status, 204 | 304) {
+                assert!(body.is_empty(), "a body with status {status}");
+            }
+        }
+        if let Some(end) = f.response_pieces.iter().position(|(_, end)| *end) {
+            assert_eq!(end + 1, f.response_pieces.len(), "a body piece after the end");
+            assert!(
+                f.client_resets.is_empty(),
+                "the client's stream reset after the end"
+            );
+        }
+        if !f.client_resets.is_empty() {
+            assert_eq!(f.written.len(), 1, "the client's stream reset without a head");
         }
         // Keep the fake's memory bounded across millions of runs.
         f.logs.clear();

@@ -322,7 +322,7 @@ fn null_pointers_from_envoy_are_no_ops() {
 #[test]
 fn dm_ffi_fuzz_configs_are_valid() {
     envoy_dynamic_module_on_program_init();
-    for config in crate::fuzz::CONFIGS {
+    for config in crate::fuzz::CONFIGS.iter().chain([&crate::fuzz::STREAM]) {
         let c = envoy_dynamic_module_on_http_filter_config_new(
             std::ptr::null_mut(),
             Buf::of(b"routewise"),
@@ -361,4 +361,37 @@ fn dm_ffi_fuzz_corpus_and_regressions_replay() {
         failed.len(),
         failed.join("\n")
     );
+}
+
+/// The `dm_ffi` target's streaming half (flag 0x20) on generated inputs: a GET that reaches the STREAM
+/// route and a `200` from Lambda (a fixed prefix), then pseudo-random pieces (raw bytes, PayloadChunks with
+/// and without a prelude, InvokeComplete, resets, completions, other ids). Any broken invariant panics
+/// (crate::fuzz::check): at most one answer, no body after the end, no client reset without a head or
+/// after the end, well-formed heads (lambda-streaming.md §4, §6).
+#[test]
+fn dm_ffi_streaming_inputs_hold_the_invariants() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut heads = 0;
+    let mut resets = 0;
+    for i in 0..3000u32 {
+        let flags = 0x22 | if i % 4 == 0 { 0x40 } else { 0 };
+        let mut input = vec![flags, 0, 0, 3, 1, b'a', 1, 0, 0, 0, 0, 0, 3, 3, b'2', b'0', b'0'];
+        input.extend([3, 16]);
+        input.extend(b"x-amzn-requestid");
+        input.extend([3, 1, b'r']);
+        for _ in 0..(64 + i % 512) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            input.push((x >> 24) as u8);
+        }
+        crate::fuzz::dm_ffi(&input);
+        with(|f| {
+            heads += f.written.len();
+            resets += f.client_resets.len();
+        });
+    }
+    // The generator reaches what it is for: streamed heads, and client resets after them.
+    assert!(heads > 50, "only {heads} heads written");
+    assert!(resets > 10, "only {resets} client resets");
 }
