@@ -8,6 +8,10 @@ Builds: `--build wasm` (default) loads routewise.wasm (`--wasm`) under V8; `--bu
 libroutewise_module.so, which Envoy finds in $ENVOY_DYNAMIC_MODULES_SEARCH_PATH (set it when starting Envoy;
 `--wasm` is then not needed). The template holds both filter entries; the other one is removed.
 
+Filters before routewise: `--filter-before FILE` (repeatable) puts FILE's http_filters entries (a YAML list,
+e.g. envoy/examples/jwt-authn-filter.yaml: Envoy's jwt_authn, for a Lambda integration's `jwt`) before the
+routewise filter, in either build and with `--ecds-dir`.
+
 Clusters: `--cluster NAME=PORT` (repeatable) adds a STATIC cluster at 127.0.0.1:PORT; `--clusters-from-port N`
 gives every `http` integration cluster named in the config (sorted by name) consecutive ports from N.
 `--print-clusters` prints `NAME PORT` lines on stdout (scripts/run starts one echo upstream per line).
@@ -126,8 +130,9 @@ def lambda_cluster(name, port, arn, access_key, secret):
     return c
 
 
-def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=(), build="wasm"):
-    """The bootstrap text. `config_text` is passed to the filter verbatim, as a JSON string literal."""
+def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=(), build="wasm", filters_before=()):
+    """The bootstrap text. `config_text` is passed to the filter verbatim, as a JSON string literal.
+    `filters_before`: YAML texts of http_filters entries put before routewise's (`--filter-before`)."""
     try:
         header = json.loads(config_text).get("cluster_header", DEFAULT_CLUSTER_HEADER)
     except (ValueError, AttributeError, RecursionError):
@@ -141,7 +146,7 @@ def render(config_text, wasm_path, listen_port, admin_port, clusters, lambdas=()
         "CLUSTER_HEADER": json.dumps(header),
         "CLUSTERS": json.dumps([cluster(n, p) for n, p in clusters] + [lambda_cluster(*l) for l in lambdas]),
     }
-    text = select_build(TEMPLATE.read_text(), build)
+    text = insert_filters_before(select_build(TEMPLATE.read_text(), build), filters_before)
     out = re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], text)
     assert "{{" not in out, "unfilled placeholder"
     return out
@@ -159,6 +164,19 @@ FILTER_TYPES = {
     "dynamic-module": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
 }
 FILTER_STATE_PREFIX = {"wasm": "wasm.", "dynamic-module": ""}
+
+
+def insert_filters_before(text, filters):
+    """`filters` (YAML lists of http_filters entries, e.g. envoy/examples/jwt-authn-filter.yaml; comment lines
+    dropped) inserted before the routewise filter, indented as the template's list."""
+    if not filters:
+        return text
+    at = text.index(FILTER_BEGIN)
+    start = text.rindex("\n", 0, at) + 1
+    indent = text[start:at]
+    entries = "".join(indent + line + "\n" for f in filters for line in f.splitlines()
+                      if line.strip() and not line.lstrip().startswith("#"))
+    return text[:start] + entries + text[start:]
 
 
 def select_build(text, build):
@@ -265,6 +283,9 @@ def main():
     ap.add_argument("--lambda-port", type=int, metavar="N")
     ap.add_argument("--lambda-function", action="append", default=[], metavar="NAME=FUNCTION")
     ap.add_argument("--lambda-credentials", default=MOCK_ACCESS_KEY + ":" + MOCK_SECRET, metavar="KEY:SECRET")
+    ap.add_argument("--filter-before", action="append", default=[], type=pathlib.Path, metavar="FILE",
+                    help="HTTP filter entries (a YAML list) to run before routewise, e.g. "
+                         "envoy/examples/jwt-authn-filter.yaml (repeatable)")
     ap.add_argument("--out", type=pathlib.Path)
     ap.add_argument("--print-clusters", action="store_true")
     ap.add_argument("--ecds-dir", metavar="DIR", help="serve the filter config by ECDS from DIR (as Envoy sees it)")
@@ -317,7 +338,8 @@ def main():
             arn = MOCK_ARN_PREFIX + functions.get(n, "echo")
             lambdas.append((n, args.lambda_port, arn, access_key, secret))
 
-    out = render(text, args.wasm, args.listen_port, args.admin_port, clusters, lambdas, args.build)
+    filters_before = [f.read_text() for f in args.filter_before]
+    out = render(text, args.wasm, args.listen_port, args.admin_port, clusters, lambdas, args.build, filters_before)
     if args.ecds_dir:
         version = filter_version(out)
         target = (args.ecds_out or pathlib.Path(args.ecds_dir)) / ECDS_FILE

@@ -230,3 +230,50 @@ fn the_examples_jwks_is_the_test_keys() {
     assert_eq!(a, b);
     assert_eq!(tokens()["payload"]["exp"], 4_102_444_800u64, "far-future expiry");
 }
+
+/// `scripts/render_bootstrap.py --filter-before` (what `scripts/run --filter-before` passes) puts the example's
+/// entry before routewise exactly as these tests do, for either build.
+#[test]
+fn render_bootstrap_filter_before_matches_the_tests_bootstrap() {
+    let root = routewise_tests::envoy::workspace_root();
+    let filters = |text: &str| -> String {
+        let start = text.find("http_filters:").expect("http_filters");
+        let end = text.find("# routewise:filter-begin").expect("the filter marker");
+        text[start..end].to_string()
+    };
+    for build in [Build::Wasm, Build::DynamicModule] {
+        let out = std::env::temp_dir().join(format!(
+            "routewise-jwt-{}-{}.yaml",
+            build.name(),
+            std::process::id()
+        ));
+        let status = std::process::Command::new("python3")
+            .arg(root.join("scripts/render_bootstrap.py"))
+            .args([
+                "--config",
+                "envoy/examples/lambda-jwt.json",
+                "--build",
+                build.name(),
+                "--wasm",
+                "/x.wasm",
+            ])
+            .args(["--filter-before", "envoy/examples/jwt-authn-filter.yaml", "--out"])
+            .arg(&out)
+            .current_dir(&root)
+            .status()
+            .expect("run render_bootstrap.py");
+        assert!(status.success());
+        let python = std::fs::read_to_string(&out).expect("the rendered bootstrap");
+        let _ = std::fs::remove_file(&out);
+        let rust = with_jwt_authn(routewise_tests::envoy::render_bootstrap(
+            build,
+            CONFIG,
+            "/x.wasm",
+            1,
+            2,
+            &[],
+        ));
+        assert_eq!(filters(&python), filters(&rust), "{}", build.name());
+        assert!(filters(&python).contains("envoy.filters.http.jwt_authn"));
+    }
+}
