@@ -19,7 +19,10 @@
 //!   `map[string]string`): strings as they are, numbers and booleans as text, arrays as `"[a b]"` (space
 //!   separated, bracketed, not JSON), `null` claims left out, objects as their compact JSON text.
 //!   `jwt.scopes` is the token's `scope` (space-separated string) or `scp` (string or array) as an array of
-//!   strings, `null` when the token has none ([`JwtClaims::scopes`]).
+//!   strings, `null` when the token has none ([`JwtClaims::scopes`]). API Gateway also sends `null` on a route
+//!   without `authorizationScopes` (§7.2, measured); routewise has no such setting (jwt_authn authorizes, and
+//!   its requirements name no scopes), so the token's scopes are always sent: a function that checks them
+//!   sees what the token grants.
 //! - **1.0** `requestContext.authorizer.claims.<claim>`: the Cognito user-pool authorizer's place, the one
 //!   REST authorizer whose claims path AWS documents for the proxy event (§7.1, [S27]); its values arrive as
 //!   strings ([S29]), and 1.0's other authorizer values are strings too (`$context.authorizer.<key>` is
