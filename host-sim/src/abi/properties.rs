@@ -13,8 +13,10 @@
 //!   Struct one segment at a time (a list by index), NOT_FOUND at a missing segment. A leaf comes back
 //!   natively (a string as bytes, a number as an 8-byte LE double, a bool as 1 byte); a Struct in the pairs
 //!   format (values serialized natively, nested Structs as nested pairs), a list as pairs with the elements
-//!   in the key slots and empty values; a `null` anywhere in what is serialized is SERIALIZATION_FAILURE, as
-//!   is the whole `metadata` or `filter_metadata` message.
+//!   in the key slots and empty values; a `null` anywhere in what is serialized is SERIALIZATION_FAILURE
+//!   (measured on Envoy 1.40.0: jwt_authn's `payload_in_metadata` Struct of a token with a `null` claim is
+//!   SERIALIZATION_FAILURE, without one OK; §8.2 had it unverified), as is the whole `metadata` or
+//!   `filter_metadata` message (not served here).
 //!
 //! Simulated attributes: `request.{path,url_path,host,scheme,method,headers,referer,useragent,id,protocol,
 //! query,time,size}`, `response.{code,code_details,headers,trailers,flags,size}`, `source.{address,port}`,
