@@ -379,3 +379,86 @@ fn an_integration_without_jwt_reads_no_claims_and_keeps_the_header() {
     assert_eq!(event["requestContext"].get("authorizer"), None);
     assert_eq!(event["headers"]["x-jwt-payload"], json!(payload));
 }
+
+// ------------------------------------------------------------------------------------------ properties
+
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 512, ..proptest::test_runner::Config::default() })]
+
+    /// §7.1 / §7.2 whatever the payload: the event is valid JSON; 2.0 `jwt.claims` and 1.0 `claims` are the
+    /// same map of strings, one entry per claim that is not `null` (a string claim verbatim); `scopes` is
+    /// `null` or an array of strings.
+    #[test]
+    fn s7_any_payload_gives_valid_json_and_a_map_of_strings(
+        payload in proptest::collection::btree_map(".{0,8}", json_value(), 0..8),
+    ) {
+        let map: Map<String, Value> = payload.clone().into_iter().collect();
+        let text = b64url(&Value::Object(map.clone()));
+        let c = claims_from_payload(&text, 1 << 20).unwrap();
+        let present: Vec<&String> = payload.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect();
+        proptest::prop_assert_eq!(c.claims.len(), present.len());
+        for (k, v) in &payload {
+            if let Value::String(s) = v {
+                proptest::prop_assert_eq!(claim(&c, k), Some(s.as_str()));
+            }
+        }
+        let caller = crate::lambda::Caller { jwt: Some(&c), ..crate::lambda::Caller::default() };
+        let headers: Vec<(String, String)> = Vec::new();
+        let vars = std::collections::BTreeMap::new();
+        let req = crate::lambda::EventRequest {
+            method: "GET", raw_path: "/", path: "/", query: "", headers: &headers, source_ip: "",
+            user_agent: None, protocol: "HTTP/1.1", body: b"", content_type: None, route_key: "$default",
+            resource_path: "/", path_parameters: &[], stage: "s", stage_variables: &vars, request_id: "r",
+            domain_name: "d", api_id: "a", request_time_epoch_ms: 0, caller: Some(caller),
+        };
+        let mut claims_seen = Vec::new();
+        for format in [crate::lambda::PayloadFormat::V1, crate::lambda::PayloadFormat::V2] {
+            let event = crate::lambda::build_event(format, &req, 1024).unwrap();
+            let event: Value = serde_json::from_slice(&event).unwrap();
+            let authorizer = &event["requestContext"]["authorizer"];
+            let claims = match format {
+                crate::lambda::PayloadFormat::V1 => authorizer["claims"].clone(),
+                crate::lambda::PayloadFormat::V2 => {
+                    let scopes = &authorizer["jwt"]["scopes"];
+                    proptest::prop_assert!(
+                        scopes.is_null() || scopes.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+                    );
+                    authorizer["jwt"]["claims"].clone()
+                }
+            };
+            let obj = claims.as_object().unwrap();
+            proptest::prop_assert_eq!(obj.len(), present.len());
+            proptest::prop_assert!(obj.values().all(Value::is_string));
+            claims_seen.push(claims);
+        }
+        proptest::prop_assert_eq!(&claims_seen[0], &claims_seen[1]);
+    }
+
+    /// Any header value: claims or an error, never a panic, within the limit.
+    #[test]
+    fn any_header_value_is_claims_or_an_error(text in ".{0,64}", max in 1usize..64) {
+        if let Ok(c) = claims_from_payload(&text, max) {
+            proptest::prop_assert!(c.claims.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= 6 * max);
+        }
+    }
+}
