@@ -3,8 +3,9 @@
 //! AND `x-tenant` exact / prefix / suffix / contains AND, for odd k, `x-env`; a catch-all per domain; above
 //! 25,000 rules the rules are spread over domains of 25,000, and N = 100,000 is 99,996 rules + 4 catch-alls,
 //! within issue 14's limits). Before the timings it prints, per N, the heap the compiled config holds (live
-//! bytes and allocations, a counting allocator), per rule, and the peak heap while building (the document
-//! text excluded).
+//! bytes and allocations, a counting allocator), per rule, the peak heap while building (the document
+//! text excluded), and the peak with the document when it is borrowed (the .so) or handed over and freed
+//! once parsed (the .wasm, `FilterConfig::from_vec_for`).
 //!
 //! Run: `cargo bench -p routewise --bench configure -- --warm-up-time 1 --measurement-time 5`
 //! (memory only: `cargo bench -p routewise --bench configure -- --list`).
@@ -146,6 +147,21 @@ fn memory() {
             live as f64 / n as f64,
             allocs as f64 / n as f64,
             peak
+        );
+        drop(black_box(c));
+        // The proxy-wasm build hands its copy of the document over (`from_vec_for`): freed once parsed.
+        let owned = text.clone().into_bytes();
+        let base = LIVE.load(Ordering::Relaxed) - text.len();
+        PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+        let c = match FilterConfig::from_vec_for(owned, Build::ProxyWasm) {
+            Ok(c) => c,
+            Err(e) => panic!("bench config rejected: {:?}", e.log_lines()),
+        };
+        eprintln!(
+            "configure n={n}: peak with the document: {} bytes borrowed (from_bytes_for), {} bytes handed \
+             over (from_vec_for)",
+            peak + text.len(),
+            PEAK.load(Ordering::Relaxed) - base
         );
         drop(black_box(c));
     }

@@ -149,7 +149,8 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
             return false;
         }
     };
-    match FilterConfig::from_bytes_for(&bytes, Build::ProxyWasm) {
+    // The bytes are handed over: freed once parsed, before the engine is built (issue 13, memory).
+    match FilterConfig::from_vec_for(bytes, Build::ProxyWasm) {
         Ok(config) => {
             log::info!("{}", config.configured_line());
             let metrics = Metrics::new(&config);

@@ -178,7 +178,26 @@ impl FilterConfig {
     /// `response_transfer_mode: "STREAM"` on a build that cannot stream, one error per integration with
     /// its field path and the reason ([`Build::cannot_stream`]).
     pub fn from_bytes_for(bytes: &[u8], build: Build) -> Result<FilterConfig, Rejected> {
-        let config = FilterConfig::from_bytes(bytes)?;
+        FilterConfig::from_bytes(bytes)?.refuse_for(build)
+    }
+
+    /// [`FilterConfig::from_bytes_for`] of bytes the caller gives away (the proxy-wasm build's copy of the
+    /// plugin configuration): they are freed once parsed, before the engine is built
+    /// ([`Engine::from_json_owned`]).
+    pub fn from_vec_for(bytes: Vec<u8>, build: Build) -> Result<FilterConfig, Rejected> {
+        if bytes.is_empty() {
+            return Err(Rejected::Empty);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| Rejected::NotUtf8)?;
+        Engine::from_json_owned(text)
+            .map(FilterConfig::new)
+            .map_err(Rejected::Invalid)?
+            .refuse_for(build)
+    }
+
+    /// `self`, or what `build` cannot do in it (see [`FilterConfig::from_bytes_for`]).
+    fn refuse_for(self, build: Build) -> Result<FilterConfig, Rejected> {
+        let config = self;
         let Some(reason) = build.cannot_stream() else {
             return Ok(config);
         };
