@@ -84,21 +84,60 @@ def rule_headers(k):
     return out
 
 
-def routewise_config(n):
-    rules = []
-    for k in range(n):
-        rules.append({
-            "id": f"r{k}",
-            "priority": k + 1,
-            "conditions": {
-                "base_path": f"svc{k}",
-                "headers": [{"header": h, "value_glob": g} for h, _, _, g, _ in rule_headers(k)],
-            },
-            "action": {"invoke_api": {"api": "svc", "stage": "prod"}},
-        })
-    rules.append({"id": "catchall", "priority": n + 1, "action": {"invoke_api": {"api": "fallback", "stage": "prod"}}})
+# issue 14's limits (filter/src/engine): at most MAX_ITEMS rules, mappings and routes in one config, and at most
+# MAX_CONTAINS_GLOB_BYTES of contains-glob literals (`*v*`) per domain. Up to SHARD rules the config is one domain
+# `*` (every N of the throughput runs, as before). Above it (N = 100,000) the rules are spread over
+# ceil(N / SHARD) domains `t<j>.bench.test` of SHARD rules each, as a user with that many tenants would split
+# them by host (one domain of 100,000 rules holds ~272 KB of contains literals, over the limit; a domain of
+# 25,000 ~68 KB); each domain ends with its own catch-all, and the numbered rules are cut so that rules plus
+# catch-alls stay within MAX_ITEMS (N = 100,000: 99,996 numbered rules + 4 catch-alls = 100,000 rules).
+# The native configuration gets the same split: one virtual host per domain.
+MAX_ITEMS = 100_000
+SHARD = 25_000
+
+
+def domain_count(n):
+    return max(1, -(-n // SHARD))
+
+
+def rule_count(n):
+    """Numbered rules r0..r<count-1> for size N (N, or fewer where the catch-alls would pass MAX_ITEMS)."""
+    return min(n, MAX_ITEMS - domain_count(n))
+
+
+def domain_of(n, k):
+    """(domain name, Host header or None) of rule k, or of catch-all request k, at size N."""
+    d = domain_count(n)
+    if d == 1:
+        return "*", None
+    j = min(k // SHARD, d - 1)
+    return f"t{j}.bench.test", f"t{j}.bench.test"
+
+
+def rule(k):
     return {
-        "domains": [{"name": "*", "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": rules}],
+        "id": f"r{k}",
+        "priority": k + 1,
+        "conditions": {
+            "base_path": f"svc{k}",
+            "headers": [{"header": h, "value_glob": g} for h, _, _, g, _ in rule_headers(k)],
+        },
+        "action": {"invoke_api": {"api": "svc", "stage": "prod"}},
+    }
+
+
+def routewise_config(n):
+    domains = {}
+    for k in range(rule_count(n)):
+        domains.setdefault(domain_of(n, k)[0], []).append(rule(k))
+    for j in range(domain_count(n)):
+        name = domain_of(n, j * SHARD)[0]
+        rules = domains.setdefault(name, [])
+        rules.append({"id": "catchall", "priority": len(rules) and rules[-1]["priority"] + 1 or 1,
+                      "action": {"invoke_api": {"api": "fallback", "stage": "prod"}}})
+    return {
+        "domains": [{"name": name, "routing_mode": "ROUTING_RULE_ONLY", "routing_rules": rules}
+                    for name, rules in domains.items()],
         "apis": [
             {"id": "svc", "stages": {"prod": {"integration": {"type": "http", "cluster": "svc"}}}},
             {"id": "fallback", "stages": {"prod": {"integration": {"type": "http", "cluster": "fallback"}}}},
@@ -107,21 +146,27 @@ def routewise_config(n):
 
 
 def request_mix(n):
-    """The seeded request list for N rules: [(path, headers, expected x-rule)]."""
+    """The seeded request list for N rules: [(path, headers, expected x-rule)]. Above SHARD rules each request
+    also names its rule's domain in Host (the draws of the RNG are the same as before for every N)."""
     rng = random.Random(f"{SEED}-{n}")
     q = MIX_SIZE // 4
+    count = rule_count(n)
+
+    def host(k):
+        h = domain_of(n, k)[1]
+        return [("host", h)] if h else []
 
     def hit(k):
-        return (f"/svc{k}/api", [(h, v) for h, _, _, _, v in rule_headers(k)], f"r{k}")
+        return (f"/svc{k}/api", host(k) + [(h, v) for h, _, _, _, v in rule_headers(k)], f"r{k}")
 
     def band(lo, hi):
         lo, hi = int(lo), max(int(hi), int(lo) + 1)
-        return [hit(rng.randrange(lo, min(hi, n))) for _ in range(q)]
+        return [hit(rng.randrange(lo, min(hi, count))) for _ in range(q)]
 
     mix = band(0, n * 0.1) + band(n * 0.45, n * 0.55) + band(n * 0.9, n)
-    for _ in range(MIX_SIZE - len(mix)):
+    for j in range(MIX_SIZE - len(mix)):
         i = rng.randrange(1_000_000)
-        mix.append((f"/other{i}/api", [("x-tenant", f"nobody-{i}"), ("x-env", "prod")], "catchall"))
+        mix.append((f"/other{i}/api", host((j % domain_count(n)) * SHARD) + [("x-tenant", f"nobody-{i}"), ("x-env", "prod")], "catchall"))
     rng.shuffle(mix)
     return mix
 
@@ -151,9 +196,18 @@ def hcm(stat_prefix, routes, http_filters):
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
             }],
-            "route_config": {"name": stat_prefix, "virtual_hosts": [{"name": stat_prefix, "domains": ["*"], "routes": routes}]},
+            "route_config": route_config(stat_prefix, routes),
         },
     }
+
+
+def route_config(name, routes):
+    """A RouteConfiguration: `routes` is a list (one virtual host `*`) or {domain: routes} (one virtual host
+    per domain, as native-N above SHARD rules)."""
+    if isinstance(routes, list):
+        routes = {"*": routes}
+    return {"name": name, "virtual_hosts": [{"name": f"{name}-{i}", "domains": [d], "routes": r}
+                                            for i, (d, r) in enumerate(routes.items())]}
 
 
 def x_rule(value):
@@ -172,15 +226,18 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
         routes = [{"match": {"prefix": "/"}, "route": {"cluster": "svc"}, "response_headers_to_add": x_rule("bare")}]
         filters = []
     elif kind == "native":
-        routes = []
-        for k in range(n):
+        vhosts = {}
+        for k in range(rule_count(n)):
             headers = [{"name": h, "string_match": {kind_: s}} for h, kind_, s, _, _ in rule_headers(k)]
-            routes.append({
+            vhosts.setdefault(domain_of(n, k)[0], []).append({
                 "match": {"path_separated_prefix": f"/svc{k}", "headers": headers},
                 "route": {"cluster": "svc"},
                 "response_headers_to_add": x_rule(f"r{k}"),
             })
-        routes.append({"match": {"prefix": "/"}, "route": {"cluster": "fallback"}, "response_headers_to_add": x_rule("catchall")})
+        for j in range(domain_count(n)):
+            vhosts.setdefault(domain_of(n, j * SHARD)[0], []).append(
+                {"match": {"prefix": "/"}, "route": {"cluster": "fallback"}, "response_headers_to_add": x_rule("catchall")})
+        routes = vhosts
         filters = []
     else:
         routes = [{
@@ -303,9 +360,10 @@ def proc_status_kib(pid, key):
 
 
 class Envoy:
-    def __init__(self, envoy, cfg_path, log_path, admin_port, module_dir=None):
+    def __init__(self, envoy, cfg_path, log_path, admin_port, module_dir=None, workers=1, cpus="1", timeout=60):
         """module_dir: the directory of libroutewise_module.so (ENVOY_DYNAMIC_MODULES_SEARCH_PATH), for the
-        dynamic-module arm; its `routewise: configured` line is logged under `dynamic_modules`."""
+        dynamic-module arm; its `routewise: configured` line is logged under `dynamic_modules`. workers:
+        Envoy's --concurrency; cpus: taskset's CPU list for Envoy (None: not pinned)."""
         self.admin_port = admin_port
         env, components = None, "wasm:info"
         if module_dir is not None:
@@ -315,11 +373,11 @@ class Envoy:
         self.t0 = time.monotonic()
         self.started_wall = time.time()
         self.proc = subprocess.Popen(
-            ["taskset", "-c", "1", envoy, "-c", str(cfg_path), "--concurrency", "1", "--disable-hot-restart",
+            (["taskset", "-c", cpus] if cpus else []) + [envoy, "-c", str(cfg_path), "--concurrency", str(workers), "--disable-hot-restart",
              "--log-level", "warn", "--component-log-level", components],
             stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         self.ready_s = None
-        deadline = self.t0 + 60
+        deadline = self.t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"Envoy exited ({self.proc.returncode}), log {log_path}")
@@ -332,7 +390,7 @@ class Envoy:
                 pass
             time.sleep(0.005)
         self.stop()
-        raise RuntimeError(f"Envoy not ready within 60 s, log {log_path}")
+        raise RuntimeError(f"Envoy not ready within {timeout} s, log {log_path}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -457,6 +515,18 @@ def summarise(runs, configs, sizes):
                 "module_over_routewise_by_cpu": med(mr["cpu"]),
                 "module_cpu_minus_routewise_us": med(mr["cpu_d"]),
             })
+        mk = compare(f"modcandidate-{n}", mod)
+        if mk["rps"]:
+            ratios[n].update({
+                "modcandidate_over_module": med(mk["rps"]),
+                "modcandidate_over_module_by_cpu": med(mk["cpu"]),
+                "modcandidate_cpu_minus_module_us": med(mk["cpu_d"]),
+                "modcandidate_per_round": [round(x, 3) for x in mk["rps"]],
+                "modcandidate_cpu_delta_per_round_us": [round(x, 1) for x in mk["cpu_d"]],
+                "modcandidate_over_bare_per_round": [round(x, 3) for x in compare(f"modcandidate-{n}", "bare")["rps"]],
+                "modcandidate_over_bare": med(compare(f"modcandidate-{n}", "bare")["rps"]),
+                "modcandidate_over_bare_by_cpu": med(compare(f"modcandidate-{n}", "bare")["cpu"]),
+            })
         k = compare(cand, rw)
         if k["rps"]:
             ratios[n].update({
@@ -469,10 +539,69 @@ def summarise(runs, configs, sizes):
     return rows, ratios
 
 
+def loadavg_now():
+    return float(pathlib.Path("/proc/loadavg").read_text().split()[0])
+
+
+def memory_table(runs, load_runs, sizes, kinds):
+    """Per arm kind and N (throughput rounds and the --load-sizes pass together): medians of ready time,
+    last `routewise: configured` line, RSS at ready and peak RSS; RSS added over bare (when bare ran) and
+    per rule (the slope from the arm's smallest N)."""
+    by = {}
+    for r in runs + load_runs:
+        by.setdefault(r["config"], []).append(r)
+    bare = statistics.median(r["rss_ready_mib"] for r in by["bare"]) if "bare" in by else None
+    out = []
+    for kind in ("native", "routewise", "module", "candidate", "modcandidate"):
+        pts = []
+        for n in sorted(set(sizes)):
+            rs = by.get(f"{kind}-{n}")
+            if not rs:
+                continue
+            conf = [r["vm_configured_s"][-1] for r in rs if r["vm_configured_s"]]
+            pts.append({"kind": kind, "n": n, "rounds": len(rs),
+                        "ready_s": statistics.median(r["ready_s"] for r in rs),
+                        "configured_s": statistics.median(conf) if conf else None,
+                        "rss_ready_mib": statistics.median(r["rss_ready_mib"] for r in rs),
+                        "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
+                        "loadavg": [r.get("loadavg") for r in rs]})
+        for p in pts:
+            p["rss_over_bare_mib"] = None if bare is None else p["rss_ready_mib"] - bare
+            base = pts[0]
+            p["kib_per_rule"] = ((p["rss_ready_mib"] - base["rss_ready_mib"]) * 1024 / (p["n"] - base["n"])
+                                 if p["n"] > base["n"] else None)
+        out += pts
+    return {"bare_rss_ready_mib": bare, "rows": out}
+
+
+def memory_markdown(memory, meta):
+    if not memory["rows"]:
+        return ""
+    names = {"native": "native (Envoy routes)", "routewise": "routewise.wasm", "module": "dynamic module (.so)",
+             "candidate": "candidate .wasm", "modcandidate": "candidate .so"}
+    out = ["", "Load and memory per N" + (f" (N = {', '.join(f'{n:,}' for n in meta['load_sizes'])}: load-only "
+                                           f"pass, {meta['load_rounds']} round(s), no wrk)" if meta.get("load_sizes") else "")
+           + f", Envoy --concurrency {meta.get('workers', 1)}. Configured = exec → the last `routewise: configured` line "
+           "(.wasm: one per VM, main thread and each worker; .so: one per filter config). Per rule = (RSS at ready − "
+           "RSS at the arm's smallest N) ÷ (N − that N)."
+           + (f" Bare Envoy: {memory['bare_rss_ready_mib']:.1f} MiB at ready." if memory["bare_rss_ready_mib"] else ""), "",
+           "| arm | N | ready after | configured | RSS at ready | added over bare | peak RSS | per rule | load avg |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for p in memory["rows"]:
+        out.append(f"| {names[p['kind']]} | {p['n']:,} | {p['ready_s']:.2f} s | "
+                   + ("–" if p["configured_s"] is None else f"{p['configured_s']:.2f} s")
+                   + f" | {p['rss_ready_mib']:.1f} MiB | "
+                   + ("–" if p["rss_over_bare_mib"] is None else f"{p['rss_over_bare_mib']:+.1f} MiB")
+                   + f" | {p['peak_rss_mib']:.1f} MiB | "
+                   + ("–" if p["kib_per_rule"] is None else f"{p['kib_per_rule']:.2f} KiB")
+                   + " | " + ", ".join(f"{x:.2f}" for x in p["loadavg"] if x is not None) + " |")
+    return "\n".join(out) + "\n"
+
+
 def markdown(meta, rows, ratios, sizes):
     out = [f"# routewise bench — {meta['started']}", "",
            f"`{meta['command']}` · Envoy {meta['envoy_version']} · wrk `-t1 -c{meta['connections']} -d{meta['duration_s']}s` "
-           f"(CPU 0), Envoy `--concurrency 1` (CPU 1) · {meta['rounds']} round(s), alternating · request mix of "
+           f"(CPU 0), Envoy `--concurrency {meta.get('workers', 1)}` (CPU {meta.get('envoy_cpus', '1')}) · {meta['rounds']} round(s), alternating · request mix of "
            f"{MIX_SIZE} seeded requests (¼ start, ¼ middle, ¼ end of the rule order, ¼ no rule) · "
            + (f"routewise.wasm {meta['wasm_bytes']:,} bytes · " if meta.get("wasm_bytes") is not None
               and {"routewise", "candidate"} & set(meta.get("arms", ["routewise"])) else "")
@@ -533,7 +662,22 @@ def markdown(meta, rows, ratios, sizes):
                 out.append(f"| {n:,} | {q['candidate_over_routewise']:.3f} ({', '.join(map(str, q['candidate_per_round']))}) | "
                            f"{q['candidate_over_routewise_by_cpu']:.3f} | {q['candidate_cpu_minus_routewise_us']:+.1f} µs "
                            f"({', '.join(f'{x:+.1f}' for x in q['candidate_cpu_delta_per_round_us'])}) |")
-    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith(("routewise", "candidate", "module"))]
+    if any("modcandidate_over_module" in ratios[n] for n in sizes):
+        out += ["", f"Candidate dynamic module ({meta['module_candidate']}, {meta['module_candidate_bytes']:,} bytes"
+                + (f", {meta['candidate_note']}" if meta.get("candidate_note") else "") + ") against the module, "
+                "within each round (median; per round in brackets):", "",
+                "| N | candidate / module req/s | by CPU/req | CPU/req candidate − module | candidate / bare req/s (by CPU) | module / bare req/s, per round |",
+                "|--:|--:|--:|--:|--:|--:|"]
+        for n in sizes:
+            q = ratios[n]
+            if "modcandidate_over_module" in q:
+                out.append(f"| {n:,} | {q['modcandidate_over_module']:.3f} ({', '.join(map(str, q['modcandidate_per_round']))}) | "
+                           f"{q['modcandidate_over_module_by_cpu']:.3f} | {q['modcandidate_cpu_minus_module_us']:+.1f} µs "
+                           f"({', '.join(f'{x:+.1f}' for x in q['modcandidate_cpu_delta_per_round_us'])}) | "
+                           f"{f(q.get('modcandidate_over_bare'))} ({f(q.get('modcandidate_over_bare_by_cpu'))}; "
+                           f"{', '.join(map(str, q['modcandidate_over_bare_per_round']))}) | "
+                           f"{', '.join(map(str, q.get('module_over_bare_per_round', [])))} |")
+    vm = [(c, r["vm_configured_s"]) for c, r in rows.items() if c.startswith(("routewise", "candidate", "module", "modcandidate"))]
     if vm:
         out += ["", "VM / module start: time from starting Envoy to each `routewise: configured` line in Envoy's log, "
                 "per round; compare `ready after` above (Envoy /ready). routewise.wasm: one line per VM that ran "
@@ -637,24 +781,48 @@ def main():
     ap.add_argument("--candidate-unchecked", action="store_true",
                     help="do not check that the candidate answers each request with its rule (ablation builds that "
                          "do less than routewise); its answers must still be 200")
+    ap.add_argument("--candidate-module-dir", type=pathlib.Path,
+                    help="another build of the dynamic module (a directory holding libroutewise_module.so), run as "
+                         "modcandidate-N beside module-N (ratios modcandidate/module)")
+    ap.add_argument("--load-sizes", default="",
+                    help="N of a load-and-memory-only pass after the throughput rounds (e.g. 100000): per arm (not bare) "
+                         "start Envoy, time /ready and the `routewise: configured` lines, read RSS, check the 100 "
+                         "requests of the mix, stop; no wrk")
+    ap.add_argument("--load-rounds", type=int, default=1, help="rounds of the --load-sizes pass")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="Envoy's --concurrency; with W > 1 Envoy is pinned to CPUs 1..W when the machine has more "
+                         "than W CPUs, else not pinned (wrk stays on CPU 0)")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
     ap.add_argument("--command", default="scripts/bench")
     args = ap.parse_args()
 
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     kinds = [k.strip() for k in args.configs.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in ARMS]
     if unknown:
         ap.error(f"unknown arm(s) {', '.join(unknown)}: choose from {', '.join(ARMS)}")
     if args.candidate:
         kinds.append("candidate")
+    if args.candidate_module_dir:
+        if not (args.candidate_module_dir / "libroutewise_module.so").is_file():
+            ap.error(f"--candidate-module-dir needs {args.candidate_module_dir}/libroutewise_module.so")
+        kinds.append("modcandidate")
     if ("routewise" in kinds or "candidate" in kinds) and not (args.wasm and args.wasm.is_file()):
         ap.error(f"arm routewise needs --wasm (a routewise.wasm), got {args.wasm}")
     module_dir = args.module_dir.resolve()
     module_so = module_dir / "libroutewise_module.so"
     if "module" in kinds and not module_so.is_file():
         ap.error(f"arm module needs {module_so} (scripts/build-modules, or --module-dir / ROUTEWISE_MODULE_DIR)")
-    configs = (["bare"] if "bare" in kinds else []) + [f"{k}-{n}" for n in sizes for k in ("native", "routewise", "module", "candidate") if k in kinds]
+    load_sizes = [int(s) for s in args.load_sizes.split(",") if s.strip()]
+    every_kind = ("native", "routewise", "module", "candidate", "modcandidate")
+    configs = (["bare"] if "bare" in kinds and sizes else []) + [f"{k}-{n}" for n in sizes for k in every_kind if k in kinds]
+    load_configs = [f"{k}-{n}" for n in load_sizes for k in every_kind if k in kinds]
+    if load_configs and not sizes and "bare" in kinds:
+        load_configs.insert(0, "bare")  # a load-only run: bare's RSS is the base of "added over bare"
+    if args.workers == 1:
+        envoy_cpus = "1"
+    else:
+        envoy_cpus = f"1-{args.workers}" if (os.cpu_count() or 1) > args.workers else None
     work = ROOT / ".work" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -662,7 +830,7 @@ def main():
     meta = {
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": args.command, "envoy_version": (re.search(r"/(\d+\.\d+\.\d+)/", version) or [None, "?"])[1],
-        "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections, "sizes": sizes,
+        "duration_s": args.duration, "rounds": args.rounds if sizes else 0, "connections": args.connections, "sizes": sizes,
         "arms": kinds, "warmup_s": args.warmup,
         "wasm": str(args.wasm) if args.wasm else None,
         "wasm_bytes": args.wasm.stat().st_size if args.wasm and args.wasm.is_file() else None,
@@ -670,14 +838,31 @@ def main():
         "loadavg": pathlib.Path("/proc/loadavg").read_text().split()[0],
         "git": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip(),
         "note": args.note, "latency_duration_s": args.latency_duration,
+        "workers": args.workers, "envoy_cpus": envoy_cpus or "not pinned", "load_sizes": load_sizes,
+        "load_rounds": args.load_rounds if load_sizes else 0,
     }
     if "module" in kinds:
         meta.update({"module_dir": str(module_dir), "module_bytes": module_so.stat().st_size})
     if args.candidate:
         meta.update({"candidate": str(args.candidate), "candidate_bytes": args.candidate.stat().st_size,
                      "candidate_note": args.candidate_note})
-    mixes = {n: request_mix(n) for n in sizes}
-    bare_mix = mixes[max(sizes)]
+    if args.candidate_module_dir:
+        cand_so = args.candidate_module_dir.resolve() / "libroutewise_module.so"
+        meta.update({"module_candidate": str(cand_so), "module_candidate_bytes": cand_so.stat().st_size,
+                     "candidate_note": args.candidate_note})
+
+    def start(c, n, kind, port, admin, up, timeout=60):
+        """Writes the bootstrap of config c and starts its Envoy."""
+        cfg = work / f"{c}.json"
+        module = args.candidate if kind == "candidate" else args.wasm
+        boot_kind = {"candidate": "routewise", "modcandidate": "module"}.get(kind, kind)
+        cfg.write_text(json.dumps(bootstrap(boot_kind, n, module, port, admin, up)))
+        mdir = {"module": module_dir, "modcandidate": args.candidate_module_dir and args.candidate_module_dir.resolve()}.get(kind)
+        return Envoy(args.envoy, cfg, work / f"{c}.log", admin, module_dir=mdir, workers=args.workers, cpus=envoy_cpus,
+                     timeout=timeout)
+
+    mixes = {n: request_mix(n) for n in sizes + load_sizes}
+    bare_mix = mixes[max(sizes or load_sizes)]
     runs = []
     for rd in range(args.rounds):
         order = configs if rd % 2 == 0 else list(reversed(configs))
@@ -686,13 +871,10 @@ def main():
             n = int(n) if n else 0
             mix = mixes[n] if n else [(p, h, "bare") for p, h, _ in bare_mix]
             port, admin, up = free_port(), free_port(), free_port()
-            cfg = work / f"{c}.json"
-            module = args.candidate if kind == "candidate" else args.wasm
-            cfg.write_text(json.dumps(bootstrap("routewise" if kind == "candidate" else kind, n, module, port, admin, up)))
             lua = work / f"{c}.lua"
             write_lua(lua, mix)
             log = work / f"{c}.log"
-            envoy = Envoy(args.envoy, cfg, log, admin, module_dir=module_dir if kind == "module" else None)
+            envoy = start(c, n, kind, port, admin, up)
             try:
                 pid = envoy.proc.pid
                 rss_ready = proc_status_kib(pid, "VmRSS") / 1024
@@ -717,6 +899,7 @@ def main():
                 "requests": w["requests"], "errors": w["errors"], "non2xx": w["non2xx"],
                 "cpu_per_req_us": cpu / w["requests"] * 1e6, "ready_s": envoy.ready_s, "rss_ready_mib": rss_ready,
                 "peak_rss_mib": peak, "c1": w1, "vm_configured_s": [s - envoy.started_wall for s in stamps],
+                "loadavg": loadavg_now(),
             }
             if w["errors"] or w["non2xx"] or (w1 and (w1["errors"] or w1["non2xx"])):
                 print(f"warning: {c}: socket errors or non-2xx answers during the run", file=sys.stderr)
@@ -725,10 +908,41 @@ def main():
                   f"cpu/req {r['cpu_per_req_us']:6.1f} µs  ready {envoy.ready_s:.2f} s  peak RSS {peak:.1f} MiB"
                   + (f"  c1 p50 {fmt_us(w1['p50'])} p99 {fmt_us(w1['p99'])}" if w1 else "")
                   + (f"  ERRORS {w['errors']} non2xx {w['non2xx']}" if w["errors"] or w["non2xx"] else ""), flush=True)
+    load_runs = []
+    for rd in range(args.load_rounds if load_configs else 0):
+        for c in (load_configs if rd % 2 == 0 else list(reversed(load_configs))):
+            kind, _, n = c.partition("-")
+            n = int(n) if n else 0
+            mix = mixes[n] if n else [(p, h, "bare") for p, h, _ in bare_mix]
+            port, admin, up = free_port(), free_port(), free_port()
+            envoy = start(c, n, kind, port, admin, up, timeout=300)
+            try:
+                pid = envoy.proc.pid
+                rss_ready = proc_status_kib(pid, "VmRSS") / 1024
+                bad = verify(port, mix, check_rule=not (kind == "candidate" and args.candidate_unchecked))
+                if bad:
+                    raise SystemExit(f"{c}: {len(bad)} requests did not hit their rule, e.g.\n  " + "\n  ".join(bad[:5]))
+                rss_after = proc_status_kib(pid, "VmRSS") / 1024
+                peak = proc_status_kib(pid, "VmHWM") / 1024
+            finally:
+                envoy.stop()
+            stamps = wasm_log_times(work / f"{c}.log")
+            r = {"round": rd, "config": c, "ready_s": envoy.ready_s, "rss_ready_mib": rss_ready,
+                 "rss_after_mix_mib": rss_after, "peak_rss_mib": peak,
+                 "vm_configured_s": [s - envoy.started_wall for s in stamps], "loadavg": loadavg_now()}
+            load_runs.append(r)
+            print(f"load {rd + 1}/{args.load_rounds} {c:>18}: ready {envoy.ready_s:.2f} s  RSS {rss_ready:.1f} MiB  "
+                  f"after mix {rss_after:.1f} MiB  peak {peak:.1f} MiB  configured "
+                  + ", ".join(f"{x:.2f} s" for x in r["vm_configured_s"]), flush=True)
     rows, ratios = summarise(runs, configs, sizes)
+    memory = memory_table(runs, load_runs, sizes + load_sizes, kinds)
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "summary": rows, "ratios": {str(k): v for k, v in ratios.items()},
-                                                        "runs": runs}, indent=1) + "\n")
-    (args.out / "results.md").write_text(markdown(meta, rows, ratios, sizes))
+                                                        "memory": memory, "runs": runs, "load_runs": load_runs},
+                                                       indent=1) + "\n")
+    (args.out / "results.md").write_text((markdown(meta, rows, ratios, sizes) if rows else
+                                          f"# routewise load and memory — {meta['started']}\n\n`{meta['command']}` · "
+                                          f"Envoy {meta['envoy_version']} · load average at start {meta['loadavg']} · "
+                                          f"git {meta['git']}\n") + memory_markdown(memory, meta))
     if "bare" in rows and len(sizes) > 1:
         (args.out / "plot.svg").write_text(svg_plot(rows, sizes, ratios))
     print((args.out / "results.md").read_text())
