@@ -149,7 +149,9 @@ mod tests {
         )
         .expect("valid");
         let c = Counters::new(&engine);
-        assert_eq!(c.len(), 7 + 11 + 3);
+        // 7 request outcomes, 13 Lambda outcomes (accepted and invocation_mismatch since invocation_type),
+        // then rule r1, mapping m1 and route ro.
+        assert_eq!(c.len(), 7 + 13 + 3);
         assert_eq!(c.name(c.outcome("no_route")), "routewise.requests.no_route");
         assert_eq!(c.name(c.outcome("bogus")), "routewise.requests.internal_error");
         assert_eq!(c.name(c.lambda(Outcome::Throttled)), "routewise.lambda.throttled");
