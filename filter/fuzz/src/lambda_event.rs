@@ -10,10 +10,14 @@
 //! name, `multiValueHeaders` with every value, `requestContext`; L2: `version`, `routeKey`, `rawPath`,
 //! `rawQueryString`, `headers` comma-joined, `cookies`, `requestContext.http`), and the body round-trips
 //! (L3: text when textual and UTF-8, else base64 with `isBase64Encoded: true`; 2.0 omits an empty body).
+//! With a caller (byte 0, `0x20`), the stage variables are also JWT claims and the user agent's words the
+//! scopes: the authorizer reads back (1.0 `principalId` and `claims`, 2.0 `jwt.claims`, `jwt.scopes`,
+//! `lambda.principalId`; lambda-streaming.md §7).
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use routewise::lambda::jwt::JwtClaims;
 use routewise::lambda::{build_event, is_textual_content_type, Caller, EventRequest, PayloadFormat};
 use serde_json::Value;
 
@@ -62,11 +66,15 @@ pub fn lambda_event(data: &[u8]) {
     let params = pairs(&params_blob, false);
     let vars: BTreeMap<String, String> = pairs(&vars_blob, false).into_iter().collect();
     let context = [("tier".to_string(), "gold".to_string())];
+    let claims = JwtClaims {
+        claims: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        scopes: (!user_agent.is_empty()).then(|| user_agent.split(' ').map(str::to_string).collect()),
+    };
     let caller = (sel & 0x20 != 0).then_some(Caller {
         consumer: Some(&user_agent),
         api_key_id: (sel & 0x40 != 0).then_some(request_id.as_str()),
         context: &context,
-        jwt: None,
+        jwt: Some(&claims),
     });
     let req = EventRequest {
         method: &method,
@@ -120,7 +128,38 @@ pub fn lambda_event(data: &[u8]) {
             PayloadFormat::V2 => check_v2(&v, &req),
         }
         check_body(&v, &req, format);
+        check_authorizer(&v, &req, format);
     }
+}
+
+/// §7: the caller's authorizer object, when there is a caller.
+fn check_authorizer(v: &Value, req: &EventRequest<'_>, format: PayloadFormat) {
+    let authorizer = &v["requestContext"]["authorizer"];
+    let Some(caller) = req.caller else {
+        assert!(
+            authorizer.is_null(),
+            "an authorizer without a caller: {authorizer}"
+        );
+        return;
+    };
+    let Some(jwt) = caller.jwt else { return };
+    let claims: serde_json::Map<String, Value> = jwt
+        .claims
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let scopes = jwt.scopes.as_ref().map_or(Value::Null, |s| {
+        Value::Array(s.iter().map(|x| Value::String(x.clone())).collect())
+    });
+    let (principal, got_claims) = match format {
+        PayloadFormat::V1 => (&authorizer["principalId"], &authorizer["claims"]),
+        PayloadFormat::V2 => {
+            assert_eq!(authorizer["jwt"]["scopes"], scopes, "2.0 jwt.scopes");
+            (&authorizer["lambda"]["principalId"], &authorizer["jwt"]["claims"])
+        }
+    };
+    assert_eq!(principal.as_str(), caller.consumer, "{format} principalId");
+    assert_eq!(got_claims, &Value::Object(claims), "{format} claims");
 }
 
 /// Splits `blob` into `(name, value)` pairs (`0xfd` between name and value, `0xfe` between pairs; the
