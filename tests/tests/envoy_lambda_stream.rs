@@ -132,6 +132,7 @@ fn lab_config() -> String {
             route("/bad-prelude", "bad-prelude"),
             route("/throttled", "throttled"),
             route("/mid-error", "mid-error"),
+            route("/abandoned", "abandoned"),
         ]}],
     })
     .to_string()
@@ -301,6 +302,16 @@ fn dynamic_module_streams_the_answer_as_it_comes() {
             )),
         ]),
     );
+    let left = Latch::new();
+    mock.register_stream(
+        "abandoned",
+        StreamReply::stream(vec![
+            StreamPart::Bytes(encode_payload_chunk(&with_prelude(&json!({}), b"first"))),
+            StreamPart::Wait(left.clone()),
+            StreamPart::Bytes(encode_payload_chunk(b"never read")),
+            StreamPart::Bytes(encode_invoke_complete("{}")),
+        ]),
+    );
     *STREAM_CLUSTER.lock().expect("cluster lock") = stream_cluster(&mock).to_string();
     let envoy = Envoy::start_with_module_edited(
         &lab_config(),
@@ -382,4 +393,23 @@ fn dynamic_module_streams_the_answer_as_it_comes() {
     }
     let entry = envoy.access_log_for(&r.tagged());
     assert_eq!(entry["lambda_outcome"], "function_error", "{entry}");
+
+    // §6: a client that leaves mid-stream makes the module reset the call: Envoy closes the upstream
+    // connection with the request still active while the function is blocked on its latch.
+    let resets = || {
+        envoy
+            .stat("cluster.lambda_stream.upstream_cx_destroy_local_with_active_rq")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = resets();
+    let mut r = Streamed::get(&envoy, "/abandoned", "abandoned");
+    assert_eq!(r.status, 200, "{}", explain());
+    let mut body = Vec::new();
+    r.read_body_until(&mut body, b"first".len());
+    drop(r);
+    envoy.wait_until("the streamed call reset after the client left", || {
+        resets() > before
+    });
+    left.release();
 }
