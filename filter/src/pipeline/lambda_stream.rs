@@ -413,3 +413,6 @@ fn bounded(reason: &str) -> &str {
     }
     reason.get(..end).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,6 +60,35 @@ pub enum Op {
     },
     /// A counter incremented.
     Count(CounterId),
+    /// A streamed call started ([`Host::start_stream`]).
+    StartStream {
+        /// Cluster.
+        cluster: String,
+        /// Header lines.
+        headers: Vec<(String, String)>,
+        /// Body.
+        body: Vec<u8>,
+        /// Timeout.
+        timeout_ms: u32,
+    },
+    /// A streamed call reset ([`Host::reset_stream`]).
+    ResetStream(u64),
+    /// The head of a response written in pieces ([`Host::send_response_head`]).
+    ResponseHead {
+        /// Status.
+        status: u16,
+        /// Header lines.
+        headers: Vec<(String, String)>,
+    },
+    /// A piece of its body ([`Host::send_response_body`]).
+    ResponseBody {
+        /// The bytes.
+        data: Vec<u8>,
+        /// The last piece.
+        end_of_stream: bool,
+    },
+    /// The client's stream reset ([`Host::abort_response`]).
+    AbortResponse(String),
 }
 
 /// A local reply as recorded: status, header lines, body.
@@ -87,6 +116,9 @@ pub struct RecordingHost {
     /// Whether [`Host::send_response`] is available, as in the dynamic module (default: not, as in
     /// proxy-wasm).
     pub writes_responses: bool,
+    /// Whether streamed calls and responses in pieces are available ([`Host::start_stream`] and the
+    /// rest), as in the dynamic module (default: not, as in proxy-wasm).
+    pub streams: bool,
     /// Host calls (by [`HostError::call`] name) that fail, and from which occurrence on (0 = the first).
     failing: Vec<(&'static str, usize)>,
     seen: Vec<(&'static str, usize)>,
@@ -320,5 +352,57 @@ impl Host for RecordingHost {
 
     fn count(&mut self, id: CounterId) {
         self.ops.push(Op::Count(id));
+    }
+
+    fn start_stream(&mut self, call: &Call<'_>) -> Result<u64, HostError> {
+        self.streaming("start_stream")?;
+        self.ops.push(Op::StartStream {
+            cluster: call.cluster.to_string(),
+            headers: owned(call.headers),
+            body: call.body.to_vec(),
+            timeout_ms: call.timeout_ms,
+        });
+        self.next_token += 1;
+        Ok(self.next_token)
+    }
+
+    fn reset_stream(&mut self, id: u64) -> Result<(), HostError> {
+        self.streaming("reset_stream")?;
+        self.ops.push(Op::ResetStream(id));
+        Ok(())
+    }
+
+    fn send_response_head(&mut self, status: u16, headers: &[(&str, &str)]) -> Result<(), HostError> {
+        self.streaming("send_response_head")?;
+        self.ops.push(Op::ResponseHead {
+            status,
+            headers: owned(headers),
+        });
+        Ok(())
+    }
+
+    fn send_response_body(&mut self, data: &[u8], end_of_stream: bool) -> Result<(), HostError> {
+        self.streaming("send_response_body")?;
+        self.ops.push(Op::ResponseBody {
+            data: data.to_vec(),
+            end_of_stream,
+        });
+        Ok(())
+    }
+
+    fn abort_response(&mut self, details: &str) -> Result<(), HostError> {
+        self.streaming("abort_response")?;
+        self.ops.push(Op::AbortResponse(details.to_string()));
+        Ok(())
+    }
+}
+
+impl RecordingHost {
+    /// Fails `call` unless the host [`RecordingHost::streams`]; else counts it ([`RecordingHost::fail`]).
+    fn streaming(&mut self, call: &'static str) -> Result<(), HostError> {
+        if !self.streams {
+            return Err(HostError::new(call, "not supported by this host"));
+        }
+        self.check(call)
     }
 }
