@@ -101,7 +101,11 @@ fn loadable(text: &str, engine: Engine) -> Result<(Engine, Vec<String>), ConfigE
     if loads.is_empty() {
         return Err(errors);
     }
-    let only = loads.iter().map(|b| b.as_str()).collect::<Vec<_>>().join(" and the ");
+    let only = loads
+        .iter()
+        .map(|b| b.as_str())
+        .collect::<Vec<_>>()
+        .join(" and the ");
     let notes = refused
         .into_iter()
         .map(|(build, reasons)| {
