@@ -219,9 +219,10 @@ def x_rule(value):
 FILTER_STATE_PREFIX = {"routewise": "wasm.", "module": ""}
 
 
-def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
+def bootstrap(kind, n, wasm, port, admin_port, upstream_port, filter_state=None):
     """The Envoy bootstrap of one configuration (`candidate` is `routewise` with another module; `module` is
-    the dynamic module, whose .so Envoy finds in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, see Envoy.__init__)."""
+    the dynamic module, whose .so Envoy finds in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, see Envoy.__init__).
+    `filter_state`: the routewise config's `filter_state` (a list of keys), else absent (every key)."""
     if kind == "bare":
         routes = [{"match": {"prefix": "/"}, "route": {"cluster": "svc"}, "response_headers_to_add": x_rule("bare")}]
         filters = []
@@ -245,8 +246,11 @@ def bootstrap(kind, n, wasm, port, admin_port, upstream_port):
             "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"},
             "response_headers_to_add": x_rule(f"%FILTER_STATE({FILTER_STATE_PREFIX[kind]}routewise.rule_id:PLAIN)%"),
         }]
+        rw = routewise_config(n)
+        if filter_state is not None:
+            rw = {"filter_state": filter_state, **rw}
         configuration = {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                         "value": json.dumps(routewise_config(n), separators=(",", ":"))}
+                         "value": json.dumps(rw, separators=(",", ":"))}
     if kind == "module":
         # As the template's `routewise:build dynamic-module` entry (envoy/routewise.yaml.tmpl).
         filters = [{
@@ -784,6 +788,10 @@ def main():
     ap.add_argument("--candidate-module-dir", type=pathlib.Path,
                     help="another build of the dynamic module (a directory holding libroutewise_module.so), run as "
                          "modcandidate-N beside module-N (ratios modcandidate/module)")
+    ap.add_argument("--candidate-filter-state", default=None, metavar="KEYS",
+                    help="run modcandidate-N as the same dynamic module with the routewise config's filter_state set "
+                         "to these comma-separated keys ('' = none besides rule_id and mapping_id, which R11 always "
+                         "writes): the cost of the filter-state writes, same run")
     ap.add_argument("--load-sizes", default="",
                     help="N of a load-and-memory-only pass after the throughput rounds (e.g. 100000): per arm (not bare) "
                          "start Envoy, time /ready and the `routewise: configured` lines, read RSS, check the 100 "
@@ -803,6 +811,13 @@ def main():
         ap.error(f"unknown arm(s) {', '.join(unknown)}: choose from {', '.join(ARMS)}")
     if args.candidate:
         kinds.append("candidate")
+    cand_state = None
+    if args.candidate_filter_state is not None:
+        if args.candidate_module_dir:
+            ap.error("--candidate-filter-state runs the module itself as the candidate: drop --candidate-module-dir")
+        cand_state = [k for k in args.candidate_filter_state.split(",") if k]
+        args.candidate_module_dir = args.module_dir
+        args.candidate_note = args.candidate_note or f"the same .so, config filter_state {cand_state}"
     if args.candidate_module_dir:
         if not (args.candidate_module_dir / "libroutewise_module.so").is_file():
             ap.error(f"--candidate-module-dir needs {args.candidate_module_dir}/libroutewise_module.so")
@@ -856,7 +871,8 @@ def main():
         cfg = work / f"{c}.json"
         module = args.candidate if kind == "candidate" else args.wasm
         boot_kind = {"candidate": "routewise", "modcandidate": "module"}.get(kind, kind)
-        cfg.write_text(json.dumps(bootstrap(boot_kind, n, module, port, admin, up)))
+        cfg.write_text(json.dumps(bootstrap(boot_kind, n, module, port, admin, up,
+                                            filter_state=cand_state if kind == "modcandidate" else None)))
         mdir = {"module": module_dir, "modcandidate": args.candidate_module_dir and args.candidate_module_dir.resolve()}.get(kind)
         return Envoy(args.envoy, cfg, work / f"{c}.log", admin, module_dir=mdir, workers=args.workers, cpus=envoy_cpus,
                      timeout=timeout)

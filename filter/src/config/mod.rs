@@ -36,6 +36,12 @@ pub struct Config {
     /// the client is removed. Default `x-routewise-cluster`.
     #[serde(default = "default_cluster_header")]
     pub cluster_header: String,
+    /// The filter-state keys written per request, by name (`domain`, `api`, `stage`, `route_id`,
+    /// `route_key`, `path_params`, `outcome`, `consumer`, `plugins`, `lambda_outcome`, `lambda_status`,
+    /// `lambda_reason`; `rule_id` and `mapping_id` are always written, R11). Absent: every key. Each key
+    /// costs a host call per request, so a config whose access log reads few keys can name only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_state: Option<Vec<String>>,
     /// Layer 1: domains, selected by the request's Host (D1-D3).
     pub domains: Vec<Lenient<DomainConfig>>,
     /// The APIs that rules and mappings point at; each holds its stages and routes (layer 3).

@@ -21,6 +21,7 @@ use crate::matchers::glob::HeaderGlob;
 use crate::matchers::host::{HostIndex, HostPattern};
 use crate::matchers::path::{check_base_path, PathPattern};
 use crate::matchers::vars::VarsExpr;
+use crate::names::property::{self, StateKeys};
 use crate::names::reason_phrase;
 use crate::plugins::{compile_layer, ConsumerSet, Layer, RouteLayers};
 use crate::routing::domain::Domain;
@@ -69,6 +70,7 @@ const FORBIDDEN_HEADER_PREFIXES: [&str; 5] =
 pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     let mut b = Builder::default();
     let cluster_header = b.cluster_header(&config.cluster_header);
+    let state_keys = b.state_keys(config.filter_state.as_deref());
 
     // Errors are reported in document order (cluster header, domains, APIs, consumers), although APIs are
     // compiled first: rules and mappings refer to them.
@@ -192,6 +194,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     let engine = Engine {
         uses_remote_addr,
         cluster_header: cluster_header.into(),
+        state_keys,
         domain_index,
         domains: compiled,
         apis,
@@ -445,6 +448,30 @@ impl Builder {
             return None;
         }
         Some(t)
+    }
+
+    /// `filter_state`: the keys by name; every key when absent.
+    fn state_keys(&mut self, names: Option<&[String]>) -> StateKeys {
+        let Some(names) = names else {
+            return StateKeys::ALL;
+        };
+        match StateKeys::from_names(names) {
+            Ok(keys) => keys,
+            Err(i) => {
+                let known: Vec<&str> = property::ALL_KEYS
+                    .iter()
+                    .filter_map(|k| k.strip_prefix("routewise."))
+                    .collect();
+                self.err(
+                    format!("filter_state[{i}]"),
+                    invalid(
+                        names.get(i).map_or("", String::as_str),
+                        format!("not a filter-state key; use one of {}", known.join(", ")),
+                    ),
+                );
+                StateKeys::ALL
+            }
+        }
     }
 
     fn cluster_header(&mut self, name: &str) -> String {

@@ -66,6 +66,7 @@ pub const MAX_ITEMS: usize = 100_000;
 #[derive(Debug)]
 pub struct Engine {
     cluster_header: Box<str>,
+    state_keys: crate::names::property::StateKeys,
     domain_index: HostIndex<u32>,
     domains: Vec<Domain>,
     apis: Vec<Api>,
@@ -308,6 +309,11 @@ impl Engine {
             },
             plugins,
         })
+    }
+
+    /// The filter-state keys this configuration writes (`filter_state`).
+    pub fn state_keys(&self) -> crate::names::property::StateKeys {
+        self.state_keys
     }
 
     /// The request header that carries the selected cluster (lowercase).

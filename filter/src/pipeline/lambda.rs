@@ -407,7 +407,11 @@ pub(super) fn answer(
         });
         state.push((property::LAMBDA_REASON, reason));
     }
+    let keys = config.engine.state_keys();
     for (key, value) in state {
+        if !keys.allows(key) {
+            continue;
+        }
         if let Err(e) = host.set_filter_state(key, value) {
             log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
         }

@@ -206,10 +206,12 @@ impl StreamCall {
                         self.target.cluster,
                         self.id
                     );
-                    let _ = host.set_filter_state(
-                        property::LAMBDA_REASON,
-                        "the client's stream ended before the function's answer",
-                    );
+                    if config.engine.state_keys().allows(property::LAMBDA_REASON) {
+                        let _ = host.set_filter_state(
+                            property::LAMBDA_REASON,
+                            "the client's stream ended before the function's answer",
+                        );
+                    }
                     self.close_upstream(host);
                     self.finished = true;
                 }
@@ -396,7 +398,11 @@ impl StreamCall {
             });
             state.push((property::LAMBDA_REASON, reason));
         }
+        let keys = config.engine.state_keys();
         for (key, value) in state {
+            if !keys.allows(key) {
+                continue;
+            }
             if let Err(e) = host.set_filter_state(key, value) {
                 log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
             }

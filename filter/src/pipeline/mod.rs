@@ -61,6 +61,7 @@ pub use record::{Op, RecordingHost};
 use crate::decision::{Decision, Forward, Integration, LocalReply, Selected};
 use crate::engine::Engine;
 use crate::error::ConfigErrors;
+use crate::names::property::StateKeys;
 use crate::names::{header, outcome, property};
 use crate::plugins::{HeaderEdit, ResponseRewrite};
 use crate::request::RequestView;
@@ -461,22 +462,35 @@ impl Stream {
         if let Some(path) = &f.path {
             host.set_header(Map::Request, header::PATH, path)?;
         }
-        let state: [(&str, &str); 10] = [
-            (property::DOMAIN, f.domain),
-            (property::RULE_ID, f.rule_id.unwrap_or(property::NONE)),
-            (property::MAPPING_ID, f.mapping_id.unwrap_or(property::NONE)),
-            (property::API, f.api),
-            (property::STAGE, f.stage),
-            (property::ROUTE_ID, f.route_id),
-            (property::ROUTE_KEY, f.route_key),
-            (property::PATH_PARAMS, &f.path_params_json()),
-            (property::CONSUMER, f.plugins.consumer.unwrap_or(property::NONE)),
-            (property::PLUGINS, &f.plugins.merged.summary()),
+        // Only the keys the config's `filter_state` names (all by default). `None`: a value made only when
+        // its key is written.
+        let keys = config.engine.state_keys();
+        let state: [(&str, Option<&str>); 11] = [
+            (property::DOMAIN, Some(f.domain)),
+            (property::RULE_ID, Some(f.rule_id.unwrap_or(property::NONE))),
+            (property::MAPPING_ID, Some(f.mapping_id.unwrap_or(property::NONE))),
+            (property::API, Some(f.api)),
+            (property::STAGE, Some(f.stage)),
+            (property::ROUTE_ID, Some(f.route_id)),
+            (property::ROUTE_KEY, Some(f.route_key)),
+            (property::PATH_PARAMS, None),
+            (
+                property::CONSUMER,
+                Some(f.plugins.consumer.unwrap_or(property::NONE)),
+            ),
+            (property::PLUGINS, None),
+            (property::OUTCOME, Some(outcome::FORWARDED)),
         ];
         for (key, value) in state {
-            host.set_filter_state(key, value)?;
+            if !keys.allows(key) {
+                continue;
+            }
+            match value {
+                Some(v) => host.set_filter_state(key, v)?,
+                None if key == property::PATH_PARAMS => host.set_filter_state(key, &f.path_params_json())?,
+                None => host.set_filter_state(key, &f.plugins.merged.summary())?,
+            }
         }
-        host.set_filter_state(property::OUTCOME, outcome::FORWARDED)?;
         // The router resolves the route again, with the new cluster header.
         host.clear_route_cache();
         let c = &config.counters;
@@ -502,8 +516,11 @@ impl Stream {
             // What the access log records for this request (`%REQ(:PATH)%`): never a refused key (G2).
             host.set_header(Map::Request, header::PATH, path)?;
         }
-        set_context(host, &r.context)?;
-        host.set_filter_state(property::OUTCOME, r.reason)?;
+        let keys = config.engine.state_keys();
+        set_context(host, keys, &r.context)?;
+        if keys.allows(property::OUTCOME) {
+            host.set_filter_state(property::OUTCOME, r.reason)?;
+        }
         host.count(config.counters.outcome(r.reason));
         host.send_local_reply(&Reply {
             status: r.status,
@@ -526,7 +543,9 @@ impl Stream {
         if let Some(config) = config {
             host.count(config.counters.outcome(outcome::INTERNAL_ERROR));
         }
-        let _ = host.set_filter_state(property::OUTCOME, outcome::INTERNAL_ERROR);
+        if config.is_none_or(|c| c.engine.state_keys().allows(property::OUTCOME)) {
+            let _ = host.set_filter_state(property::OUTCOME, outcome::INTERNAL_ERROR);
+        }
         let reply = LocalReply::internal_error(Selected::default());
         if let Err(e) = host.send_local_reply(&Reply {
             status: reply.status,
@@ -575,20 +594,18 @@ fn apply_response_rewrite(host: &mut impl Host, rr: &ResponseRewrite) -> Result<
 }
 
 /// Filter state for what was selected before a local reply; ids default to `-` (R11).
-fn set_context(host: &mut impl Host, c: &Selected<'_>) -> Result<(), HostError> {
-    if let Some(d) = c.domain {
-        host.set_filter_state(property::DOMAIN, d)?;
-    }
-    host.set_filter_state(property::RULE_ID, c.rule_id.unwrap_or(property::NONE))?;
-    host.set_filter_state(property::MAPPING_ID, c.mapping_id.unwrap_or(property::NONE))?;
-    let optional = [
+fn set_context(host: &mut impl Host, keys: StateKeys, c: &Selected<'_>) -> Result<(), HostError> {
+    let state = [
+        (property::DOMAIN, c.domain),
+        (property::RULE_ID, Some(c.rule_id.unwrap_or(property::NONE))),
+        (property::MAPPING_ID, Some(c.mapping_id.unwrap_or(property::NONE))),
         (property::API, c.api),
         (property::STAGE, c.stage),
         (property::ROUTE_ID, c.route_id),
         (property::ROUTE_KEY, c.route_key),
     ];
-    for (key, value) in optional {
-        if let Some(v) = value {
+    for (key, value) in state {
+        if let Some(v) = value.filter(|_| keys.allows(key)) {
             host.set_filter_state(key, v)?;
         }
     }

@@ -113,6 +113,71 @@ fn a_forwarded_request_edits_headers_then_names_the_cluster_then_the_path_then_s
     );
 }
 
+/// `filter_state` names the keys written; `rule_id` and `mapping_id` are written whatever it says (R11).
+#[test]
+fn r11_filter_state_writes_only_the_named_keys_and_always_the_rule_and_mapping() {
+    let with_keys = |keys: &str| {
+        let text = CONFIG.replacen('{', &format!("{{\"filter_state\": {keys},"), 1);
+        match FilterConfig::from_bytes(text.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => panic!("{:?}", e.log_lines()),
+        }
+    };
+    let written = |config: &FilterConfig, mut host: RecordingHost| -> Vec<String> {
+        let mut stream = Stream::default();
+        stream.on_request_headers(Some(config), &mut host, true);
+        host.ops()
+            .iter()
+            .filter_map(|op| match op {
+                Op::SetFilterState(k, _) => Some(k.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let route_and_outcome = with_keys(r#"["route_id", "routewise.outcome"]"#);
+    assert_eq!(
+        written(&route_and_outcome, get_pet()),
+        [
+            "routewise.rule_id",
+            "routewise.mapping_id",
+            "routewise.route_id",
+            "routewise.outcome"
+        ]
+    );
+    // A local reply: the same selection.
+    let nowhere = RecordingHost::new(&[
+        (":method", "GET"),
+        (":authority", "a"),
+        (":path", "/shop/nowhere"),
+    ]);
+    assert_eq!(
+        written(&route_and_outcome, nowhere),
+        ["routewise.rule_id", "routewise.mapping_id", "routewise.outcome"]
+    );
+    let none = with_keys("[]");
+    assert_eq!(
+        written(&none, get_pet()),
+        ["routewise.rule_id", "routewise.mapping_id"]
+    );
+    // Absent: every key (the forwarded test above lists them).
+    assert_eq!(written(&config(), get_pet()).len(), 11);
+
+    let errors = match FilterConfig::from_bytes(
+        CONFIG
+            .replacen('{', r#"{"filter_state": ["route_id", "route"],"#, 1)
+            .as_bytes(),
+    ) {
+        Ok(_) => panic!("an unknown key is an error"),
+        Err(e) => e.log_lines(),
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("filter_state[1]") && l.contains("route_key")),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn a_local_reply_records_state_counts_and_answers_then_holds_the_stream() {
     let config = config();

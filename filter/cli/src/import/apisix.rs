@@ -1002,6 +1002,7 @@ fn build(opts: &ApisixImport<'_>, items: &Items, skip: &Skip) -> Result<Built, I
     };
     let config = Config {
         cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
+        filter_state: None,
         domains: vec![DomainConfig {
             name: "*".into(),
             routing_mode: RoutingMode::ApiMappingOnly,

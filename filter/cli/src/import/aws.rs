@@ -278,6 +278,7 @@ pub fn import(opts: &AwsImport<'_>) -> Result<Imported, ImportErrors> {
         .collect();
     let config = Config {
         cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
+        filter_state: None,
         domains: vec![DomainConfig {
             name: opts.domain_name.to_string(),
             routing_mode: opts.routing_mode,

@@ -357,6 +357,7 @@ pub fn import(opts: &OpenApiImport<'_>) -> Result<OpenApiImported, ImportErrors>
     let variables: BTreeMap<String, String> = opts.stage_variables.iter().cloned().collect();
     let config = Config {
         cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
+        filter_state: None,
         domains: vec![DomainConfig {
             name: opts.domain_name.to_string(),
             routing_mode: RoutingMode::ApiMappingOnly,

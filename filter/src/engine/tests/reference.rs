@@ -160,6 +160,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 .collect();
             Config {
                 cluster_header: crate::config::DEFAULT_CLUSTER_HEADER.into(),
+                filter_state: None,
                 domains,
                 apis: vec![Lenient::Ok(a0), Lenient::Ok(a1)],
                 consumers: vec![],
