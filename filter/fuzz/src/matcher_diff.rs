@@ -133,6 +133,7 @@ fn gen_config(b: &mut Bytes<'_>) -> Config {
     let apis = vec![Lenient::Ok(gen_api(b, 0)), Lenient::Ok(gen_api(b, 1))];
     Config {
         cluster_header: routewise::config::DEFAULT_CLUSTER_HEADER.into(),
+        filter_state: None,
         domains,
         apis,
         consumers: vec![],
