@@ -546,17 +546,20 @@ fn empty_body_lab(build: Build) -> (Envoy, LambdaMock) {
     (envoy, mock)
 }
 
+/// The client's answer and Envoy's log, for an assertion's message.
+fn answer_and_log(envoy: &Envoy, resp: &Response) -> String {
+    format!(
+        "client got {} {:?} {:?}\nEnvoy log:\n{}",
+        resp.status,
+        resp.headers,
+        resp.text(),
+        log_excerpt(&envoy.log())
+    )
+}
+
 fn u12_an_empty_body_answer_keeps_the_functions_content_type_or_gets_application_json(build: Build) {
     let (envoy, _mock) = empty_body_lab(build);
-    let explain = |resp: &Response| {
-        format!(
-            "client got {} {:?} {:?}\nEnvoy log:\n{}",
-            resp.status,
-            resp.headers,
-            resp.text(),
-            log_excerpt(&envoy.log())
-        )
-    };
+    let explain = |resp: &Response| answer_and_log(&envoy, resp);
     for case in EMPTY_BODY_CASES {
         let what = format!("{} /{} ({})", case.method, case.function, case.why);
         let resp = envoy.send(Request::new(case.method, &format!("/{}", case.function)).host(HOST));
@@ -659,15 +662,7 @@ fn x_amz_invocation_type_event_answers_202_and_a_mode_mismatch_is_a_named_502(bu
         ]}],
     });
     let envoy = Envoy::start_with_lambdas(build, &config.to_string(), &[], &clusters);
-    let explain = |resp: &Response| {
-        format!(
-            "client got {} {:?} {:?}\nEnvoy log:\n{}",
-            resp.status,
-            resp.headers,
-            resp.text(),
-            log_excerpt(&envoy.log())
-        )
-    };
+    let explain = |resp: &Response| answer_and_log(&envoy, resp);
 
     // Event on an asynchronous cluster: Lambda's 202, no body, application/json as every empty answer (U12).
     let resp = envoy.send(

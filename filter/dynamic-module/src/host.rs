@@ -309,15 +309,7 @@ impl Host for DmHost<'_> {
                 u64::from(call.timeout_ms),
             )
         };
-        if result == callout_init::SUCCESS {
-            Ok(id)
-        } else {
-            let name = callout_init::NAMES
-                .get(result as usize)
-                .copied()
-                .unwrap_or("unknown result");
-            Err(HostError::new("call_cluster", format!("{name} ({result})")))
-        }
+        callout_id("call_cluster", result, id)
     }
 
     fn call_response_headers(&mut self) -> Result<Vec<(String, String)>, HostError> {
@@ -365,15 +357,7 @@ impl Host for DmHost<'_> {
                 u64::from(call.timeout_ms),
             )
         };
-        if result == callout_init::SUCCESS {
-            Ok(id)
-        } else {
-            let name = callout_init::NAMES
-                .get(result as usize)
-                .copied()
-                .unwrap_or("unknown result");
-            Err(HostError::new("start_stream", format!("{name} ({result})")))
-        }
+        callout_id("start_stream", result, id)
     }
 
     fn reset_stream(&mut self, id: u64) -> Result<(), HostError> {
@@ -437,5 +421,18 @@ impl Host for DmHost<'_> {
                 1,
             );
         }
+    }
+}
+
+/// The id of a call Envoy accepted, or the `callout_init` result it refused it with, by name.
+fn callout_id(call: &'static str, result: u32, id: u64) -> Result<u64, HostError> {
+    if result == callout_init::SUCCESS {
+        Ok(id)
+    } else {
+        let name = callout_init::NAMES
+            .get(result as usize)
+            .copied()
+            .unwrap_or("unknown result");
+        Err(HostError::new(call, format!("{name} ({result})")))
     }
 }

@@ -377,6 +377,20 @@ fn invoke_function(
 /// Sends `out` to the client, `response-rewrite` applied (G1: once), and records it (filter state,
 /// counter, debug log lines). Returns the exchange's final state.
 ///
+/// Writes a Lambda answer's filter-state entries, those the config's `filter_state` names; a failed write is
+/// logged, never the stream's end (the answer still goes out).
+pub(super) fn put_state(config: &FilterConfig, host: &mut impl Host, state: &[(&str, &str)]) {
+    let keys = config.engine.state_keys();
+    for &(key, value) in state {
+        if !keys.allows(key) {
+            continue;
+        }
+        if let Err(e) = host.set_filter_state(key, value) {
+            log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
+        }
+    }
+}
+
 /// U12 with an empty body: a local reply without a body loses its `content-type` in Envoy
 /// (`Utility::prepareLocalReply` removes it), where API Gateway sends the function's own or
 /// `application/json`. Such an answer is written with [`Host::send_response`] where the ABI has it (the
@@ -407,15 +421,7 @@ pub(super) fn answer(
         });
         state.push((property::LAMBDA_REASON, reason));
     }
-    let keys = config.engine.state_keys();
-    for (key, value) in state {
-        if !keys.allows(key) {
-            continue;
-        }
-        if let Err(e) = host.set_filter_state(key, value) {
-            log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
-        }
-    }
+    put_state(config, host, &state);
     // U9: dropped lines are logged at debug.
     for d in &out.dropped {
         log::debug!("routewise: lambda (cluster {}): {d}", target.cluster);

@@ -33,7 +33,7 @@
 use std::sync::Arc;
 
 use super::host::{Call, Host};
-use super::lambda::{answer, rewrite_answer, LambdaExchange};
+use super::lambda::{answer, put_state, rewrite_answer, LambdaExchange};
 use super::ratelog;
 use super::FilterConfig;
 use crate::decision::LambdaTarget;
@@ -206,12 +206,14 @@ impl StreamCall {
                         self.target.cluster,
                         self.id
                     );
-                    if config.engine.state_keys().allows(property::LAMBDA_REASON) {
-                        let _ = host.set_filter_state(
+                    put_state(
+                        config,
+                        host,
+                        &[(
                             property::LAMBDA_REASON,
                             "the client's stream ended before the function's answer",
-                        );
-                    }
+                        )],
+                    );
                     self.close_upstream(host);
                     self.finished = true;
                 }
@@ -398,15 +400,7 @@ impl StreamCall {
             });
             state.push((property::LAMBDA_REASON, reason));
         }
-        let keys = config.engine.state_keys();
-        for (key, value) in state {
-            if !keys.allows(key) {
-                continue;
-            }
-            if let Err(e) = host.set_filter_state(key, value) {
-                log::warn!("routewise: lambda: cannot set filter state {key}: {e}");
-            }
-        }
+        put_state(config, host, &state);
         host.count(config.counters.lambda(outcome));
     }
 }

@@ -295,14 +295,16 @@ fn outcome_names_are_distinct_and_indexed() {
     }
 }
 
-#[test]
-fn timeout_ms_defaults_to_29_s_and_is_validated_by_name() {
-    let config = |integration: Value| {
-        json!({"domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
-               "apis": [{"id": "f", "stages": {"s": {"integration": integration}}}]})
-        .to_string()
-    };
-    let engine = Engine::from_json(&config(json!({"type": "lambda", "cluster": "c"}))).expect("valid");
+/// A config whose only API sends everything to `integration` (its stage's).
+fn one_integration(integration: Value) -> String {
+    json!({"domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
+           "apis": [{"id": "f", "stages": {"s": {"integration": integration}}}]})
+    .to_string()
+}
+
+/// The Lambda target a request gets under [`one_integration`]`(integration)`.
+fn lambda_target_of(integration: Value) -> Arc<LambdaTarget> {
+    let engine = Engine::from_json(&one_integration(integration)).expect("valid");
     let headers = vec![];
     let req = RequestView {
         method: "GET",
@@ -317,7 +319,16 @@ fn timeout_ms_defaults_to_29_s_and_is_validated_by_name() {
     let Integration::Lambda(t) = f.integration else {
         panic!("lambda")
     };
-    assert_eq!(t.timeout_ms, 29_000);
+    Arc::clone(t)
+}
+
+#[test]
+fn timeout_ms_defaults_to_29_s_and_is_validated_by_name() {
+    let config = one_integration;
+    assert_eq!(
+        lambda_target_of(json!({"type": "lambda", "cluster": "c"})).timeout_ms,
+        29_000
+    );
 
     for ok in [50, 900_000] {
         assert!(Engine::from_json(&config(
@@ -527,30 +538,9 @@ fn event_invocations_answer_202_and_a_mode_mismatch_is_a_named_502() {
 
 #[test]
 fn invocation_type_is_validated_by_name_and_event_cannot_stream() {
-    let config = |integration: Value| {
-        json!({"domains": [{"name": "*", "api_mappings": [{"api": "f", "stage": "s"}]}],
-               "apis": [{"id": "f", "stages": {"s": {"integration": integration}}}]})
-        .to_string()
-    };
-    let engine = Engine::from_json(&config(
-        json!({"type": "lambda", "cluster": "c", "invocation_type": "Event"}),
-    ))
-    .expect("valid");
-    let headers = vec![];
-    let req = RequestView {
-        method: "GET",
-        authority: "x",
-        path: "/",
-        headers: &headers,
-        remote_addr: None,
-    };
-    let Decision::Forward(f) = engine.evaluate(&req) else {
-        panic!("forwarded")
-    };
-    let Integration::Lambda(t) = f.integration else {
-        panic!("lambda")
-    };
-    assert_eq!(t.invocation, InvocationType::Event);
+    let config = one_integration;
+    let event = lambda_target_of(json!({"type": "lambda", "cluster": "c", "invocation_type": "Event"}));
+    assert_eq!(event.invocation, InvocationType::Event);
 
     let lines = |integration: Value| -> Vec<String> {
         Engine::from_json(&config(integration))
