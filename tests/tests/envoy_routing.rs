@@ -384,6 +384,43 @@ fn r8_r9_api_mapping_only_longest_base_path_wins(build: Build) {
     assert_forwarded(&envoy, &get(&envoy, h, "/other?q=1"), &main, "/other?q=1");
 }
 
+/// R11 with the config's `filter_state`: only the named keys are written, `rule_id` and `mapping_id` always;
+/// a key not written prints null in the JSON access log (README, "What the filter tells Envoy").
+fn r11_filter_state_writes_the_named_keys_and_always_rule_and_mapping(build: Build) {
+    let o = EchoUpstream::start("orders");
+    let mut cfg: Value = serde_json::from_str(&config(
+        json!([{"name": "api.example.com", "api_mappings": [mapping("orders", "orders", "orders")]}]),
+        json!([api("orders", "orders", json!([]))]),
+    ))
+    .expect("config JSON");
+    cfg["filter_state"] = json!(["route_id"]);
+    let envoy = Envoy::start(build, &cfg.to_string(), &[&o]);
+    let resp = get(&envoy, "api.example.com", "/orders/5");
+    assert_forwarded(&envoy, &resp, &o, "/5");
+    let log = envoy.access_log_for(&resp);
+    assert_eq!(
+        (log["rule_id"].as_str(), log["mapping_id"].as_str()),
+        (Some("-"), Some("orders")),
+        "R11: {log}"
+    );
+    assert!(
+        log["route_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "named: {log}"
+    );
+    for key in [
+        "domain",
+        "api",
+        "stage",
+        "route_key",
+        "path_params",
+        "outcome",
+        "consumer",
+        "plugins",
+    ] {
+        assert!(log[key].is_null(), "{key} is not named in filter_state: {log}");
+    }
+}
+
 /// R8 ROUTING_RULE_THEN_API_MAPPING: all rules first, then the mappings.
 fn r8_routing_rule_then_api_mapping(build: Build) {
     let (beta, o, main) = (
@@ -872,6 +909,7 @@ fn metrics_are_envoy_stats_under_the_builds_namespace(build: Build) {
 routewise_tests::both_builds!(
     p1_a_client_cannot_claim_another_address_with_x_forwarded_for,
     d1_d3_domain_selection_exact_then_longest_wildcard_then_any,
+    r11_filter_state_writes_the_named_keys_and_always_rule_and_mapping,
     d3_no_domain_is_404_not_found,
     r1_r2_rules_by_ascending_priority_first_match_wins,
     r3_header_glob_forms,
