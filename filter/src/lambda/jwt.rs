@@ -139,24 +139,13 @@ impl JwtSource {
 /// The payload header's name: an HTTP token (as the plugins' header names), never a pseudo-header, a framing
 /// header or one the request needs (the filter removes it from every request of the integration).
 fn check_payload_header(lower: &str) -> Result<(), String> {
-    if lower.is_empty() {
-        return Err("empty header name".into());
-    }
     if lower.len() > MAX_HEADER_NAME_LEN {
         return Err(format!(
             "longer than {MAX_HEADER_NAME_LEN} characters ({})",
             lower.len()
         ));
     }
-    if let Some(c) = lower
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
-    {
-        return Err(format!(
-            "character `{}` is not allowed in a header name",
-            c.escape_default()
-        ));
-    }
+    crate::plugins::check_header_name(lower)?;
     const NEEDED: [&str; 5] = ["host", "authorization", "cookie", "content-type", "x-request-id"];
     if crate::plugins::FRAMING_HEADERS.contains(&lower) || NEEDED.contains(&lower) {
         return Err(format!(
@@ -253,19 +242,31 @@ pub fn render_claim(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
+        _ => {
+            let mut out = String::new();
+            render_into(v, &mut out);
+            Some(out)
+        }
+    }
+}
+
+/// [`render_claim`] of a non-null value, written into one buffer: nested arrays cost their size once, not
+/// once per level.
+fn render_into(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
         Value::Array(items) => {
-            let mut out = String::from("[");
+            out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
                 // An element that is `null` is written `null`: dropping it would shift its neighbours.
-                out.push_str(&render_claim(item).unwrap_or_else(|| "null".to_string()));
+                render_into(item, out);
             }
             out.push(']');
-            Some(out)
         }
-        Value::Object(_) | Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+        Value::Null | Value::Object(_) | Value::Bool(_) | Value::Number(_) => out.push_str(&v.to_string()),
     }
 }
 

@@ -248,7 +248,7 @@ fn unwritable_header(lower: &str) -> Option<String> {
 }
 
 /// A header name plugins may write: an HTTP token, lowercased; never a pseudo-header.
-fn check_header_name(n: &str) -> Result<String, String> {
+pub(crate) fn check_header_name(n: &str) -> Result<String, String> {
     if n.is_empty() {
         return Err("empty header name".into());
     }
