@@ -339,7 +339,9 @@ fn invoke_function(
         return (done, Next::Stop);
     }
     if let Some(path) = &target.stream_path {
-        let exchange = lambda_stream::start(config, host, target, path, &event, response_rewrite);
+        let head_request = pending.method.eq_ignore_ascii_case("HEAD");
+        let exchange =
+            lambda_stream::start(config, host, target, path, &event, head_request, response_rewrite);
         return (exchange, Next::Stop);
     }
     let call = Call {

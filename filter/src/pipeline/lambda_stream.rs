@@ -110,6 +110,9 @@ pub(super) struct StreamCall {
     upstream_done: bool,
     /// The client has its head.
     head_sent: bool,
+    /// The client's request is a HEAD: its answer has no body, whatever the function streams (a local
+    /// response written in pieces is not trimmed by Envoy as a local reply is).
+    head_request: bool,
     /// The client has its whole answer, or was reset.
     finished: bool,
 }
@@ -121,6 +124,7 @@ pub(super) fn start(
     target: &Arc<LambdaTarget>,
     path: &str,
     event: &[u8],
+    head_request: bool,
     response_rewrite: Option<ResponseRewrite>,
 ) -> LambdaExchange {
     let length = event.len().to_string();
@@ -157,6 +161,7 @@ pub(super) fn start(
                 invoke_status: None,
                 upstream_done: false,
                 head_sent: false,
+                head_request,
                 finished: false,
             }))
         }
@@ -323,6 +328,8 @@ impl StreamCall {
                     }
                     self.head_sent = true;
                 }
+                // No body after the head of a HEAD answer (RFC 9110 §9.3.2).
+                Action::Data(_) if self.head_request => {}
                 Action::Data(bytes) => {
                     if let Err(e) = host.send_response_body(&bytes, false) {
                         self.internal_failure(config, host, &format!("cannot send a body piece: {e}"));
@@ -407,11 +414,7 @@ impl StreamCall {
 
 /// `reason` cut to [`MAX_REASON_BYTES`] at a character boundary.
 fn bounded(reason: &str) -> &str {
-    let mut end = reason.len().min(MAX_REASON_BYTES);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason.get(..end).unwrap_or_default()
+    crate::lambda::stream_answer::prefix(reason, MAX_REASON_BYTES)
 }
 
 #[cfg(test)]

@@ -180,6 +180,39 @@ fn s2_the_call_then_s4_the_head_with_response_rewrite_then_each_piece_then_the_e
     assert_eq!(host.count_of(config.counters.lambda(Outcome::Proxied)), 1);
 }
 
+/// A HEAD request's streamed answer: the head and the end, no body piece in between (RFC 9110 §9.3.2; Envoy
+/// trims a local reply's body for HEAD, not a response the filter writes in pieces).
+#[test]
+fn a_head_request_gets_the_streamed_head_and_end_without_a_body() {
+    let config = config();
+    let mut host = RecordingHost::new(&[(":method", "HEAD"), (":authority", "a"), (":path", "/st")]);
+    let mut stream = started(&config, &mut host);
+    let h = headers("200");
+    send(
+        &mut stream,
+        &config,
+        &mut host,
+        StreamEvent::Headers {
+            id: 1,
+            headers: &h,
+            end_of_stream: false,
+        },
+    );
+    data(&mut stream, &config, &mut host, &prelude_and(b"one"));
+    data(&mut stream, &config, &mut host, &encode_payload_chunk(b"two"));
+    data(&mut stream, &config, &mut host, &encode_invoke_complete("{}"));
+    let ops = client_ops(&host);
+    let [Op::ResponseHead { status: 202, .. }, Op::ResponseBody {
+        data: end,
+        end_of_stream: true,
+    }] = &ops[..]
+    else {
+        panic!("{ops:?}");
+    };
+    assert!(end.is_empty(), "{ops:?}");
+    assert_eq!(host.filter_state("routewise.lambda_outcome"), Some("proxied"));
+}
+
 #[test]
 fn timeouts_before_the_head_are_504_and_after_it_a_client_reset() {
     let config = config();
