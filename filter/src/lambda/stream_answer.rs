@@ -234,10 +234,13 @@ impl StreamAnswer {
                 Owned::Complete {
                     error_code: Some((code, details)),
                 } => {
+                    // Cut before formatting: ErrorDetails can be as long as a message (MiBs); the reason is
+                    // cut to 1 KB for the log anyway.
+                    let (code, details) = (prefix(&code, 256), prefix(&details, 1024));
                     let why = format!("the function failed: ErrorCode {code:?}, ErrorDetails {details:?}");
                     let mut reply = invoke::call_failed("");
                     reply.outcome = Outcome::FunctionError;
-                    if let Some(v) = super::headers::safe_header_value(&code, 256) {
+                    if let Some(v) = super::headers::safe_header_value(code, 256) {
                         reply
                             .headers
                             .push((super::headers::FUNCTION_ERROR.to_string(), v.to_string()));
@@ -336,3 +339,12 @@ impl Owned {
 
 #[cfg(test)]
 mod tests;
+
+/// The first `max` bytes of `s` at most, cut at a character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
