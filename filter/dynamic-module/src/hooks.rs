@@ -46,6 +46,8 @@ enum Queued {
     Data(u64, Vec<u8>, bool),
     End(u64),
     Reset(u64),
+    /// The client's stream completed while a hook ran (ending a streamed answer can complete it at once).
+    ClientDone,
 }
 
 impl Queued {
@@ -63,7 +65,7 @@ impl Queued {
             } => Queued::Data(id, data.to_vec(), end_of_stream),
             StreamEvent::End { id } => Queued::End(id),
             StreamEvent::Reset { id } => Queued::Reset(id),
-            StreamEvent::ClientDone => return None,
+            StreamEvent::ClientDone => Queued::ClientDone,
         })
     }
 
@@ -81,6 +83,7 @@ impl Queued {
             },
             Queued::End(id) => StreamEvent::End { id: *id },
             Queued::Reset(id) => StreamEvent::Reset { id: *id },
+            Queued::ClientDone => StreamEvent::ClientDone,
         }
     }
 
@@ -106,6 +109,11 @@ impl StreamFilter {
         if queue.len() >= MAX_QUEUED || bytes > MAX_QUEUED_BYTES {
             let id = match &q {
                 Queued::Headers(id, ..) | Queued::Data(id, ..) | Queued::End(id) | Queued::Reset(id) => *id,
+                // Once per stream, and it must not be lost (it resets a call still open): always kept.
+                Queued::ClientDone => {
+                    queue.push_back(q);
+                    return;
+                }
             };
             log::warn!(
                 "routewise: too many streamed-call events for a busy stream; taking stream {id} as reset"
@@ -517,11 +525,21 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
 }
 
 #[no_mangle]
+// Called by Envoy only, with the pointer filter_new returned (the ABI's contract).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     envoy: EnvoyFilter,
     module: *const c_void,
 ) {
-    // The client's stream is over: a streamed call still open is reset (lambda-streaming.md §6).
+    // The client's stream is over: a streamed call still open is reset (lambda-streaming.md §6). Re-entered
+    // (a hook of this stream ended the response, which completed the stream at once): queued for that hook.
+    // SAFETY: Envoy passes the pointer filter_new returned, until destroy.
+    if let Some(filter) = unsafe { stream_filter(module) } {
+        if filter.state.try_borrow_mut().is_err() {
+            let _ = catch_unwind(AssertUnwindSafe(|| filter.enqueue(StreamEvent::ClientDone)));
+            return;
+        }
+    }
     with_stream(envoy, module, false, None, status::CONTINUE, |stream, host| {
         let config = host.config.map(|c| &c.config);
         stream.on_stream_event(config, host, StreamEvent::ClientDone);
