@@ -133,6 +133,8 @@ fn lab_config() -> String {
             route("/throttled", "throttled"),
             route("/mid-error", "mid-error"),
             route("/abandoned", "abandoned"),
+            json!({"key": "ANY /head", "integration": {"type": "lambda", "cluster": "lambda_stream",
+                   "response_transfer_mode": "STREAM", "function_name": "head"}}),
         ]}],
     })
     .to_string()
@@ -312,6 +314,16 @@ fn dynamic_module_streams_the_answer_as_it_comes() {
             StreamPart::Bytes(encode_invoke_complete("{}")),
         ]),
     );
+    mock.register_stream(
+        "head",
+        StreamReply::stream(vec![
+            StreamPart::Bytes(encode_payload_chunk(&with_prelude(
+                &json!({"statusCode": 200}),
+                b"a body",
+            ))),
+            StreamPart::Bytes(encode_invoke_complete("{}")),
+        ]),
+    );
     *STREAM_CLUSTER.lock().expect("cluster lock") = stream_cluster(&mock).to_string();
     let envoy = Envoy::start_with_module_edited(
         &lab_config(),
@@ -367,6 +379,19 @@ fn dynamic_module_streams_the_answer_as_it_comes() {
     let resp = envoy.send(routewise_tests::Request::get("/bad-prelude").host("api.example.com"));
     assert_eq!(resp.status, 500, "{}", explain());
     assert_eq!(resp.body, br#"{"message":"Internal server error"}"#);
+
+    // RFC 9110 §9.3.2: the streamed answer to a HEAD request has the head and no body; the next answer on
+    // the same connection is framed as its own (a body after the HEAD head would be read as its start).
+    let mut conn = routewise_tests::http::Connection::open(envoy.port()).expect("connect");
+    let head = conn
+        .send(&routewise_tests::Request::new("HEAD", "/head").host("api.example.com"))
+        .unwrap_or_else(|e| panic!("HEAD: {e}\n{}", explain()));
+    assert_eq!(head.status, 200, "{}", explain());
+    assert!(head.body.is_empty(), "{:?}", head.text());
+    let next = conn
+        .send(&routewise_tests::Request::get("/bad-prelude").host("api.example.com"))
+        .unwrap_or_else(|e| panic!("after HEAD: {e}\n{}", explain()));
+    assert_eq!(next.status, 500, "{:?} {}", next.text(), explain());
 
     // §2, U1: a throttled call is answered before any stream, as API Gateway does.
     let resp = envoy.send(routewise_tests::Request::get("/throttled").host("api.example.com"));
