@@ -81,6 +81,13 @@ impl Pair {
                 "{what} | hay {hay:?} | is_match: mine {m} | regex crate {o}"
             ));
         }
+        // The NFA walk (patterns whose DFA is too big) must agree too.
+        let walked = self.mine.is_match_nfa(hay);
+        if walked != o {
+            return Err(format!(
+                "{what} | hay {hay:?} | is_match (NFA walk): mine {walked} | regex crate {o}"
+            ));
+        }
         let m = self.mine.captures(hay);
         let mut o = oracle_spans(&self.oracle, hay);
         if let (true, Some(o)) = (self.zero_rep, o.as_mut()) {
@@ -89,6 +96,13 @@ impl Pair {
         if m != o {
             return Err(format!(
                 "{what} | hay {hay:?} | captures: mine {m:?} | regex crate {o:?}"
+            ));
+        }
+        // Short haystacks take the backtracker; the Pike VM (long haystacks) must give the same spans.
+        let pike = self.mine.captures_pike_vm(hay);
+        if pike != o {
+            return Err(format!(
+                "{what} | hay {hay:?} | captures (Pike VM): mine {pike:?} | regex crate {o:?}"
             ));
         }
         for t in templates {

@@ -1,4 +1,4 @@
-//! P1 `vars`: the subset of APISIX's lua-resty-expr that routes may use, compiled once (regexes included).
+//! P1 `vars`: the subset of APISIX's lua-resty-expr that routes may use, compiled once (regexes included: [`super::rx`], one DFA pass per test).
 //!
 //! Shape, as in lua-resty-expr v1: the top level is a list of expressions that must all hold, or a logical
 //! form `["AND" | "OR" | "!AND" | "!OR", expr, expr, ...]`. An expression is `[var, op, value]`,
@@ -15,7 +15,7 @@
 //! repeated argument) equals the value; lua-resty-expr's `has` needs a Lua table, which nginx variables
 //! never are.
 
-use regex::{Regex, RegexBuilder};
+use super::rx::Regex;
 use serde_json::Value;
 
 /// A variable an expression reads.
@@ -132,10 +132,8 @@ pub struct VarsExpr {
 /// A problem at a sub-path of the `vars` value (`[0][1]`).
 pub type VarsError = (String, String);
 
-/// Largest compiled regex (bytes), so a config cannot make the filter build a huge automaton.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Most capture groups in a `vars` regex: matching only asks whether it matches, and each group costs
-/// memory per search (6,000 groups made one 2 KB header trap the VM, issue 14).
+/// Most capture groups in a `vars` regex: matching only asks whether it matches (the DFA ignores groups),
+/// and a pattern with more is a mistake (6,000 groups once made one 2 KB header trap the VM, issue 14).
 pub const MAX_REGEX_GROUPS: usize = 32;
 
 impl VarsExpr {
@@ -333,11 +331,8 @@ fn compile_cmp(items: &[Value], path: &str, errors: &mut Vec<VarsError>) -> Opti
             None => Err(format!("`{op_name}` compares numbers; the value is not a number")),
         },
         "~~" | "~*" => match val.as_str() {
-            Some(re) => RegexBuilder::new(re)
-                .case_insensitive(op_name == "~*")
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| format!("invalid regex: {}", one_line(&e.to_string())))
+            Some(re) => Regex::with_case_insensitive(re, op_name == "~*")
+                .map_err(|e| format!("invalid regex: {e}"))
                 .and_then(|re| {
                     // captures_len counts the implicit whole-match group.
                     let groups = re.captures_len().saturating_sub(1);
@@ -387,10 +382,6 @@ fn compile_cmp(items: &[Value], path: &str, errors: &mut Vec<VarsError>) -> Opti
         Ok(op) => Some(Node::Cmp { var, op, negate }),
         Err(e) => err(vpath, e),
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Lua's `tonumber` on a string: surrounding whitespace allowed, decimal with exponent, or hex `0x..`.

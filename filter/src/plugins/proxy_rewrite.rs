@@ -3,21 +3,18 @@
 //! `{"uri": "/new", "regex_uri": ["^/old/(.*)", "/new/$1"], "host": "backend.internal",
 //!   "headers": {"add": {..}, "set": {..}, "remove": [..]}}`. `uri` and `regex_uri` replace the path (the
 //! query string is kept); a `regex_uri` that does not match leaves the path as it is. Regexes are compiled at
-//! configure time.
+//! configure time ([`crate::matchers::rx`]: the match is one DFA pass, the `$1` capture search a Pike VM).
 
 use std::sync::Arc;
 
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ConfigErrors;
+use crate::matchers::rx::Regex;
 use crate::names::header;
 
 use super::{invalid, parse, HeaderEdit, HeaderOps, HeaderOpsConfig};
-
-/// Largest compiled `regex_uri` (bytes).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A compiled `proxy-rewrite`.
 #[derive(Debug, Clone)]
@@ -101,16 +98,12 @@ impl ProxyRewrite {
                             ),
                         );
                     }
-                    match regex::RegexBuilder::new(pattern)
-                        .size_limit(REGEX_SIZE_LIMIT)
-                        .build()
-                    {
+                    match Regex::for_captures(pattern) {
                         Ok(r) => Some((r, Arc::<str>::from(replacement.as_str()))),
                         Err(e) => {
-                            let msg = e.to_string().replace('\n', " ");
                             errors.push(
                                 format!("{path}.regex_uri[0]"),
-                                invalid(pattern, format!("invalid regex: {msg}")),
+                                invalid(pattern, format!("invalid regex: {e}")),
                             );
                             None
                         }
@@ -166,7 +159,7 @@ impl ProxyRewrite {
             if !re.is_match(p) {
                 return None;
             }
-            re.replace(p, &**rep).into_owned()
+            re.replace(p, rep).into_owned()
         } else {
             return None;
         };
