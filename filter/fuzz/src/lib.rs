@@ -9,8 +9,9 @@
 //! | [`matcher_diff`] | `Engine::evaluate` on a generated config | equal to `engine::reference` (D1-D3, R2-R9, P2-P5) |
 //! | [`lambda_unwrap`] | `lambda::unwrap_response_into`, formats 1.0 and 2.0 | U4/U12/U9/U13 framing invariants, buffer reuse, 1.0 = 2.0 when proxied |
 //! | [`lambda_event`] | `lambda::build_event_into`, formats 1.0 and 2.0 | valid JSON, L1-L4 fields round-trip |
+//! | [`rx`] | `matchers::rx::Regex` (P1 `~~`/`~*`, G2 `regex_uri`) on any pattern and haystack | compiling never panics; DFA = NFA walk = captures, backtracker = Pike VM, spans well-formed, `replace` safe; `is_match` = the `regex` crate where their semantics are the same |
 //!
-//! The fifth target, `dm_ffi`, drives the dynamic module's hooks through its fake Envoy and lives in that
+//! The other target, `dm_ffi`, drives the dynamic module's hooks through its fake Envoy and lives in that
 //! crate (`routewise_module::fuzz`, feature `fake-envoy`).
 // A harness states its invariants with assert!/panic!: that is how a fuzzer learns of a finding.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -20,8 +21,10 @@ pub mod config;
 pub mod lambda_event;
 pub mod lambda_unwrap;
 pub mod matcher_diff;
+pub mod rx;
 
 pub use config::config;
 pub use lambda_event::lambda_event;
 pub use lambda_unwrap::lambda_unwrap;
 pub use matcher_diff::matcher_diff;
+pub use rx::rx;

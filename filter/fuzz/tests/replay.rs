@@ -59,3 +59,8 @@ fn lambda_unwrap_corpus_and_regressions_replay() {
 fn lambda_event_corpus_and_regressions_replay() {
     replay("lambda_event", routewise_fuzz::lambda_event);
 }
+
+#[test]
+fn rx_corpus_and_regressions_replay() {
+    replay("rx", routewise_fuzz::rx);
+}
