@@ -7,7 +7,8 @@
 //! `is_match/*`: a typical header test (`(?i)mobile|android` against a 120-byte user agent), a path prefix, and
 //! the two patterns that made `regex-lite` cost a quarter-second (bench/README.md, "Other measurements")
 //! against a 60 KB header value (Envoy's default header limit), where the cost must stay linear; and two
-//! patterns without a DFA (too many states), walked as an NFA.
+//! patterns without a whole DFA (too many states), whose DFA is built during each search: on repetitive
+//! values, and on random ones (every byte a new state: the worst case).
 //! `replace/*`: `regex_uri` `["^/v1/(.*)", "/internal/$1"]` on a 40-byte path and a 8 KB one.
 
 use std::hint::black_box;
@@ -18,7 +19,20 @@ use routewise::matchers::rx;
 fn is_match(c: &mut Criterion) {
     let ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
     let wide = "ab".repeat(30_000);
-    let cases: [(&str, &str, String); 6] = [
+    let mut x: u32 = 0x9e37_79b9;
+    let random_ab: String = (0..60_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if x.is_multiple_of(2) {
+                'a'
+            } else {
+                'b'
+            }
+        })
+        .collect();
+    let cases: [(&str, &str, String); 8] = [
         ("user_agent", "(?i)mobile|android", ua.to_string()),
         (
             "path_prefix",
@@ -30,6 +44,9 @@ fn is_match(c: &mut Criterion) {
         // No DFA (each `a` starts a match to track): walked as an NFA, the per-byte bound of that path.
         ("nfa_a_dot11_60k", "a.{11}z", wide),
         ("nfa_ab60_60k", "(?:a|b)*a[ab]{60}z", "a".repeat(60_000)),
+        // Random a/b: 2^11 (2^60) reachable states, more than one search keeps (512): the worst case.
+        ("nfa_a_dot11_random_60k", "a.{11}z", random_ab.clone()),
+        ("nfa_ab60_random_60k", "(?:a|b)*a[ab]{60}z", random_ab),
     ];
     let mut g = c.benchmark_group("is_match");
     for (name, pattern, hay) in &cases {

@@ -81,11 +81,11 @@ impl Pair {
                 "{what} | hay {hay:?} | is_match: mine {m} | regex crate {o}"
             ));
         }
-        // The NFA walk (patterns whose DFA is too big) must agree too.
+        // The DFA built during the search (patterns whose whole DFA is too big) must agree too.
         let walked = self.mine.is_match_nfa(hay);
         if walked != o {
             return Err(format!(
-                "{what} | hay {hay:?} | is_match (NFA walk): mine {walked} | regex crate {o}"
+                "{what} | hay {hay:?} | is_match (lazy DFA): mine {walked} | regex crate {o}"
             ));
         }
         let m = self.mine.captures(hay);

@@ -10,7 +10,7 @@
 //! What must hold:
 //! * compiling never panics; a refusal has a non-empty message; `for_captures` accepts what `new` accepts,
 //!   up to its size limit (`TooBig`), and refuses with the same error what `new` refuses;
-//! * `is_match` (DFA, or the NFA walk for a pattern without DFA) = `is_match_nfa` = `captures().is_some()`;
+//! * `is_match` (DFA, or the DFA built per search for a pattern without a whole DFA) = `is_match_nfa` = `captures().is_some()`;
 //! * `captures` (backtracker, or the Pike VM on long haystacks) = `captures_pike_vm`;
 //! * spans: `captures_len` entries, group 0 present on a match, every span in bounds, on char boundaries and
 //!   inside group 0;

@@ -141,6 +141,104 @@ pub(super) fn build(nfa: &Nfa, at: usize) -> Result<Dfa, Error> {
     })
 }
 
+/// Most NFA states of a pattern searched with [`is_match_lazy`] (its whole DFA was too big): each new state
+/// of such a search costs one closure over at most this many states.
+pub(super) const MAX_LAZY_NFA_STATES: usize = 128;
+/// Most DFA states one [`is_match_lazy`] search keeps: past it the cache is emptied and filled again.
+const LAZY_STATES: usize = 4096;
+/// A transition [`is_match_lazy`] has not computed yet.
+const UNKNOWN: u32 = u32::MAX - 2;
+
+/// [`Dfa::is_match`] for a pattern whose whole DFA is too big: the DFA is built during the search, only
+/// for the states this haystack reaches, and forgotten after it. Each new state costs one closure over the
+/// NFA (at most its size), each known one a table step, so the cost per byte is bounded by the NFA's size
+/// (≤ [`MAX_LAZY_NFA_STATES`]) and repetitive values (`aaaa…`) run at table speed.
+pub(super) fn is_match_lazy(nfa: &Nfa, hay: &[u8]) -> bool {
+    let (classes, reps) = byte_classes(nfa);
+    let stride = reps.len();
+    let mut b = Builder {
+        nfa,
+        work: 0,
+        seen: vec![false; nfa.states.len()],
+        stack: Vec::new(),
+    };
+    let Some(initial) = b.closure(&[nfa.start], true, false) else {
+        return false;
+    };
+    if initial.contains(&MATCH_MARK) {
+        return true;
+    }
+    if initial.is_empty() {
+        return false;
+    }
+    let mut sets: Vec<Box<[StateId]>> = vec![initial];
+    let mut index: HashMap<Box<[StateId]>, u32> = HashMap::new();
+    let mut trans: Vec<u32> = vec![UNKNOWN; stride];
+    // The start state's `^` holds only at the start of the text; once the cache is emptied it is gone.
+    let mut initial_id = Some(0usize);
+    let mut s = 0usize;
+    let mut seeds: Vec<StateId> = Vec::new();
+    for &byte in hay {
+        let class = usize::from(classes.get(usize::from(byte)).copied().unwrap_or(0));
+        let known = trans.get(s * stride + class).copied().unwrap_or(UNKNOWN);
+        let next = if known != UNKNOWN {
+            known
+        } else {
+            seeds.clear();
+            for &id in sets.get(s).map(|set| &set[..]).unwrap_or(&[]) {
+                if let State::Bytes(ranges) = nfa.state(id) {
+                    if let Some(&(_, _, next)) = ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi)
+                    {
+                        seeds.push(next);
+                    }
+                }
+            }
+            seeds.push(nfa.start);
+            b.work = 0; // no build budget here: the bound is per byte, one closure
+            let Some(set) = b.closure(&seeds, false, false) else {
+                return false;
+            };
+            let mut cleared = false;
+            let target = if set.contains(&MATCH_MARK) {
+                MATCH
+            } else if set.is_empty() {
+                DEAD
+            } else if let Some(&id) = index.get(&set) {
+                id
+            } else {
+                if sets.len() >= LAZY_STATES {
+                    sets.clear();
+                    index.clear();
+                    trans.clear();
+                    initial_id = None;
+                    cleared = true;
+                }
+                let id = sets.len() as u32;
+                index.insert(set.clone(), id);
+                sets.push(set);
+                trans.resize(sets.len() * stride, UNKNOWN);
+                id
+            };
+            // After emptying the cache, `s` names a state that is gone: nothing to record.
+            if !cleared {
+                if let Some(t) = trans.get_mut(s * stride + class) {
+                    *t = target;
+                }
+            }
+            target
+        };
+        match next {
+            MATCH => return true,
+            DEAD => return false,
+            id => s = id as usize,
+        }
+    }
+    let at_start = initial_id == Some(s);
+    let set = sets.get(s).cloned().unwrap_or_default();
+    b.work = 0;
+    b.accepts_at_end(&set, at_start).unwrap_or(false)
+}
+
 /// Stands for the NFA's `Match` in a closure (no real state has this id).
 const MATCH_MARK: StateId = StateId::MAX;
 

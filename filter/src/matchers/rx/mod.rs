@@ -6,8 +6,9 @@
 //!
 //! * [`Regex::is_match`] walks a DFA built whole at configure time ([`dfa`]): one table step per byte of the
 //!   value, whatever the pattern. A pattern whose DFA would pass its limits (4,096 states, 1 MiB of table:
-//!   the exponential shapes, `a.{11}`, `(a|b)*a(a|b){12}`) is walked as an NFA instead ([`pikevm::is_match`],
-//!   at most 128 NFA states, so at most 128 state visits per byte); bigger ones are refused at configure time
+//!   the exponential shapes, `a.{11}`, `(a|b)*a(a|b){12}`) gets its DFA built during each search, only for the
+//!   states that value reaches ([`dfa::is_match_lazy`]; NFA ≤ 128 states, so a new state costs at most 128
+//!   visits); bigger ones are refused at configure time
 //!   ([`ErrorKind::TooBig`]), as Envoy's RE2 refuses programs over `max_program_size`.
 //! * [`Regex::captures`] (only `regex_uri` asks) runs after the DFA has found a match: a backtracker that
 //!   never tries a (state, position) twice ([`backtrack`], when those bits fit in 256 KiB), else a Pike VM
@@ -42,7 +43,7 @@ pub const MAX_CAPTURE_STATES: usize = 256;
 #[derive(Clone)]
 pub struct Regex {
     pattern: Box<str>,
-    /// `None` when the whole DFA would pass its limits: then [`pikevm::is_match`] walks the NFA.
+    /// `None` when the whole DFA would pass its limits: then [`dfa::is_match_lazy`] builds what a search needs.
     dfa: Option<dfa::Dfa>,
     nfa: nfa::Nfa,
     groups: u32,
@@ -68,8 +69,8 @@ impl Regex {
         let dfa = match dfa::build(&nfa, 0) {
             Ok(dfa) => Some(dfa),
             // The unanchored DFA of `a.{11}` or `a\w{12}` has thousands of states (each `a` starts a match
-            // that must be tracked); such a pattern is walked as an NFA if the NFA is small enough.
-            Err(e) if e.kind == ErrorKind::TooBig && nfa.states.len() <= pikevm::MAX_SIMULATED => None,
+            // that must be tracked); such a pattern builds its DFA during each search if its NFA is small.
+            Err(e) if e.kind == ErrorKind::TooBig && nfa.states.len() <= dfa::MAX_LAZY_NFA_STATES => None,
             Err(e) => return Err(e),
         };
         Ok(Regex {
@@ -100,7 +101,7 @@ impl Regex {
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.dfa {
             Some(dfa) => dfa.is_match(hay.as_bytes()),
-            None => pikevm::is_match(&self.nfa, hay.as_bytes()),
+            None => dfa::is_match_lazy(&self.nfa, hay.as_bytes()),
         }
     }
 
@@ -125,10 +126,11 @@ impl Regex {
         Some(spans(slots))
     }
 
-    /// [`Regex::is_match`] by walking the NFA, as for a pattern without a DFA (for the differential tests).
+    /// [`Regex::is_match`] with the DFA built during the search, as for a pattern without a whole DFA (for the
+    /// differential tests).
     #[doc(hidden)]
     pub fn is_match_nfa(&self, hay: &str) -> bool {
-        pikevm::is_match(&self.nfa, hay.as_bytes())
+        dfa::is_match_lazy(&self.nfa, hay.as_bytes())
     }
 
     /// [`Regex::captures`] through the Pike VM whatever the haystack's length (the differential tests hold

@@ -4,9 +4,6 @@
 
 use super::nfa::{Nfa, State, StateId};
 
-/// Most NFA states of a regex matched by [`is_match`] (its DFA was too big): the cost per haystack byte.
-pub(super) const MAX_SIMULATED: usize = 128;
-
 /// Slot value of a group that did not take part in the match.
 const NONE: u32 = u32::MAX;
 
@@ -117,35 +114,6 @@ pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Option<Vec<u32>> {
         }
     }
     matched.then_some(best)
-}
-
-/// Whether `hay` contains a match, by walking the NFA's state set (no captures, no priorities): for the
-/// patterns whose DFA is too big to build. At most (NFA states) visits per byte.
-pub(super) fn is_match(nfa: &Nfa, hay: &[u8]) -> bool {
-    let n = nfa.states.len();
-    let mut clist = Threads::new(n);
-    let mut nlist = Threads::new(n);
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut none: [u32; 0] = [];
-    for at in 0..=hay.len() {
-        add(nfa, &mut clist, &mut stack, &mut none, nfa.start, at, hay.len());
-        let byte = hay.get(at).copied();
-        for &id in &clist.ids {
-            match nfa.state(id) {
-                State::Match => return true,
-                State::Bytes(ranges) => {
-                    let Some(b) = byte else { continue };
-                    if let Some(&(_, _, next)) = ranges.iter().find(|&&(lo, hi, _)| lo <= b && b <= hi) {
-                        add(nfa, &mut nlist, &mut stack, &mut none, next, at + 1, hay.len());
-                    }
-                }
-                _ => {}
-            }
-        }
-        std::mem::swap(&mut clist, &mut nlist);
-        nlist.clear();
-    }
-    false
 }
 
 /// Adds the thread at `id` and everything reachable from it without consuming a byte, in priority order.

@@ -116,3 +116,27 @@ fn patterns_for_captures_have_a_smaller_nfa() {
         ErrorKind::TooBig
     );
 }
+
+/// A pattern without a whole DFA builds one during each search; a value that reaches more states than the
+/// search keeps (4,096; `a.{13}z` reaches 2^13 on random a/b) empties the cache and goes on, with the same answers as Rust's `regex`.
+#[test]
+fn the_lazy_dfa_survives_emptying_its_cache() {
+    let re = Regex::new("a.{13}z").unwrap();
+    assert!(re.dfa.is_none());
+    let want = regex::Regex::new("a.{13}z").unwrap();
+    let mut x: u32 = 0x9e37_79b9;
+    let mut hay = String::new();
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        hay.push(if x.is_multiple_of(2) { 'a' } else { 'b' });
+    }
+    assert!(!re.is_match(&hay), "no z: no match");
+    for end in ["z", "aaaaaaaaaaaaaaz", "é"] {
+        let h = format!("{hay}{end}");
+        assert_eq!(re.is_match(&h), want.is_match(&h), "{end}");
+    }
+    let mid = format!("{}a{}z{}", &hay[..9_000], "é".repeat(13), &hay[9_000..]);
+    assert!(re.is_match(&mid));
+}
