@@ -5,6 +5,7 @@
 //! query string is kept); a `regex_uri` that does not match leaves the path as it is. Regexes are compiled at
 //! configure time ([`crate::matchers::rx`]: the match is one DFA pass, the `$1` capture search a Pike VM).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -12,6 +13,10 @@ use serde_json::Value;
 
 use crate::error::ConfigErrors;
 use crate::matchers::rx::Regex;
+use crate::matchers::vars::MAX_REGEX_GROUPS;
+
+/// Most `$` in a `regex_uri` replacement.
+const MAX_REFERENCES: usize = 32;
 use crate::names::header;
 
 use super::{invalid, parse, HeaderEdit, HeaderOps, HeaderOpsConfig};
@@ -98,7 +103,33 @@ impl ProxyRewrite {
                             ),
                         );
                     }
+                    // Each `$` reference copies a group of the path: the new path is at most
+                    // (references + 1) × the old one, whatever the client sends.
+                    let refs = replacement.matches('$').count();
+                    if refs > MAX_REFERENCES {
+                        errors.push(
+                            format!("{path}.regex_uri[1]"),
+                            invalid(
+                                &format!("{refs} `$`"),
+                                format!("at most {MAX_REFERENCES} `$` references (`$1`, `${{name}}`, `$$`)"),
+                            ),
+                        );
+                    }
                     match Regex::for_captures(pattern) {
+                        Ok(r) if r.captures_len() - 1 > MAX_REGEX_GROUPS => {
+                            errors.push(
+                                format!("{path}.regex_uri[0]"),
+                                invalid(
+                                    pattern,
+                                    format!(
+                                        "the regex has {} capture groups; at most {MAX_REGEX_GROUPS} are allowed \
+                                         (use `(?:...)` for grouping)",
+                                        r.captures_len() - 1
+                                    ),
+                                ),
+                            );
+                            None
+                        }
                         Ok(r) => Some((r, Arc::<str>::from(replacement.as_str()))),
                         Err(e) => {
                             errors.push(
@@ -156,10 +187,11 @@ impl ProxyRewrite {
         let new = if let Some(u) = &self.uri {
             u.to_string()
         } else if let Some((re, rep)) = &self.regex_uri {
-            if !re.is_match(p) {
-                return None;
+            // One DFA pass decides whether it matches (`replace` borrows the path back when not).
+            match re.replace(p, rep) {
+                Cow::Borrowed(_) => return None,
+                Cow::Owned(new) => new,
             }
-            re.replace(p, rep).into_owned()
         } else {
             return None;
         };

@@ -563,3 +563,34 @@ fn the_cluster_header_cannot_name_framing_host_or_credential_headers() {
         );
     }
 }
+
+/// G2: `regex_uri`'s per-request cost is bounded at configure time: at most 32 groups, at most 32 `$` in
+/// the replacement (the new path is at most 33 × the old one), at most 256 NFA states.
+#[test]
+fn g2_regex_uri_groups_references_and_size_are_bounded() {
+    let route = |pattern: String, replacement: String| json!({"proxy-rewrite": {"regex_uri": [pattern, replacement]}});
+    for (plugins, field, needle) in [
+        (
+            route("()".repeat(33), "/x".into()),
+            "regex_uri[0]",
+            "33 capture groups",
+        ),
+        (
+            route("^/(.*)".into(), format!("/{}", "$1".repeat(33))),
+            "regex_uri[1]",
+            "at most 32 `$`",
+        ),
+        (
+            route(".{100}".into(), "/x".into()),
+            "regex_uri[0]",
+            "regex too big",
+        ),
+    ] {
+        let errs = errors(&config(json!({}), json!([]), plugins, json!([])));
+        let path = format!("apis[0].routes[0].plugins.proxy-rewrite.{field}");
+        assert!(
+            errs.iter().any(|(p, m)| *p == path && m.contains(needle)),
+            "{path} / {needle}: {errs:?}"
+        );
+    }
+}

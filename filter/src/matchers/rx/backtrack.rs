@@ -7,6 +7,9 @@ use super::nfa::{Nfa, State, StateId};
 
 /// Most (state, position) bits of one search: 256 KiB.
 pub(super) const MAX_VISITED_BITS: usize = 256 * 1024 * 8;
+/// Most frames on the backtracking stack (16 bytes each: 1 MiB): a pattern with many groups in a loop
+/// leaves a restore frame per group per iteration; past this the search is left to the Pike VM.
+const MAX_FRAMES: usize = 64 * 1024;
 
 enum Frame {
     Step(StateId, usize),
@@ -18,8 +21,9 @@ pub(super) fn fits(nfa: &Nfa, hay: &[u8]) -> bool {
     nfa.states.len().saturating_mul(hay.len() + 1) <= MAX_VISITED_BITS
 }
 
-/// The slots of the leftmost-first match, like [`super::pikevm::captures`]; call only when [`fits`].
-pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Option<Vec<u32>> {
+/// The slots of the leftmost-first match (`Ok(None)`: no match), like [`super::pikevm::captures`]; call only
+/// when [`fits`]. `Err(())` when the stack would pass [`MAX_FRAMES`].
+pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Result<Option<Vec<u32>>, ()> {
     let width = nfa.slots as usize;
     let stride = hay.len() + 1;
     let mut visited = vec![0u64; (nfa.states.len() * stride).div_ceil(64)];
@@ -45,7 +49,7 @@ pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Option<Vec<u32>> {
                     _ => break,
                 }
                 match nfa.state(id) {
-                    State::Match => return Some(slots),
+                    State::Match => return Ok(Some(slots)),
                     State::Bytes(ranges) => {
                         let Some(&b) = hay.get(at) else { break };
                         match ranges.iter().find(|&&(lo, hi, _)| lo <= b && b <= hi) {
@@ -57,10 +61,16 @@ pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Option<Vec<u32>> {
                         }
                     }
                     State::Split(a, b) => {
+                        if stack.len() >= MAX_FRAMES {
+                            return Err(());
+                        }
                         stack.push(Frame::Step(*b, at));
                         id = *a;
                     }
                     State::Save(slot, next) => {
+                        if stack.len() >= MAX_FRAMES {
+                            return Err(());
+                        }
                         if let Some(s) = slots.get_mut(*slot as usize) {
                             stack.push(Frame::Restore(*slot, *s));
                             *s = at as u32;
@@ -83,5 +93,5 @@ pub(super) fn captures(nfa: &Nfa, hay: &[u8]) -> Option<Vec<u32>> {
             }
         }
     }
-    None
+    Ok(None)
 }

@@ -97,6 +97,11 @@ pub(super) fn build(nfa: &Nfa, at: usize) -> Result<Dfa, Error> {
         for &rep in &reps {
             seeds.clear();
             if let Some(set) = sets.get(i) {
+                // Scanning the set for this byte is work too (`[\x01\x03...]{1000}`: many ranges per state).
+                b.work += set.len();
+                if b.work > MAX_WORK {
+                    return Err(too_big());
+                }
                 for &id in set.iter() {
                     if let State::Bytes(ranges) = nfa.state(id) {
                         if let Some(&(_, _, next)) =

@@ -39,7 +39,8 @@ use std::fmt;
 /// Most NFA states of a regex compiled with [`Regex::for_captures`].
 pub const MAX_CAPTURE_STATES: usize = 256;
 
-/// A compiled regex. Cheap to share: matching takes `&self` and allocates nothing for [`Regex::is_match`].
+/// A compiled regex. Cheap to share: matching takes `&self`; [`Regex::is_match`] allocates nothing when the
+/// pattern has a whole DFA (all but the exponential shapes).
 #[derive(Clone)]
 pub struct Regex {
     pattern: Box<str>,
@@ -64,8 +65,16 @@ impl Regex {
 
     /// Compiles `pattern`; `case_insensitive` is an outer `(?i)` (APISIX's `~*`).
     pub fn with_case_insensitive(pattern: &str, case_insensitive: bool) -> Result<Regex, Error> {
+        Regex::build(pattern, case_insensitive, usize::MAX)
+    }
+
+    /// The NFA's size is checked before the DFA is built (building is the expensive part).
+    fn build(pattern: &str, case_insensitive: bool, max_nfa: usize) -> Result<Regex, Error> {
         let parsed = parse::parse(pattern, case_insensitive)?;
         let nfa = nfa::compile(&parsed.ast, parsed.groups, 0)?;
+        if nfa.states.len() > max_nfa {
+            return Err(Error::new(ErrorKind::TooBig, 0));
+        }
         let dfa = match dfa::build(&nfa, 0) {
             Ok(dfa) => Some(dfa),
             // The unanchored DFA of `a.{11}` or `a\w{12}` has thousands of states (each `a` starts a match
@@ -85,11 +94,7 @@ impl Regex {
     /// Compiles a pattern whose captures are asked per request (`regex_uri`): its NFA may have at most
     /// [`MAX_CAPTURE_STATES`] states, which bounds the capture search of a path of n bytes to 256 × n steps.
     pub fn for_captures(pattern: &str) -> Result<Regex, Error> {
-        let re = Regex::new(pattern)?;
-        if re.nfa.states.len() > MAX_CAPTURE_STATES {
-            return Err(Error::new(ErrorKind::TooBig, 0));
-        }
-        Ok(re)
+        Regex::build(pattern, false, MAX_CAPTURE_STATES)
     }
 
     /// The pattern as written.
@@ -118,10 +123,14 @@ impl Regex {
                 return None;
             }
         }
-        let slots = if backtrack::fits(&self.nfa, hay.as_bytes()) {
-            backtrack::captures(&self.nfa, hay.as_bytes())?
+        let backtracked = if backtrack::fits(&self.nfa, hay.as_bytes()) {
+            backtrack::captures(&self.nfa, hay.as_bytes()).ok()
         } else {
-            pikevm::captures(&self.nfa, hay.as_bytes())?
+            None
+        };
+        let slots = match backtracked {
+            Some(found) => found?,
+            None => pikevm::captures(&self.nfa, hay.as_bytes())?,
         };
         Some(spans(slots))
     }
@@ -273,7 +282,7 @@ pub enum ErrorKind {
     RepetitionRange,
     /// A bound over 1,000.
     RepetitionTooLarge,
-    /// Groups and repetitions nested deeper than 64.
+    /// Groups nested deeper than 64, or more than 4 quantifiers on one item.
     NestTooDeep,
     /// `\` at the end.
     TrailingBackslash,
@@ -311,6 +320,8 @@ pub enum ErrorKind {
     NonAsciiInClass,
     /// The compiled automaton would exceed the size limits.
     TooBig,
+    /// The pattern is longer than 4,096 bytes.
+    TooLong,
 }
 
 impl fmt::Display for Error {
@@ -324,7 +335,7 @@ impl fmt::Display for Error {
             BadRepetition => "bad counted repetition: expected `{n}`, `{n,}` or `{n,m}`",
             RepetitionRange => "counted repetition `{n,m}` with n greater than m",
             RepetitionTooLarge => "counted repetition over 1000",
-            NestTooDeep => "groups and repetitions nested more than 64 deep",
+            NestTooDeep => "groups nested more than 64 deep, or more than 4 quantifiers on one item",
             TrailingBackslash => "`\\` at the end of the pattern",
             UnknownEscape => "unknown escape sequence",
             WordBoundary => "word boundary assertions (`\\b`, `\\B`, `\\<`, `\\>`) are not supported",
@@ -333,7 +344,7 @@ impl fmt::Display for Error {
             LookAround => "look-around (`(?=`, `(?!`, `(?<=`, `(?<!`) is not supported",
             UnsupportedFlag => "unsupported flag: only `i` and `s` are supported (not `m`, `x`, `U`, `u`, `R`)",
             BadFlags => "malformed flag group: expected `(?i)`, `(?-i)`, `(?is:...)`, each flag once",
-            BadGroupName => "bad group name: letters, digits and `_`, not starting with a digit",
+            BadGroupName => "bad group name: a letter or `_`, then letters, digits, `_`, `.`, `[`, `]`",
             DuplicateGroupName => "duplicate capture group name",
             TooManyGroups => "too many capture groups",
             BadHex => "bad `\\x` escape: expected `\\xHH` or `\\x{H...}` naming a character",
@@ -344,6 +355,7 @@ impl fmt::Display for Error {
             NonAsciiInClass => {
                 "non-ASCII character in a character class: classes hold ASCII; write `(?:é|è)` instead"
             }
+            TooLong => "pattern longer than 4096 bytes",
             TooBig => {
                 "regex too big: its automaton would exceed the limits (4096 NFA or DFA states, 1 MiB of DFA \
                  table; 256 NFA states for `regex_uri`); simplify it: fewer or smaller counted repetitions, no `(a|b)*a(a|b){n}` shapes"

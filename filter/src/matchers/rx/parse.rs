@@ -10,6 +10,12 @@ use super::{Error, ErrorKind};
 pub(super) const MAX_NESTING: usize = 64;
 /// Largest `{n}` / `{n,m}` bound (RE2's limit).
 pub(super) const MAX_REPEAT: u32 = 1000;
+/// Most quantifiers stacked on one atom (`a**?+`): each is a level of the tree the compiler recurses on, and
+/// more than one or two never changes what a pattern means.
+const MAX_STACKED: usize = 4;
+/// Longest pattern, in bytes: parsing and the duplicate-name check grow with it, before any automaton
+/// limit can say no.
+pub(super) const MAX_PATTERN_BYTES: usize = 4096;
 
 /// One character out of a set: the ASCII characters in `ascii` (bit `b` for byte `b`), and any non-ASCII
 /// character when `non_ascii` is set (negated classes, `.`, `\D`).
@@ -110,6 +116,9 @@ pub(super) struct Parsed {
 }
 
 pub(super) fn parse(pattern: &str, case_insensitive: bool) -> Result<Parsed, Error> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(Error::new(ErrorKind::TooLong, MAX_PATTERN_BYTES));
+    }
     let mut p = Parser {
         chars: pattern.char_indices().collect(),
         pos: 0,
@@ -243,7 +252,7 @@ impl Parser {
                     literal(c, *flags)
                 }
             };
-            let atom = self.repetitions(atom, depth)?;
+            let atom = self.repetitions(atom)?;
             items.push(atom);
         }
         Ok(match items.len() {
@@ -254,8 +263,10 @@ impl Parser {
     }
 
     /// Any `*` `+` `?` `{n,m}` after an atom, each with an optional lazy `?`.
-    fn repetitions(&mut self, mut atom: Ast, depth: usize) -> Result<Ast, Error> {
-        let mut nested = depth;
+    fn repetitions(&mut self, mut atom: Ast) -> Result<Ast, Error> {
+        // Groups nest at most MAX_NESTING deep (alternation()) and each atom carries at most MAX_STACKED
+        // quantifiers, so the tree is at most a few hundred levels deep whatever the pattern.
+        let mut stacked = 0;
         loop {
             let at = self.offset();
             let (min, max) = match self.peek() {
@@ -270,8 +281,8 @@ impl Parser {
                 _ => return Ok(atom),
             };
             self.pos += 1;
-            nested += 1;
-            if nested > MAX_NESTING {
+            stacked += 1;
+            if stacked > MAX_STACKED {
                 return Err(Error::new(ErrorKind::NestTooDeep, at));
             }
             let greedy = !self.eat('?');
@@ -419,7 +430,14 @@ impl Parser {
         loop {
             match self.bump() {
                 Some('>') => break,
-                Some(c) if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']') => name.push(c),
+                // As Rust's `regex`: a letter or `_` first, then also digits, `.`, `[`, `]`.
+                Some(c)
+                    if c.is_ascii_alphabetic()
+                        || c == '_'
+                        || (!name.is_empty() && (c.is_ascii_digit() || matches!(c, '.' | '[' | ']'))) =>
+                {
+                    name.push(c)
+                }
                 Some(_) => {
                     self.pos -= 1;
                     return self.err(ErrorKind::BadGroupName);
@@ -427,7 +445,7 @@ impl Parser {
                 None => return Err(Error::new(ErrorKind::UnclosedGroup, open)),
             }
         }
-        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        if name.is_empty() {
             return Err(Error::new(ErrorKind::BadGroupName, start));
         }
         if self.names.iter().any(|(n, _)| **n == *name) {
@@ -525,6 +543,12 @@ impl Parser {
                         return Err(Error::new(ErrorKind::UnclosedClass, open));
                     };
                     match self.escape_common(e, at)? {
+                        // `[\d-z]`: a class cannot bound a range (an error in Rust's `regex` too).
+                        Some(Escape::Class(_))
+                            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) =>
+                        {
+                            return Err(Error::new(ErrorKind::BadClassRange, at))
+                        }
                         Some(Escape::Class(c)) => c,
                         Some(Escape::Char(c)) => self.range_from(c, at)?,
                         _ => {
@@ -556,6 +580,10 @@ impl Parser {
     fn range_from(&mut self, c: char, at: usize) -> Result<Class, Error> {
         let lo = ascii(c, at)?;
         if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
+            if self.peek_at(1) == Some('-') {
+                // `[+--]`: Rust's `regex` reads `--` as set difference, not a range ending at `-`.
+                return Err(Error::new(ErrorKind::ClassSetOperation, at));
+            }
             self.pos += 1;
             let end_at = self.offset();
             let hi = match self.bump() {

@@ -140,3 +140,47 @@ fn the_lazy_dfa_survives_emptying_its_cache() {
     let mid = format!("{}a{}z{}", &hay[..9_000], "é".repeat(13), &hay[9_000..]);
     assert!(re.is_match(&mid));
 }
+
+/// Review findings (2026-12-04): none of these may crash, take seconds or read differently from Rust's
+/// `regex`.
+#[test]
+fn deep_quantifier_chains_long_patterns_and_class_edge_cases_are_refused() {
+    // 64 groups, each closed by a chain of quantifiers: once a 2,000-deep tree that overflowed the stack.
+    let mut p = "(?:".repeat(64) + "a";
+    for d in (0..64).rev() {
+        p.push(')');
+        p.push_str(&"*".repeat(64 - d));
+    }
+    assert_eq!(Regex::new(&p).unwrap_err().kind(), ErrorKind::NestTooDeep);
+    assert!(Regex::new("(?:a**)*").is_ok());
+    assert_eq!(
+        Regex::new(&"(?P<n>a)".repeat(600)).unwrap_err().kind(),
+        ErrorKind::TooLong
+    );
+    // `--` is set difference in Rust's `regex`, and a class cannot bound a range.
+    assert_eq!(
+        Regex::new("[+--]").unwrap_err().kind(),
+        ErrorKind::ClassSetOperation
+    );
+    assert_eq!(
+        Regex::new(r"[\d-z]").unwrap_err().kind(),
+        ErrorKind::BadClassRange
+    );
+    assert!(Regex::new(r"[\d-]").unwrap().is_match("-"));
+    assert_eq!(
+        Regex::new("(?P<.a>x)").unwrap_err().kind(),
+        ErrorKind::BadGroupName
+    );
+    assert!(Regex::new("(?P<a.b[0]>x)").is_ok());
+}
+
+/// Many groups in a loop would leave a restore frame per group per iteration on the backtracker's stack:
+/// past its cap the Pike VM answers, with the same spans.
+#[test]
+fn the_backtrackers_stack_is_capped() {
+    let p = format!("(?:{}a)*z", "()".repeat(30));
+    let re = Regex::new(&p).unwrap();
+    let hay = "a".repeat(3000) + "z";
+    assert_eq!(re.captures(&hay), re.captures_pike_vm(&hay));
+    assert_eq!(re.captures(&hay).unwrap()[0], Some((0, 3001)));
+}
