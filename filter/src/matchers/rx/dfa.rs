@@ -66,12 +66,7 @@ pub(super) fn build(nfa: &Nfa, at: usize) -> Result<Dfa, Error> {
     let too_big = || Error::new(ErrorKind::TooBig, at);
     let (classes, reps) = byte_classes(nfa);
     let stride = reps.len();
-    let mut b = Builder {
-        nfa,
-        work: 0,
-        seen: vec![false; nfa.states.len()],
-        stack: Vec::new(),
-    };
+    let mut b = Builder::new(nfa);
 
     let mut sets: Vec<Box<[StateId]>> = Vec::new();
     let mut index: HashMap<Box<[StateId]>, u32> = HashMap::new();
@@ -161,12 +156,7 @@ const UNKNOWN: u32 = u32::MAX - 2;
 pub(super) fn is_match_lazy(nfa: &Nfa, hay: &[u8]) -> bool {
     let (classes, reps) = byte_classes(nfa);
     let stride = reps.len();
-    let mut b = Builder {
-        nfa,
-        work: 0,
-        seen: vec![false; nfa.states.len()],
-        stack: Vec::new(),
-    };
+    let mut b = Builder::new(nfa);
     let Some(initial) = b.closure(&[nfa.start], true, false) else {
         return false;
     };
@@ -285,7 +275,16 @@ struct Builder<'a> {
     stack: Vec<StateId>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(nfa: &'a Nfa) -> Builder<'a> {
+        Builder {
+            nfa,
+            work: 0,
+            seen: vec![false; nfa.states.len()],
+            stack: Vec::new(),
+        }
+    }
+
     /// The states reachable from `seeds` without consuming a byte, reduced to those that matter to a DFA
     /// state: byte-consuming states, pending `$` (when not at the end) and [`MATCH_MARK`]. Sorted.
     /// `None` when the build has done too much work.
