@@ -208,6 +208,60 @@ fn g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream(build: Bu
     assert_eq!(got.header("x-debug"), None);
 }
 
+/// P1 `vars` regexes and G2 `regex_uri` on routewise's own regex engine (README, "Regexes"), in Envoy: `~*`
+/// is case-insensitive (ASCII), `~~` with a pattern whose whole DFA is too big (`a.{11}z`, searched with a
+/// DFA built per request) still decides the route, also on a 40 KB header value, and `regex_uri` with a
+/// named group and `${name}` rewrites the path. A route whose `vars` fail falls through to the next (P5).
+fn p1_g2_vars_regexes_and_regex_uri_on_routewises_engine(build: Build) {
+    let up = EchoUpstream::start("backend");
+    let cfg = http_config(
+        json!([]),
+        json!([
+            {"id": "mobile", "paths": ["/app/*"], "priority": 3,
+             "vars": [["http_user_agent", "~*", "mobile|android"]]},
+            {"id": "token", "paths": ["/app/*"], "priority": 2, "vars": [["http_x_token", "~~", "a.{11}z"]]},
+            {"id": "other", "paths": ["/app/*"], "priority": 1,
+             "plugins": {"proxy-rewrite": {"regex_uri": ["^/app/(?P<rest>[^/]+)/(\\d+)$", "/v2/${rest}/n$2"]}}}]),
+        json!([]),
+    );
+    let envoy = Envoy::start(build, &cfg, &[&up]);
+    let route = |req: Request| {
+        let resp = envoy.send(req);
+        let got = upstream_got(&envoy, &resp, &up);
+        let entry = envoy.access_log_for(&resp);
+        (
+            entry["route_id"].as_str().unwrap_or_default().to_string(),
+            got.path,
+        )
+    };
+    let ua = "Mozilla/5.0 (Linux; ANDROID 14) AppleWebKit/537.36";
+    assert_eq!(route(Request::get("/app/x").header("user-agent", ua)).0, "mobile");
+    assert_eq!(
+        route(Request::get("/app/x").header("x-token", "--a0123456789Xz--")).0,
+        "token"
+    );
+    assert_eq!(
+        route(Request::get("/app/x").header("x-token", "--a0123456789z--")).0,
+        "other",
+        "ten characters between `a` and `z`: no match"
+    );
+    let long = "ab".repeat(20_000);
+    assert_eq!(
+        route(Request::get("/app/x").header("x-token", &format!("{long}a0123456789éz"))).0,
+        "token"
+    );
+    assert_eq!(route(Request::get("/app/x").header("x-token", &long)).0, "other");
+    assert_eq!(
+        route(Request::get("/app/pets/42").header("user-agent", "curl/8")),
+        ("other".to_string(), "/v2/pets/n42".to_string())
+    );
+    assert_eq!(
+        route(Request::get("/app/pets/x")).1,
+        "/app/pets/x",
+        "no match: the path is kept"
+    );
+}
+
 /// G2 (`key-auth`): with `hide_credentials: false` the key reaches the upstream (header or query); with
 /// `{"query": "key"}` the key is read from that query parameter and removed from the query before
 /// forwarding (the other parameters kept, in order), the default `apikey` header still works, and an
@@ -379,4 +433,5 @@ routewise_tests::both_builds!(
     g2_proxy_rewrite_regex_uri_host_and_header_edits_reach_the_upstream,
     g2_key_auth_kept_credentials_and_a_query_parameter_key,
     g1_g2_l1_l2_key_auth_on_a_lambda_route_sends_the_consumer_in_the_event,
+    p1_g2_vars_regexes_and_regex_uri_on_routewises_engine,
 );
