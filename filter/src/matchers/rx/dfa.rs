@@ -90,26 +90,8 @@ pub(super) fn build(nfa: &Nfa, at: usize) -> Result<Dfa, Error> {
     let mut i = 0;
     while i < sets.len() {
         for &rep in &reps {
-            seeds.clear();
-            if let Some(set) = sets.get(i) {
-                // Scanning the set for this byte is work too (`[\x01\x03...]{1000}`: many ranges per state).
-                b.work += set.len();
-                if b.work > MAX_WORK {
-                    return Err(too_big());
-                }
-                for &id in set.iter() {
-                    if let State::Bytes(ranges) = nfa.state(id) {
-                        if let Some(&(_, _, next)) =
-                            ranges.iter().find(|&&(lo, hi, _)| lo <= rep && rep <= hi)
-                        {
-                            seeds.push(next);
-                        }
-                    }
-                }
-            }
-            // Unanchored search: a match may start at every position (a `^` there is false and dropped).
-            seeds.push(nfa.start);
-            let next = b.closure(&seeds, false, false).ok_or_else(too_big)?;
+            let set = sets.get(i).map_or(&[][..], |set| &set[..]);
+            let next = b.step(set, rep, &mut seeds).ok_or_else(too_big)?;
             let target = if next.contains(&MATCH_MARK) {
                 MATCH
             } else if next.is_empty() {
@@ -153,9 +135,9 @@ const UNKNOWN: u32 = u32::MAX - 2;
 /// for the states this haystack reaches, and forgotten after it. Each new state costs one closure over the
 /// NFA (at most its size), each known one a table step, so the cost per byte is bounded by the NFA's size
 /// (≤ [`MAX_LAZY_NFA_STATES`]) and repetitive values (`aaaa…`) run at table speed.
-pub(super) fn is_match_lazy(nfa: &Nfa, hay: &[u8]) -> bool {
-    let (classes, reps) = byte_classes(nfa);
-    let stride = reps.len();
+pub(super) fn is_match_lazy(nfa: &Nfa, classes: &ByteClasses, hay: &[u8]) -> bool {
+    let stride = classes.stride;
+    let classes = &classes.map;
     let mut b = Builder::new(nfa);
     let Some(initial) = b.closure(&[nfa.start], true, false) else {
         return false;
@@ -179,18 +161,9 @@ pub(super) fn is_match_lazy(nfa: &Nfa, hay: &[u8]) -> bool {
         let next = if known != UNKNOWN {
             known
         } else {
-            seeds.clear();
-            for &id in sets.get(s).map(|set| &set[..]).unwrap_or(&[]) {
-                if let State::Bytes(ranges) = nfa.state(id) {
-                    if let Some(&(_, _, next)) = ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi)
-                    {
-                        seeds.push(next);
-                    }
-                }
-            }
-            seeds.push(nfa.start);
-            b.work = 0; // no build budget here: the bound is per byte, one closure
-            let Some(set) = b.closure(&seeds, false, false) else {
+            b.work = 0; // no build budget here: the bound is per byte, one step
+            let current = sets.get(s).map_or(&[][..], |set| &set[..]);
+            let Some(set) = b.step(current, byte, &mut seeds) else {
                 return false;
             };
             let mut cleared = false;
@@ -232,6 +205,23 @@ pub(super) fn is_match_lazy(nfa: &Nfa, hay: &[u8]) -> bool {
     let set = sets.get(s).cloned().unwrap_or_default();
     b.work = 0;
     b.accepts_at_end(&set, at_start).unwrap_or(false)
+}
+
+/// The byte classes of a pattern searched with [`is_match_lazy`], computed once at configure time.
+#[derive(Debug, Clone)]
+pub(super) struct ByteClasses {
+    map: Box<[u8; 256]>,
+    stride: usize,
+}
+
+impl ByteClasses {
+    pub fn of(nfa: &Nfa) -> ByteClasses {
+        let (map, reps) = byte_classes(nfa);
+        ByteClasses {
+            map: Box::new(map),
+            stride: reps.len(),
+        }
+    }
 }
 
 /// Stands for the NFA's `Match` in a closure (no real state has this id).
@@ -283,6 +273,27 @@ impl<'a> Builder<'a> {
             seen: vec![false; nfa.states.len()],
             stack: Vec::new(),
         }
+    }
+
+    /// The DFA state after `byte` from `set`: the successors of its byte states that take `byte`, plus a new
+    /// start (unanchored search: a match may start at every position; a `^` there is false and dropped),
+    /// closed. Scanning the set is work too (`[\x01\x03...]{1000}`: many ranges per state). `None` when the
+    /// work budget is spent.
+    fn step(&mut self, set: &[StateId], byte: u8, seeds: &mut Vec<StateId>) -> Option<Box<[StateId]>> {
+        self.work += set.len();
+        if self.work > MAX_WORK {
+            return None;
+        }
+        seeds.clear();
+        for &id in set {
+            if let State::Bytes(ranges) = self.nfa.state(id) {
+                if let Some(&(_, _, next)) = ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi) {
+                    seeds.push(next);
+                }
+            }
+        }
+        seeds.push(self.nfa.start);
+        self.closure(seeds, false, false)
     }
 
     /// The states reachable from `seeds` without consuming a byte, reduced to those that matter to a DFA

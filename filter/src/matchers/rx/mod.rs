@@ -46,6 +46,8 @@ pub struct Regex {
     pattern: Box<str>,
     /// `None` when the whole DFA would pass its limits: then [`dfa::is_match_lazy`] builds what a search needs.
     dfa: Option<dfa::Dfa>,
+    /// For a pattern without a whole DFA: the byte classes its per-search DFA uses.
+    classes: Option<dfa::ByteClasses>,
     nfa: nfa::Nfa,
     groups: u32,
     names: Box<[(Box<str>, u32)]>,
@@ -84,6 +86,7 @@ impl Regex {
         };
         Ok(Regex {
             pattern: pattern.into(),
+            classes: dfa.is_none().then(|| dfa::ByteClasses::of(&nfa)),
             dfa,
             nfa,
             groups: parsed.groups,
@@ -97,6 +100,15 @@ impl Regex {
         Regex::build(pattern, false, MAX_CAPTURE_STATES)
     }
 
+    /// [`dfa::is_match_lazy`] with the byte classes kept at configure time (computed here only for the
+    /// differential tests, which also search patterns that have a whole DFA this way).
+    fn search_lazily(&self, hay: &[u8]) -> bool {
+        match &self.classes {
+            Some(classes) => dfa::is_match_lazy(&self.nfa, classes, hay),
+            None => dfa::is_match_lazy(&self.nfa, &dfa::ByteClasses::of(&self.nfa), hay),
+        }
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.pattern
@@ -106,7 +118,7 @@ impl Regex {
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.dfa {
             Some(dfa) => dfa.is_match(hay.as_bytes()),
-            None => dfa::is_match_lazy(&self.nfa, hay.as_bytes()),
+            None => self.search_lazily(hay.as_bytes()),
         }
     }
 
@@ -139,7 +151,7 @@ impl Regex {
     /// differential tests).
     #[doc(hidden)]
     pub fn is_match_nfa(&self, hay: &str) -> bool {
-        dfa::is_match_lazy(&self.nfa, hay.as_bytes())
+        self.search_lazily(hay.as_bytes())
     }
 
     /// [`Regex::captures`] through the Pike VM whatever the haystack's length (the differential tests hold
