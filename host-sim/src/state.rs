@@ -59,7 +59,7 @@ pub struct LogEntry {
     pub level: LogLevel,
     /// Text.
     pub message: String,
-    /// The effective context when it was logged (root context = 1).
+    /// The effective context when it was logged (the first root context is 1).
     pub context_id: u32,
 }
 
@@ -87,10 +87,6 @@ pub(crate) struct ClockState {
     pub now_ns: u64,
     /// Monotonic clock, ns.
     pub mono_ns: u64,
-    /// `proxy_set_tick_period_milliseconds` of the root context (0 = off).
-    pub tick_period_ms: u32,
-    /// Monotonic time of the next tick.
-    pub next_tick_ns: u64,
 }
 
 /// Which stream a header map, body or action belongs to.
@@ -176,6 +172,8 @@ impl Half {
 
 /// Per-stream state (Envoy: the wasm `Context` of an HTTP stream plus its `StreamInfo`).
 pub(crate) struct StreamData {
+    /// The root context the stream was created under (its `proxy_on_context_create` parent).
+    pub root: u32,
     pub request: Half,
     pub response: Half,
     /// `set_property` values, keyed by the raw path (Envoy filter state `wasm.<path>`).
@@ -225,6 +223,11 @@ pub(crate) enum Deferred {
         details: String,
         grpc_status: i32,
     },
+    /// `proxy_done` from a root context whose `on_done` returned false: `proxy_on_delete` after the call
+    /// (cpp-host `WasmBase::done` defers it so that it does not run inside the caller).
+    DeleteRoot {
+        root: u32,
+    },
 }
 
 /// An HTTP callout the guest made with `proxy_http_call`.
@@ -261,10 +264,20 @@ pub enum HttpCallReply {
 
 pub(crate) type HttpCallHandler = Box<dyn FnMut(&HttpCall) -> HttpCallReply + Send>;
 
+/// An HTTP callout not answered yet.
+pub(crate) struct PendingCall {
+    pub call: HttpCall,
+    /// Monotonic deadline (`u64::MAX` = no timeout).
+    pub deadline_ns: u64,
+    /// The root context that owns the call and receives its answer: the root of the context that made it
+    /// (cpp-host `http_call` runs on `contextOrEffectiveContext()->root_context()`).
+    pub root: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct CallState {
     pub next_token: u32,
-    pub pending: Vec<(HttpCall, u64)>,
+    pub pending: Vec<PendingCall>,
     pub history: Vec<HttpCall>,
     /// The response being delivered to `on_http_call_response` (headers, body, trailers).
     pub current_response: Option<(Headers, Vec<u8>, Headers)>,
@@ -335,16 +348,74 @@ pub(crate) struct MetricState {
     pub stats: BTreeMap<String, (MetricKind, MetricValue)>,
 }
 
+/// Where a root context is in its life (cpp-host `WasmBase::root_contexts_`, `pending_done_`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RootPhase {
+    /// Serving its plugin: the current root, or one a config push replaced whose streams still run.
+    Active,
+    /// `proxy_on_done` returned false: it lives on (ticks, callouts, queues) until it calls `proxy_done`.
+    PendingDone,
+    /// `proxy_done` was called: `proxy_on_delete` runs once the current VM call returns.
+    Deleting,
+}
+
+/// One root context: one plugin (filter configuration) in this VM.
+pub(crate) struct RootData {
+    /// Its plugin configuration (`PluginConfiguration` buffer).
+    pub config: Vec<u8>,
+    pub phase: RootPhase,
+    /// `proxy_set_tick_period_milliseconds` of this root (0 = off; cpp-host keeps one period per root).
+    pub tick_period_ms: u32,
+    /// Monotonic time of its next tick.
+    pub next_tick_ns: u64,
+}
+
+impl RootData {
+    pub fn new(config: Vec<u8>) -> RootData {
+        RootData {
+            config,
+            phase: RootPhase::Active,
+            tick_period_ms: 0,
+            next_tick_ns: 0,
+        }
+    }
+}
+
 pub(crate) struct ContextState {
+    /// The current root context: new streams are created under it (the plugin of the latest accepted
+    /// configuration).
     pub root_id: u32,
+    /// Every live root context by id: the current one, replaced ones that still serve streams or wait for
+    /// `proxy_done`.
+    pub roots: BTreeMap<u32, RootData>,
     pub next_id: u32,
     /// The context host calls act on (set per callback; `proxy_set_effective_context` changes it).
     pub effective: u32,
     pub streams: HashMap<u32, StreamData>,
-    /// During `on_configure`: the plugin configuration buffer is readable.
-    pub in_configure: bool,
-    /// `proxy_done` was called by the root context.
-    pub done_called: bool,
+    /// The root context whose plugin configuration is readable: set during its `on_context_create` and
+    /// `on_configure` (Envoy `Context::getBuffer` reads `temp_plugin_`, set only there).
+    pub configuring: Option<u32>,
+}
+
+impl ContextState {
+    /// The root context of `ctx`: itself for a live root, its parent for a live stream.
+    pub fn root_of(&self, ctx: u32) -> Option<u32> {
+        if self.roots.contains_key(&ctx) {
+            Some(ctx)
+        } else {
+            self.streams.get(&ctx).map(|s| s.root)
+        }
+    }
+
+    /// Whether `ctx` is a live root or stream context (cpp-host `WasmBase::getContext`).
+    pub fn is_live(&self, ctx: u32) -> bool {
+        self.roots.contains_key(&ctx) || self.streams.contains_key(&ctx)
+    }
+
+    /// Whether a live stream was created under `root`.
+    pub fn has_streams(&self, root: u32) -> bool {
+        self.streams.values().any(|s| s.root == root)
+    }
 }
 
 pub(crate) struct PluginInfo {
@@ -352,7 +423,6 @@ pub(crate) struct PluginInfo {
     pub root_id: String,
     pub vm_id: String,
     pub vm_config: Vec<u8>,
-    pub plugin_config: Vec<u8>,
 }
 
 pub(crate) struct WasiState {

@@ -179,9 +179,13 @@ impl Sim {
         let mut request = crate::state::Half::new();
         request.headers = headers;
         let start_time_ns = st.clock.now_ns;
+        // Envoy creates the stream's context under the plugin of the filter configuration the stream got:
+        // the current root context.
+        let root = st.ctx.root_id;
         st.ctx.streams.insert(
             id,
             StreamData {
+                root,
                 request,
                 response: crate::state::Half::new(),
                 filter_state: BTreeMap::new(),
@@ -199,12 +203,11 @@ impl Sim {
                 dynamic_metadata: req.dynamic_metadata.clone(),
             },
         );
-        let root = st.ctx.root_id as i32;
         self.invoke(
             "proxy_on_context_create",
             id,
             self.cb.context_create.clone(),
-            (id as i32, root),
+            (id as i32, root as i32),
         )?;
         self.run_deferred()?;
         let chunks: Vec<Vec<u8>> = req.body.into_iter().filter(|c| !c.is_empty()).collect();
@@ -299,7 +302,9 @@ impl Sim {
         Ok(())
     }
 
-    /// Ends a complete stream (`on_log`, `on_done`, `on_delete`) and returns what happened.
+    /// Ends a complete stream (`on_log`, `on_done`, `on_delete`) and returns what happened. When it was the
+    /// last stream of a root context that a [`Sim::push_config`] replaced, that root is finished next
+    /// (`on_done`, `on_delete`), after this exchange's logs were taken.
     pub fn finish(&mut self, id: u32) -> Result<Exchange, Error> {
         match self.stream_state(id)? {
             StreamState::Complete => {}
@@ -341,7 +346,8 @@ impl Sim {
                 chunks: Vec::new(),
             }
         });
-        Ok(Exchange {
+        let root = s.root;
+        let exchange = Exchange {
             stream_id: id,
             upstream_request: s.upstream_called.then(|| upstream_request(&s)),
             response,
@@ -356,7 +362,12 @@ impl Sim {
             route_cache_clears: s.route_cache_clears,
             logs,
             http_calls,
-        })
+        };
+        if root != self.store.data().ctx.root_id {
+            self.release_root(root)?;
+            self.settle()?;
+        }
+        Ok(exchange)
     }
 
     /// Sends `req` through the filter, answers as the upstream with `upstream` when the request gets

@@ -1,4 +1,5 @@
-//! A simulated VM: one wasmtime `Store`, the plugin's root context, and the HTTP streams it serves.
+//! A simulated VM: one wasmtime `Store`, the plugin's root contexts (one per filter configuration, several
+//! after a config push while the old one drains), and the HTTP streams they serve.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -184,11 +185,11 @@ impl SimBuilder {
             limits: StoreLimitsBuilder::new().memory_size(self.memory_limit).build(),
             ctx: ContextState {
                 root_id: 1,
+                roots: BTreeMap::from([(1, RootData::new(self.plugin_config))]),
                 next_id: 2,
                 effective: 1,
                 streams: Default::default(),
-                in_configure: false,
-                done_called: false,
+                configuring: None,
             },
             log: LogState {
                 entries: Vec::new(),
@@ -197,15 +198,12 @@ impl SimBuilder {
             clock: ClockState {
                 now_ns,
                 mono_ns: 1_000_000_000,
-                tick_period_ms: 0,
-                next_tick_ns: 0,
             },
             plugin: PluginInfo {
                 plugin_name: self.plugin_name,
                 root_id: self.root_id,
                 vm_id: self.vm_id,
                 vm_config: self.vm_config,
-                plugin_config: self.plugin_config,
             },
             calls: CallState {
                 clusters: self.clusters,
@@ -309,41 +307,9 @@ impl SimBuilder {
         })();
         sim.store.data_mut().restricted = false;
         started?;
-        let root = sim.store.data().ctx.root_id as i32;
-        sim.invoke(
-            "proxy_on_context_create",
-            root as u32,
-            sim.cb.context_create.clone(),
-            (root, 0),
-        )?;
-        let vm_len = sim.store.data().plugin.vm_config.len() as i32;
-        if sim
-            .invoke(
-                "proxy_on_vm_start",
-                root as u32,
-                sim.cb.vm_start.clone(),
-                (root, vm_len),
-            )?
-            .unwrap_or(1)
-            == 0
-        {
-            return Err(Error::VmStartRejected {
-                logs: sim.store.data().log.entries.clone(),
-            });
-        }
-        let cfg_len = sim.store.data().plugin.plugin_config.len() as i32;
-        sim.store.data_mut().ctx.in_configure = true;
-        let accepted = sim.invoke(
-            "proxy_on_configure",
-            root as u32,
-            sim.cb.configure.clone(),
-            (root, cfg_len),
-        );
-        sim.store.data_mut().ctx.in_configure = false;
-        if accepted?.unwrap_or(1) == 0 {
-            return Err(Error::ConfigureRejected {
-                logs: sim.store.data().log.entries.clone(),
-            });
+        let root = sim.store.data().ctx.root_id;
+        if let Some(rejected) = sim.start_root(root, 0)? {
+            return Err(rejected);
         }
         sim.run_deferred()?;
         sim.settle()?;
@@ -488,6 +454,7 @@ impl Sim {
                         details,
                         grpc_status,
                     } => self.local_reply(ctx, status, body, headers, details, grpc_status)?,
+                    Deferred::DeleteRoot { root } => self.delete_root(root)?,
                 }
             }
         }
@@ -499,6 +466,10 @@ impl Sim {
             let mut progressed = false;
             let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
             for (ctx, queue) in ready {
+                // cpp-host `WasmBase::queueReady`: only a live root context is woken.
+                if !self.store.data().ctx.roots.contains_key(&ctx) {
+                    continue;
+                }
                 progressed = true;
                 self.invoke(
                     "proxy_on_queue_ready",
@@ -515,7 +486,7 @@ impl Sim {
                     .calls
                     .pending
                     .iter()
-                    .map(|(c, _)| c.clone())
+                    .map(|p| p.call.clone())
                     .filter(|c| !self.declined_calls.contains(&c.token))
                     .collect();
                 for call in pending {
@@ -562,7 +533,7 @@ impl Sim {
             .calls
             .pending
             .iter()
-            .map(|(c, _)| c.clone())
+            .map(|p| p.call.clone())
             .collect()
     }
 
@@ -570,13 +541,13 @@ impl Sim {
     /// (e.g. the paused stream resumes).
     pub fn answer_http_call(&mut self, token: u32, reply: HttpCallReply) -> Result<(), Error> {
         let calls = &mut self.store.data_mut().calls;
-        let Some(i) = calls.pending.iter().position(|(c, _)| c.token == token) else {
+        let Some(i) = calls.pending.iter().position(|p| p.call.token == token) else {
             return Err(Error::Usage(format!("no pending HTTP call with token {token}")));
         };
         if reply == HttpCallReply::Pending {
             return Ok(());
         }
-        calls.pending.remove(i);
+        let ctx = calls.pending.remove(i).root;
         let (n_headers, body_len, n_trailers) = match reply {
             HttpCallReply::Response(r) => {
                 let mut headers = Headers::new();
@@ -594,9 +565,9 @@ impl Sim {
                 (0, 0, 0)
             }
         };
-        // cpp-host `http_call` runs on `contextOrEffectiveContext()->root_context()`: the root context owns the
-        // call, and its answer is delivered there (the SDKs map the token back to the stream themselves).
-        let ctx = self.store.data().ctx.root_id;
+        // cpp-host `http_call` runs on `contextOrEffectiveContext()->root_context()`: the root context of the
+        // caller owns the call, and its answer is delivered there (the SDKs map the token back to the stream
+        // themselves). After a config push that is still the old root for a call made by one of its streams.
         let r = self.invoke(
             "proxy_on_http_call_response",
             ctx,
@@ -619,27 +590,37 @@ impl Sim {
 
     // ----- time -----
 
-    /// Moves both clocks forward by `d`, firing `proxy_on_tick` at every tick period boundary on the way
-    /// and timing out HTTP callouts whose timeout passes (Envoy answers those with a 504).
+    /// The next tick of any root context: (monotonic time, root id), the lower id first on a tie.
+    fn next_tick(&self) -> Option<(u64, u32)> {
+        self.store
+            .data()
+            .ctx
+            .roots
+            .iter()
+            .filter(|(_, r)| r.tick_period_ms > 0)
+            .map(|(id, r)| (r.next_tick_ns, *id))
+            .min()
+    }
+
+    /// Moves both clocks forward by `d`, firing in time order every `proxy_on_tick` due on the way (each
+    /// root context on its own period; the lower root id first when two are due at once) and timing out
+    /// HTTP callouts whose timeout passes (Envoy answers those with a 504; a timeout due at the same
+    /// instant as a tick comes first).
     pub fn advance(&mut self, d: Duration) -> Result<(), Error> {
         let target = self.store.data().clock.mono_ns + d.as_nanos() as u64;
         loop {
-            let clock = &self.store.data().clock;
-            let next_tick = if clock.tick_period_ms > 0 {
-                clock.next_tick_ns
-            } else {
-                u64::MAX
-            };
+            let next_tick = self.next_tick();
             let next_timeout = self
                 .store
                 .data()
                 .calls
                 .pending
                 .iter()
-                .map(|(_, t)| *t)
+                .map(|p| p.deadline_ns)
                 .min()
                 .unwrap_or(u64::MAX);
-            let next = next_tick.min(next_timeout);
+            let tick_at = next_tick.map_or(u64::MAX, |(t, _)| t);
+            let next = tick_at.min(next_timeout);
             if next > target {
                 break;
             }
@@ -651,8 +632,8 @@ impl Sim {
                     .calls
                     .pending
                     .iter()
-                    .find(|(_, t)| *t == next)
-                    .map(|(c, _)| c.token);
+                    .find(|p| p.deadline_ns == next)
+                    .map(|p| p.call.token);
                 if let Some(token) = token {
                     let timeout = Response::new(504)
                         .header("content-length", "24")
@@ -660,10 +641,12 @@ impl Sim {
                         .body("upstream request timeout");
                     self.answer_http_call(token, HttpCallReply::Response(timeout))?;
                 }
-            } else {
-                let st = self.store.data_mut();
-                st.clock.next_tick_ns += u64::from(st.clock.tick_period_ms) * 1_000_000;
-                let root = st.ctx.root_id;
+            } else if let Some((_, root)) = next_tick {
+                // Envoy `Wasm::tickHandler`: `on_tick`, then the timer is enabled again for one period
+                // (a period the callback sets replaces this schedule).
+                if let Some(r) = self.store.data_mut().ctx.roots.get_mut(&root) {
+                    r.next_tick_ns += u64::from(r.tick_period_ms) * 1_000_000;
+                }
                 self.invoke("proxy_on_tick", root, self.cb.tick.clone(), root as i32)?;
                 self.run_deferred()?;
                 self.settle()?;
@@ -673,15 +656,15 @@ impl Sim {
         Ok(())
     }
 
-    /// Advances time to the next tick and fires it.
+    /// Advances time to the next tick of any root context and fires it (and every other tick or timeout
+    /// due at that instant).
     pub fn tick(&mut self) -> Result<(), Error> {
-        let clock = &self.store.data().clock;
-        if clock.tick_period_ms == 0 {
+        let Some((at, _)) = self.next_tick() else {
             return Err(Error::Usage(
                 "the plugin set no tick period (proxy_set_tick_period_milliseconds)".into(),
             ));
-        }
-        let d = clock.next_tick_ns.saturating_sub(clock.mono_ns);
+        };
+        let d = at.saturating_sub(self.store.data().clock.mono_ns);
         self.advance(Duration::from_nanos(d))
     }
 
@@ -698,9 +681,166 @@ impl Sim {
         UNIX_EPOCH + Duration::from_nanos(self.store.data().clock.now_ns)
     }
 
-    /// The tick period the plugin set (zero = none).
+    /// The tick period the current root context set (zero = none).
     pub fn tick_period(&self) -> Duration {
-        Duration::from_millis(u64::from(self.store.data().clock.tick_period_ms))
+        self.tick_period_of(self.root_context())
+    }
+
+    /// The tick period root context `root` set (zero = none, or no such live root).
+    pub fn tick_period_of(&self, root: u32) -> Duration {
+        let ms = self
+            .store
+            .data()
+            .ctx
+            .roots
+            .get(&root)
+            .map_or(0, |r| r.tick_period_ms);
+        Duration::from_millis(u64::from(ms))
+    }
+
+    // ----- root contexts and configuration pushes -----
+
+    /// The current root context: the plugin of the latest accepted configuration, under which
+    /// [`Sim::begin`] creates new streams. 1 until a [`Sim::push_config`] is accepted.
+    pub fn root_context(&self) -> u32 {
+        self.store.data().ctx.root_id
+    }
+
+    /// Every live root context, in id order: the current one, and replaced ones that still serve
+    /// in-flight streams or whose `on_done` returned false and that have not called `proxy_done`.
+    pub fn root_contexts(&self) -> Vec<u32> {
+        self.store.data().ctx.roots.keys().copied().collect()
+    }
+
+    /// A filter configuration update (ECDS or LDS) with the same VM configuration and code: Envoy keeps
+    /// this worker's VM and adds a plugin to it. As cpp-host does (`getOrCreateThreadLocalPlugin` →
+    /// `WasmBase::start` → `ContextBase::onStart`, then `configure`): a new root context with the next
+    /// context id, `proxy_on_context_create(new, 0)`, `proxy_on_vm_start(new, vm_config size)`,
+    /// `proxy_on_configure(new, size)` with `bytes` readable as its `PluginConfiguration`, then the
+    /// deferred actions and whatever is ready (as [`SimBuilder::start`]). Returns the new root id.
+    ///
+    /// Accepted: the new root is current, so streams [`Sim::begin`] opens from now on are created under
+    /// it; the old root is finished (`proxy_on_done`, then `proxy_on_delete` unless `on_done` returned
+    /// false, in which case it lives on until it calls `proxy_done`) as soon as no live stream was created
+    /// under it: now, or when [`Sim::finish`] ends the last one (the streams hold Envoy's old plugin
+    /// handle, whose release finishes the root). Its tick schedule stops when it is deleted, and callouts
+    /// it still owns are cancelled.
+    ///
+    /// Rejected (`on_vm_start` or `on_configure` returned false): `Err(Error::VmStartRejected { logs })`
+    /// or `Err(Error::ConfigureRejected { logs })` with what the guest logged during this push; the new
+    /// root is finished at once and the old root stays current (Envoy NACKs the update and keeps the old
+    /// configuration). Envoy itself runs a rejected configuration only in a throwaway canary VM
+    /// (`WasmHandleBase::canary`), so a worker VM never sees it; here the worker VM runs it.
+    pub fn push_config(&mut self, bytes: impl Into<Vec<u8>>) -> Result<u32, Error> {
+        if let Some(m) = &self.failed {
+            return Err(Error::VmFailed(m.clone()));
+        }
+        let st = self.store.data_mut();
+        let root = st.ctx.next_id;
+        st.ctx.next_id += 1;
+        st.ctx.roots.insert(root, RootData::new(bytes.into()));
+        let mark = st.log.entries.len();
+        if let Some(rejected) = self.start_root(root, mark)? {
+            self.run_deferred()?;
+            self.finish_root(root)?;
+            self.settle()?;
+            return Err(rejected);
+        }
+        let old = std::mem::replace(&mut self.store.data_mut().ctx.root_id, root);
+        self.run_deferred()?;
+        self.release_root(old)?;
+        self.settle()?;
+        Ok(root)
+    }
+
+    /// Starts and configures root context `root` (already in `ctx.roots`), as cpp-host `WasmBase::start`
+    /// and `configure` do: `proxy_on_context_create(root, 0)` and `proxy_on_configure` with its plugin
+    /// configuration readable, `proxy_on_vm_start` between them. `Ok(Some(error))` when the guest rejected
+    /// it, with the logs since `log_mark`.
+    fn start_root(&mut self, root: u32, log_mark: usize) -> Result<Option<Error>, Error> {
+        let logs = |sim: &Sim| {
+            sim.store
+                .data()
+                .log
+                .entries
+                .get(log_mark..)
+                .map(<[LogEntry]>::to_vec)
+                .unwrap_or_default()
+        };
+        self.store.data_mut().ctx.configuring = Some(root);
+        let created = self.invoke(
+            "proxy_on_context_create",
+            root,
+            self.cb.context_create.clone(),
+            (root as i32, 0),
+        );
+        self.store.data_mut().ctx.configuring = None;
+        created?;
+        let vm_len = self.store.data().plugin.vm_config.len() as i32;
+        let started = self.invoke(
+            "proxy_on_vm_start",
+            root,
+            self.cb.vm_start.clone(),
+            (root as i32, vm_len),
+        )?;
+        if started.unwrap_or(1) == 0 {
+            return Ok(Some(Error::VmStartRejected { logs: logs(self) }));
+        }
+        let st = self.store.data_mut();
+        let cfg_len = st.ctx.roots.get(&root).map_or(0, |r| r.config.len()) as i32;
+        st.ctx.configuring = Some(root);
+        let accepted = self.invoke(
+            "proxy_on_configure",
+            root,
+            self.cb.configure.clone(),
+            (root as i32, cfg_len),
+        );
+        self.store.data_mut().ctx.configuring = None;
+        if accepted?.unwrap_or(1) == 0 {
+            return Ok(Some(Error::ConfigureRejected { logs: logs(self) }));
+        }
+        Ok(None)
+    }
+
+    /// Finishes `root` if it is no longer current, still active and serves no live stream (Envoy releases
+    /// the old plugin handle once nothing holds it).
+    pub(crate) fn release_root(&mut self, root: u32) -> Result<(), Error> {
+        let ctx = &self.store.data().ctx;
+        let active = ctx.roots.get(&root).is_some_and(|r| r.phase == RootPhase::Active);
+        if root == ctx.root_id || !active || ctx.has_streams(root) {
+            return Ok(());
+        }
+        self.finish_root(root)
+    }
+
+    /// cpp-host `WasmBase::startShutdown(plugin_key)`: `proxy_on_done`; true (or no export) deletes the
+    /// root now, false leaves it pending until it calls `proxy_done`.
+    fn finish_root(&mut self, root: u32) -> Result<(), Error> {
+        let done = self.invoke("proxy_on_done", root, self.cb.done.clone(), root as i32)?;
+        self.run_deferred()?;
+        if done.unwrap_or(1) != 0 {
+            return self.delete_root(root);
+        }
+        if let Some(r) = self.store.data_mut().ctx.roots.get_mut(&root) {
+            if r.phase == RootPhase::Active {
+                r.phase = RootPhase::PendingDone;
+            }
+        }
+        Ok(())
+    }
+
+    /// `proxy_on_delete(root)`, then the root is gone: its ticks stop and the callouts it owns are
+    /// cancelled (Envoy's `Context` destructor cancels its pending requests).
+    fn delete_root(&mut self, root: u32) -> Result<(), Error> {
+        if !self.store.data().ctx.roots.contains_key(&root) {
+            return Ok(());
+        }
+        let r = self.invoke("proxy_on_delete", root, self.cb.delete.clone(), root as i32);
+        let st = self.store.data_mut();
+        st.ctx.roots.remove(&root);
+        st.calls.pending.retain(|p| p.root != root);
+        r?;
+        self.run_deferred()
     }
 
     // ----- inspection -----

@@ -5,8 +5,9 @@
 //!   (`addDecodedData` runs before the callback, so `body_size` is the total);
 //! - `set` supports exactly three shapes: prepend `(0, 0)`, replace all `(0, >= len)`, append
 //!   `(>= len, _)`; any other range is BAD_ARGUMENT (the SDK then panics);
-//! - buffers that do not exist in the current callback are NOT_FOUND (plugin configuration outside
-//!   `on_configure`, HTTP-call body outside `on_http_call_response`); the others read as empty, and an
+//! - buffers that do not exist in the current callback are NOT_FOUND (plugin configuration outside the
+//!   root context's `on_context_create` and `on_configure`, HTTP-call body outside
+//!   `on_http_call_response`); the others read as empty, and an
 //!   empty read is NOT_FOUND (cpp-host `get_buffer_bytes` with length 0).
 
 use wasmtime::{Caller, Linker};
@@ -39,8 +40,15 @@ fn resolve(st: &mut HostState, ty: i32) -> Buf {
             None => Buf::Missing,
         },
         6 => Buf::Const(st.plugin.vm_config.clone()),
-        7 if st.ctx.in_configure => Buf::Const(st.plugin.plugin_config.clone()),
-        7 => Buf::Missing,
+        // Each root context reads its own plugin's configuration (`temp_plugin_`, set on that root only).
+        7 => match st.ctx.configuring {
+            Some(root) if root == st.ctx.effective => st
+                .ctx
+                .roots
+                .get(&root)
+                .map_or(Buf::Missing, |r| Buf::Const(r.config.clone())),
+            _ => Buf::Missing,
+        },
         // Downstream/upstream data (no TCP streams here), gRPC receive buffer, foreign-call data.
         _ => Buf::Const(Vec::new()),
     }

@@ -10,7 +10,7 @@ use wasmtime::{Caller, Linker};
 use super::{ok, restricted, HostResult, Status};
 use crate::http::{parse_pairs, Headers};
 use crate::memory;
-use crate::state::{HostState, HttpCall};
+use crate::state::{HostState, HttpCall, PendingCall};
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -82,7 +82,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             if let Some(stream) = st.stream() {
                 stream.http_calls.push(call.clone());
             }
-            st.calls.pending.push((call, deadline));
+            // The root context of the caller owns the call (cpp-host `http_call`).
+            let root = st.ctx.root_of(st.ctx.effective).unwrap_or(st.ctx.root_id);
+            st.calls.pending.push(PendingCall {
+                call,
+                deadline_ns: deadline,
+                root,
+            });
             let (mem, _) = memory::split(&mut caller)?;
             ok(memory::write_u32(mem, token_ptr, token).map_or_else(Into::into, |_| Status::Ok))
         },

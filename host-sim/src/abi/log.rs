@@ -50,9 +50,19 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "proxy_set_tick_period_milliseconds",
         |mut caller: Caller<'_, HostState>, period: i32| -> HostResult {
             restricted(&caller, "env.proxy_set_tick_period_milliseconds")?;
+            // cpp-host `setTimerPeriod(root_context()->id(), period)`: the period belongs to the root context
+            // of the calling context, and Envoy's `Wasm::setTimerPeriod` restarts that root's timer, which
+            // first fires one period from now (0 stops it).
             let st = caller.data_mut();
-            st.clock.tick_period_ms = period as u32;
-            st.clock.next_tick_ns = st.clock.mono_ns + u64::from(period as u32) * 1_000_000;
+            let now = st.clock.mono_ns;
+            let Some(root) = st.ctx.root_of(st.ctx.effective) else {
+                // Only reachable through `Sim::call_export` with a context id that does not exist.
+                return ok(Status::BadArgument);
+            };
+            if let Some(r) = st.ctx.roots.get_mut(&root) {
+                r.tick_period_ms = period as u32;
+                r.next_tick_ns = now + u64::from(period as u32) * 1_000_000;
+            }
             ok(Status::Ok)
         },
     )?;

@@ -88,7 +88,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 Err(e) => return ok(e.into()),
             };
             let (mem, st) = memory::split(&mut caller)?;
-            let (vm, ctx) = (st.plugin.vm_id.clone(), st.ctx.effective);
+            // `on_queue_ready` goes to the root context of the registering context (cpp-host
+            // `ContextBase::registerSharedQueue`: `isRootContext() ? id_ : parent_context_id_`).
+            let ctx = st.ctx.root_of(st.ctx.effective).unwrap_or(st.ctx.effective);
+            let vm = st.plugin.vm_id.clone();
             let mut store = lock(st);
             let id = match store.queues.iter().position(|q| q.vm_id == vm && q.name == name) {
                 Some(i) => {
