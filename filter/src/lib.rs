@@ -18,6 +18,7 @@
     )
 )]
 
+pub(crate) mod budget;
 pub mod config;
 pub mod decision;
 pub mod engine;

@@ -188,3 +188,121 @@ fn a_key_written_twice_means_the_same_on_both_parsing_paths() {
         assert_eq!(r.priority, 7);
     }
 }
+
+/// Documents that are right, in every shape the stepwise reader walks: escaped keys, big lists first, last
+/// or absent, empty lists, odd white space, items that fail on their own (kept as [`Lenient::Err`]).
+const STEPWISE_GOOD: &[&str] = &[
+    r#"{"domains": [{"name": "*"}]}"#,
+    r#"  {"domains":[],"apis":[],"consumers":[]}  "#,
+    "{\n\t\"cluster_header\" : \"x-c\" ,\r\n \"domains\" : [ { \"api_mappings\" : [ ] , \"name\" : \"a\" } ] }\n",
+    r#"{"apis": [{"id": "a", "routes": [{"key": "GET /x"}, {"paths": ["/y"]}], "stages": {"p": {}},
+        "services": [{"id": "s", "hosts": ["h"]}], "plugins": {"cors": {"allow_origins": "*"}}}],
+       "domains": [{"routing_mode": "ROUTING_RULE_ONLY", "name": "b",
+         "routing_rules": [{"priority": 1, "conditions": {"headers": [{"header": "x", "value_glob": "a\"]}*"}]},
+                            "action": {"invoke_api": {"api": "a", "stage": "p"}}}]}],
+       "consumers": [{"username": "u", "plugins": {}}], "filter_state": ["domain"]}"#,
+    r#"{"domains": [{"name": "a", "routing_rules": [{"priority": "high"}, 7, {"bogus": [1, {"x": "]"}]}]}]}"#,
+    r#"{"domain\u0073": [{"nam\u0065": "*", "routing\u005frules": [{"priority": 1}]}]}"#,
+];
+
+/// Documents the stepwise reader must hand to [`parse_document`] (or read as it does).
+const STEPWISE_ODD: &[&str] = &[
+    "",
+    "[]",
+    r#"{"domains": [{"name": "*"}]} x"#,
+    r#"{"domains": [{"name": "*"}], "domains": []}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": [], "routing_rules": []}]}"#,
+    r#"{"domains": [{"name": "*", "name": "b"}]}"#,
+    r#"{"domains": [{"name": "*"} {"name": "b"}]}"#,
+    r#"{"domains": [{"name": "*"},]}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": [{"priority": 1},]}]}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": [{"priority": 1]}]}"#,
+    r#"{"domains": null}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": null}]}"#,
+    r#"{"domains": [{"name": 5}]}"#,
+    r#"{"domains": [{"name": "*", "colour": "red"}]}"#,
+    r#"{"domains": [], "colour": "red"}"#,
+    r#"{"apis": []}"#,
+    r#"{"domains": [{"name": "*\"}]}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": [{"priority": 1, "x": "\"}]}"#,
+    r#"{"domains": [{"name": "*", "routing_rules": [tru]}]}"#,
+];
+
+/// Reads `text` both ways: when the stepwise reader gives a config, `parse_document` gives the same with
+/// no error of the document's own.
+fn stepwise_agrees(text: &str) -> bool {
+    let Some(stepwise) = parse_stepwise(text) else {
+        return false;
+    };
+    let (whole, errors) = parse_document(text);
+    assert!(errors.is_empty(), "{text}: {errors}");
+    assert_eq!(whole.as_ref(), Some(&stepwise), "{text}");
+    true
+}
+
+#[test]
+fn stepwise_reads_as_parse_document() {
+    for text in STEPWISE_GOOD {
+        assert!(stepwise_agrees(text), "read in one piece: {text}");
+    }
+    for text in STEPWISE_ODD {
+        stepwise_agrees(text);
+    }
+    for text in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../envoy/examples"))
+        .expect("examples")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "json").then(|| std::fs::read_to_string(path).ok())?
+        })
+    {
+        assert!(stepwise_agrees(&text), "an example is read in one piece");
+    }
+}
+
+#[test]
+fn stepwise_gives_up_where_parse_document_reports() {
+    for text in STEPWISE_ODD {
+        if let Some(c) = parse_stepwise(text) {
+            panic!("{text} read as {c:?}");
+        }
+    }
+}
+
+#[test]
+fn stepwise_reads_deep_items_as_lenient_does() {
+    // An item is parsed from its own text inside the whole document too ([`Lenient`]), so serde_json's
+    // nesting limit counts from the item in both readings.
+    for depth in [120, 140] {
+        let deep = format!(
+            r#"{{"domains": [{{"name": "*", "routing_rules": [{{"priority": 1, "x": {}1{}}}]}}]}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        // 140 levels is over the limit for the item: left to `parse_document`, which reports it.
+        assert_eq!(stepwise_agrees(&deep), depth < 128, "depth {depth}");
+    }
+}
+
+#[test]
+fn every_mutation_of_a_good_document_reads_as_parse_document() {
+    // Deterministic single-byte edits (delete, duplicate, replace with a JSON delimiter) of every good
+    // document: wherever the stepwise reader accepts, the whole-document parse agrees.
+    const DELIMS: &[u8] = b"{}[],:\"\\ 0a";
+    let mut accepted = 0;
+    for text in STEPWISE_GOOD {
+        let bytes = text.as_bytes();
+        for i in 0..bytes.len() {
+            let mut variants = vec![[&bytes[..i], &bytes[i + 1..]].concat()];
+            variants.push([&bytes[..=i], &bytes[i..]].concat());
+            for d in DELIMS {
+                variants.push([&bytes[..i], &[*d], &bytes[i + 1..]].concat());
+            }
+            for v in variants {
+                if let Ok(t) = std::str::from_utf8(&v) {
+                    accepted += usize::from(stepwise_agrees(t));
+                }
+            }
+        }
+    }
+    assert!(accepted > 100, "{accepted} mutations accepted");
+}

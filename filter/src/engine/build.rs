@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::budget::{drop_all, Budget};
 use crate::config::{
     ApiConfig, ApiMappingConfig, Config, DomainConfig, IntegrationConfig, LambdaIntegrationConfig, Lenient,
     RouteConfig, RouterKind, RoutingMode, RoutingRuleConfig,
@@ -34,6 +35,11 @@ use crate::routing::rules::{HeaderCondition, Rule, RuleSet, Target};
 use super::{Api, Engine, Stage};
 
 const MAX_HEADER_NAME_LEN: usize = 40;
+
+/// Work units ([`crate::budget`]) of checking and compiling one rule, mapping, route or service.
+const UNITS_PER_ITEM: u64 = 3;
+/// Work units per item of a domain's or an API's index build (sorting, automata, uniqueness).
+const UNITS_PER_INDEXED_ITEM: u64 = 1;
 const MAX_ID_LEN: usize = 256;
 
 /// Header names a routing rule may not test (R12). API Gateway's list (`authorization`, `connection`,
@@ -67,7 +73,9 @@ const FORBIDDEN_HEADERS: [&str; 18] = [
 const FORBIDDEN_HEADER_PREFIXES: [&str; 5] =
     ["x-amz-", "x-amzn-", "x-forwarded-", "access-control-", "apigw-"];
 
-pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
+/// Validates and compiles `config`, awaiting `budget` between pieces of work ([`crate::budget`]): one unit
+/// per item checked, and as many as a domain has rules and mappings before its indexes are built.
+pub(super) async fn build(config: &Config, budget: &Budget) -> Result<Engine, ConfigErrors> {
     let mut b = Builder::default();
     let cluster_header = b.cluster_header(&config.cluster_header);
     let state_keys = b.state_keys(config.filter_state.as_deref());
@@ -100,7 +108,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
                         },
                     );
                 }
-                apis.push(b.api(&path, a));
+                apis.push(b.api(&path, a, budget).await);
             }
             None => {
                 let raw = match a {
@@ -122,6 +130,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     let api_errors = std::mem::take(&mut b.errors);
 
     // G1, G2: consumers, their keys (by digest) and their plugins.
+    budget.spend(UNITS_PER_ITEM * config.consumers.len() as u64).await;
     let consumers = ConsumerSet::compile(&config.consumers, &mut b.errors);
 
     let consumer_errors = std::mem::take(&mut b.errors);
@@ -134,7 +143,7 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
         let Some(d) = d.report(&path, &mut b.errors) else {
             continue;
         };
-        if let Some((pattern, domain)) = b.domain(&path, d, &api_refs, &cluster_header) {
+        if let Some((pattern, domain)) = b.domain(&path, d, &api_refs, &cluster_header, budget).await {
             let canonical = pattern.canonical();
             if let Some(first) = domain_names.get(&canonical) {
                 b.err(
@@ -161,7 +170,10 @@ pub(super) fn build(config: &Config) -> Result<Engine, ConfigErrors> {
     }
     let mut compiled = Vec::with_capacity(domains.len());
     for d in domains {
-        let rules = match RuleSet::build(d.rules) {
+        budget
+            .spend(UNITS_PER_INDEXED_ITEM * d.mappings.len() as u64)
+            .await;
+        let rules = match RuleSet::build_in(d.rules, budget).await {
             Ok(r) => r,
             Err(e) => {
                 // Over the automaton's own limits; the contains-glob budget checked above keeps configs well below.
@@ -611,7 +623,7 @@ impl Builder {
         out
     }
 
-    fn api(&mut self, path: &str, a: &ApiConfig) -> Api {
+    async fn api(&mut self, path: &str, a: &ApiConfig, budget: &Budget) -> Api {
         if let Err(e) = check_id(&a.id) {
             self.err(format!("{path}.id"), invalid(&a.id, e));
         }
@@ -660,6 +672,7 @@ impl Builder {
         let mut services: HashMap<&str, CompiledService> = HashMap::new();
         let mut service_paths: HashMap<&str, String> = HashMap::new();
         for (j, s) in a.services.iter().enumerate() {
+            budget.spend(UNITS_PER_ITEM).await;
             let spath = format!("{path}.services[{j}]");
             let Some(s) = s.report(&spath, &mut self.errors) else {
                 continue;
@@ -726,6 +739,7 @@ impl Builder {
             }
         }
         for (k, r) in a.routes.iter().enumerate() {
+            budget.spend(UNITS_PER_ITEM).await;
             let rpath = format!("{path}.routes[{k}]");
             let Some(r) = r.report(&rpath, &mut self.errors) else {
                 continue;
@@ -734,6 +748,7 @@ impl Builder {
                 drafts.push(d);
             }
         }
+        budget.spend(UNITS_PER_INDEXED_ITEM * drafts.len() as u64).await;
         let routes = self.check_route_uniqueness(drafts);
         Api {
             id: a.id.as_str().into(),
@@ -1075,12 +1090,13 @@ impl Builder {
         })
     }
 
-    fn domain(
+    async fn domain(
         &mut self,
         path: &str,
         d: &DomainConfig,
         apis: &HashMap<String, ApiRef>,
         cluster_header: &str,
+        budget: &Budget,
     ) -> Option<(HostPattern, DomainDraft)> {
         let pattern = match HostPattern::parse(&d.name, true) {
             Ok(p) => Some(p),
@@ -1127,6 +1143,7 @@ impl Builder {
         let mut priorities: HashMap<i64, String> = HashMap::new();
         let mut rule_ids: HashMap<String, String> = HashMap::new();
         for (j, r) in d.routing_rules.iter().enumerate() {
+            budget.spend(UNITS_PER_ITEM).await;
             let rpath = format!("{path}.routing_rules[{j}]");
             let Some(r) = r.report(&rpath, &mut self.errors) else {
                 continue;
@@ -1185,10 +1202,14 @@ impl Builder {
             );
         }
 
+        drop_all(priorities, budget).await;
+        drop_all(rule_ids, budget).await;
+
         let mut mappings = Vec::new();
         let mut bases: HashMap<&str, String> = HashMap::new();
         let mut mapping_ids: HashMap<String, String> = HashMap::new();
         for (j, m) in d.api_mappings.iter().enumerate() {
+            budget.spend(UNITS_PER_ITEM).await;
             let mpath = format!("{path}.api_mappings[{j}]");
             let Some(m) = m.report(&mpath, &mut self.errors) else {
                 continue;

@@ -45,6 +45,7 @@ pub mod reference;
 
 use std::collections::BTreeMap;
 
+use crate::budget::{self, Budget};
 use crate::config::{self, Config};
 use crate::decision::{CounterSlots, Decision, Forward, Integration, LocalReply, Selected};
 use crate::error::{ConfigErrors, ErrorKind};
@@ -111,17 +112,51 @@ impl Engine {
         Engine::finish(&config, errors)
     }
 
+    /// [`Engine::from_json`] in slices of `budget` ([`crate::budget`]); the configuration is dropped in
+    /// slices too.
+    pub(crate) async fn from_json_in(text: String, budget: &Budget) -> Result<Engine, ConfigErrors> {
+        let (config, mut errors) = Engine::parse_in(&text, budget).await?;
+        drop(text);
+        let built = Engine::from_config_in(&config, budget).await;
+        config::drop_in(config, budget).await;
+        match built {
+            Ok(engine) if errors.is_empty() => Ok(engine),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.0.extend(more.0);
+                Err(errors)
+            }
+        }
+    }
+
     /// [`Engine::from_json`] of a document the caller gives away: the text is freed once parsed, before
     /// the engine is built, so it is not part of the build's peak memory (issue 13: in the proxy-wasm build
     /// each VM's linear memory stays at that peak for good; at 100,000 rules the text is ≈ 20 MB per VM).
     pub fn from_json_owned(text: String) -> Result<Engine, ConfigErrors> {
-        let (config, errors) = Engine::parse(&text)?;
-        drop(text);
-        Engine::finish(&config, errors)
+        let budget = Budget::unlimited();
+        budget::block_on(Engine::from_json_in(text, &budget), &budget)
+    }
+
+    /// Drops the engine in slices of `budget` ([`crate::budget`]): freeing a 100,000-rule engine in one
+    /// piece held a Wasm VM for ≈ 30 ms.
+    pub(crate) async fn drop_in(self, budget: &Budget) {
+        for d in self.domains {
+            d.rules.drop_in(budget).await;
+            d.mappings.drop_in(budget).await;
+        }
+        for a in self.apis {
+            a.routes.drop_in(budget).await;
+        }
     }
 
     /// The size check and the parse of [`Engine::from_json`]: the document and its shape errors.
     fn parse(text: &str) -> Result<(Config, ConfigErrors), ConfigErrors> {
+        budget::block_on(Engine::parse_in(text, &Budget::unlimited()), &Budget::unlimited())
+    }
+
+    /// [`Engine::parse`] in slices: a document that is right is read by [`config::stepwise`], item by
+    /// item; any other is read again in one piece by [`config::parse_document`], which lists its errors.
+    async fn parse_in(text: &str, budget: &Budget) -> Result<(Config, ConfigErrors), ConfigErrors> {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(ConfigErrors(vec![crate::error::ConfigError::new(
                 "(document)",
@@ -136,6 +171,9 @@ impl Engine {
         // Item-level shape errors leave the document readable ([`config::Lenient`] keeps the bad items, and
         // the builder reports them), so the rest is validated too and one run lists everything; so is a
         // document whose only own errors are unknown top-level fields.
+        if let Some(config) = config::stepwise::parse(text, budget).await {
+            return Ok((config, ConfigErrors::default()));
+        }
         let (config, errors) = config::parse_document(text);
         match config {
             Some(config) => Ok((config, errors)),
@@ -157,6 +195,12 @@ impl Engine {
 
     /// Validates and compiles a parsed configuration (R12, P2-P4, P7), reporting every error.
     pub fn from_config(config: &Config) -> Result<Engine, ConfigErrors> {
+        let budget = Budget::unlimited();
+        budget::block_on(Engine::from_config_in(config, &budget), &budget)
+    }
+
+    /// [`Engine::from_config`] in slices of `budget`.
+    pub(crate) async fn from_config_in(config: &Config, budget: &Budget) -> Result<Engine, ConfigErrors> {
         // Counted before anything is built: every item costs memory in every worker (each Wasm VM builds
         // its own engine), so an oversized config is refused with the limit, never half-built.
         let rules: usize = config
@@ -188,7 +232,7 @@ impl Engine {
                 },
             )]));
         }
-        build::build(config)
+        build::build(config, budget).await
     }
 
     /// The field paths of the Lambda integrations with `response_transfer_mode: "STREAM"`

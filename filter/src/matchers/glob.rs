@@ -9,6 +9,7 @@
 //! Every lookup is bounded whatever the config: a hash lookup, two trie walks of at most the value's length,
 //! and one automaton scan linear in the value's length (at most [`MAX_GLOB_LEN`] reports per byte).
 
+use crate::budget::Budget;
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 
@@ -119,6 +120,9 @@ impl HeaderGlob {
     }
 }
 
+/// Bytes of contains literals per unit of work of their automaton's build.
+const CONTAINS_BYTES_PER_UNIT: usize = 16;
+
 /// Collects globs with their items, then builds a [`GlobIndex`].
 #[derive(Debug)]
 pub struct GlobIndexBuilder<T> {
@@ -137,8 +141,25 @@ impl<T: Copy> GlobIndexBuilder<T> {
         self.globs.push((glob, item));
     }
 
+    /// The number of globs added.
+    pub fn len(&self) -> usize {
+        self.globs.len()
+    }
+
+    /// Whether no glob was added.
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
     /// Builds the buckets. Fails only if the automaton cannot be built (over its size limits).
     pub fn build(self) -> Result<GlobIndex<T>, BuildError> {
+        let budget = Budget::unlimited();
+        crate::budget::block_on(self.build_in(&budget), &budget)
+    }
+
+    /// [`GlobIndexBuilder::build`] in slices of `budget` ([`crate::budget`]): a unit per glob filed, and
+    /// one per [`CONTAINS_BYTES_PER_UNIT`] bytes of contains literals before their automaton is built.
+    pub(crate) async fn build_in(self, budget: &Budget) -> Result<GlobIndex<T>, BuildError> {
         let mut index = GlobIndex {
             exact: FxHashMap::default(),
             prefix: ByteTrie::new(),
@@ -148,6 +169,7 @@ impl<T: Copy> GlobIndexBuilder<T> {
         };
         let mut contains: Vec<(Box<str>, T)> = Vec::new();
         for (glob, item) in self.globs {
+            budget.spend(1).await;
             match glob {
                 HeaderGlob::Exact(v) => index.exact.entry(v).or_default().push(item),
                 HeaderGlob::Prefix(v) => index.prefix.insert(v.as_bytes(), item),
@@ -159,6 +181,10 @@ impl<T: Copy> GlobIndexBuilder<T> {
                 HeaderGlob::Any => index.any.push(item),
             }
         }
+        let literals: usize = contains.iter().map(|(v, _)| v.len()).sum();
+        budget
+            .spend(1 + (literals / CONTAINS_BYTES_PER_UNIT) as u64)
+            .await;
         index.contains = ContainsIndex::build(contains)?;
         // The index lives as long as the configuration: no spare capacity (issue 13, memory per rule).
         index.exact.shrink_to_fit();
@@ -259,6 +285,15 @@ pub struct GlobIndex<T> {
     suffix: ByteTrie<T>,
     contains: ContainsIndex<T>,
     any: Vec<T>,
+}
+
+impl<T> GlobIndex<T> {
+    /// Drops the index in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &Budget) {
+        crate::budget::drop_all(self.exact, budget).await;
+        self.prefix.drop_in(budget).await;
+        self.suffix.drop_in(budget).await;
+    }
 }
 
 impl<T: Copy> GlobIndex<T> {

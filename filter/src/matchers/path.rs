@@ -142,6 +142,11 @@ impl<T> SegmentTrie<T> {
         }
     }
 
+    /// Drops the trie in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
+        crate::budget::drop_all(self.nodes, budget).await;
+    }
+
     /// Adds `item` under the base path `base` (validated; empty = every path).
     pub fn insert(&mut self, base: &str, item: T) {
         let mut node = 0usize;

@@ -55,6 +55,11 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 }
 
 impl<T> ByteTrie<T> {
+    /// Drops the trie in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
+        crate::budget::drop_all(self.nodes, budget).await;
+    }
+
     /// An empty trie.
     pub fn new() -> Self {
         Self::default()

@@ -5,6 +5,7 @@
 //! Layout: the request outcomes ([`outcome::ALL`]), the Lambda outcomes ([`Outcome::ALL`]), then one counter
 //! per rule, mapping and route slot ([`crate::decision::CounterSlots`]).
 
+use crate::budget::Budget;
 use crate::engine::Engine;
 use crate::lambda::Outcome;
 use crate::names::{metric, outcome};
@@ -29,6 +30,17 @@ pub struct Counters {
     mappings: u32,
 }
 
+/// Counter names formatted per unit of work (≈ 0.24 µs each natively).
+const NAMES_PER_UNIT: usize = 4;
+
+/// Counts one more name, and a unit of `budget` every [`NAMES_PER_UNIT`].
+async fn paid(named: &mut usize, budget: &Budget) {
+    *named += 1;
+    if named.is_multiple_of(NAMES_PER_UNIT) {
+        budget.spend(1).await;
+    }
+}
+
 const OUTCOMES: u32 = outcome::ALL.len() as u32;
 const LAMBDA: u32 = Outcome::ALL.len() as u32;
 const FIXED: u32 = OUTCOMES + LAMBDA;
@@ -36,16 +48,30 @@ const FIXED: u32 = OUTCOMES + LAMBDA;
 impl Counters {
     /// The counters of `engine`'s configuration.
     pub fn new(engine: &Engine) -> Counters {
+        let budget = Budget::unlimited();
+        crate::budget::block_on(Counters::new_in(engine, &budget), &budget)
+    }
+
+    /// Drops the counters in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &Budget) {
+        crate::budget::drop_all(self.per_id, budget).await;
+    }
+
+    /// [`Counters::new`] in slices of `budget` ([`crate::budget`]): one unit per [`NAMES_PER_UNIT`] names.
+    pub(crate) async fn new_in(engine: &Engine, budget: &Budget) -> Counters {
         let mut rules = vec![String::new(); engine.rule_count()];
         let mut mappings = vec![String::new(); engine.mapping_count()];
         let mut routes = vec![String::new(); engine.route_count()];
+        let mut named = 0usize;
         for d in engine.domains() {
             for r in d.rules.rules() {
+                paid(&mut named, budget).await;
                 if let Some(slot) = rules.get_mut(r.slot as usize) {
                     *slot = metric::rule_hits(&r.id);
                 }
             }
             for m in d.mappings.mappings() {
+                paid(&mut named, budget).await;
                 if let Some(slot) = mappings.get_mut(m.slot as usize) {
                     *slot = metric::mapping_hits(&m.id);
                 }
@@ -53,6 +79,7 @@ impl Counters {
         }
         for a in engine.apis() {
             for r in a.routes.routes() {
+                paid(&mut named, budget).await;
                 if let Some(slot) = routes.get_mut(r.slot as usize) {
                     *slot = metric::route_hits(&a.id, &r.id);
                 }

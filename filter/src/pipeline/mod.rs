@@ -51,7 +51,12 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+
+use crate::budget::Budget;
 
 pub use counters::{CounterId, Counters};
 pub use host::{Call, CallEnd, Host, HostError, Map, Next, Reply};
@@ -84,6 +89,113 @@ const _: () = {
     send_sync::<Engine>();
     send_sync::<Arc<FilterConfig>>();
 };
+
+/// A configuration being built a slice at a time: the proxy-wasm build's answer to a configuration pushed
+/// to a running VM (issue 13). `proxy_on_configure` runs in every worker's VM on the worker thread, and a
+/// build of 100,000 rules in one piece held a worker for 2.6 s; started here and resumed from `on_tick`,
+/// the build runs [`Configuring::step`] by step while the VM keeps routing with its previous configuration.
+/// It is the very build of [`FilterConfig::from_vec_for`] (which runs it in one step), so both accept and
+/// reject the same documents with the same errors.
+///
+/// ```
+/// use routewise::pipeline::{Build, Configuring};
+///
+/// let doc = r#"{"domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
+///               "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}]}"#;
+/// let mut building = Configuring::start(doc.as_bytes().to_vec(), Build::ProxyWasm);
+/// let mut steps = 1;
+/// let config = loop {
+///     match building.step(4) {
+///         Some(done) => break done.expect("valid"),
+///         None => steps += 1,
+///     }
+/// };
+/// assert!(steps > 1);
+/// assert_eq!(config.engine.mapping_count(), 1);
+/// ```
+pub struct Configuring {
+    work: Sliced<Result<FilterConfig, Rejected>>,
+}
+
+impl Configuring {
+    /// Starts building the configuration in `bytes` for `build`; nothing is done before the first
+    /// [`Configuring::step`].
+    pub fn start(bytes: Vec<u8>, build: Build) -> Configuring {
+        Configuring {
+            work: Sliced::new(|budget| async move { FilterConfig::from_vec_in(bytes, build, &budget).await }),
+        }
+    }
+
+    /// Builds for about `units` units of work (one unit ≈ 1 µs of native work: an item parsed or compiled,
+    /// 2 KiB of the document scanned; a step may overrun by one piece of work); the result once the build
+    /// is over. A step after the result was given returns nothing more.
+    pub fn step(&mut self, units: u64) -> Option<Result<FilterConfig, Rejected>> {
+        self.work.step(units)
+    }
+}
+
+/// A configuration being freed a slice at a time: freeing a 100,000-rule configuration in one piece held a
+/// Wasm VM for ≈ 30 ms, so the proxy-wasm build retires the configuration a push replaced in steps, as it
+/// builds the new one ([`Configuring`]).
+///
+/// ```
+/// use routewise::pipeline::{Build, FilterConfig, Retiring};
+///
+/// let doc = r#"{"domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
+///               "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "c"}}}}]}"#;
+/// let config = FilterConfig::from_bytes_for(doc.as_bytes(), Build::ProxyWasm).expect("valid");
+/// let mut retiring = Retiring::start(config);
+/// while !retiring.step(1) {}
+/// ```
+pub struct Retiring {
+    work: Sliced<()>,
+}
+
+impl Retiring {
+    /// Starts freeing `config`; nothing is done before the first [`Retiring::step`].
+    pub fn start(config: FilterConfig) -> Retiring {
+        Retiring {
+            work: Sliced::new(|budget| async move {
+                let FilterConfig { engine, counters } = config;
+                engine.drop_in(&budget).await;
+                counters.drop_in(&budget).await;
+            }),
+        }
+    }
+
+    /// Frees for about `units` units of work; true once everything is freed.
+    pub fn step(&mut self, units: u64) -> bool {
+        self.work.is_done() || self.work.step(units).is_some()
+    }
+}
+
+/// Work run a slice at a time ([`crate::budget`]): a future with its own budget.
+struct Sliced<T> {
+    budget: Rc<Budget>,
+    /// `None` once the result was given (a finished future must not be polled again).
+    work: Option<Pin<Box<dyn Future<Output = T>>>>,
+}
+
+impl<T> Sliced<T> {
+    fn new<F: Future<Output = T> + 'static>(work: impl FnOnce(Rc<Budget>) -> F) -> Sliced<T> {
+        let budget = Rc::new(Budget::sliced());
+        let work = work(Rc::clone(&budget));
+        Sliced {
+            budget,
+            work: Some(Box::pin(work)),
+        }
+    }
+
+    fn step(&mut self, units: u64) -> Option<T> {
+        let done = crate::budget::drive(self.work.as_mut()?.as_mut(), &self.budget, units)?;
+        self.work = None;
+        Some(done)
+    }
+
+    fn is_done(&self) -> bool {
+        self.work.is_none()
+    }
+}
 
 /// Which build runs the pipeline, for what its ABI cannot do ([`FilterConfig::from_bytes_for`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,14 +298,21 @@ impl FilterConfig {
     /// plugin configuration): they are freed once parsed, before the engine is built
     /// ([`Engine::from_json_owned`]).
     pub fn from_vec_for(bytes: Vec<u8>, build: Build) -> Result<FilterConfig, Rejected> {
+        let budget = Budget::unlimited();
+        crate::budget::block_on(FilterConfig::from_vec_in(bytes, build, &budget), &budget)
+    }
+
+    /// [`FilterConfig::from_vec_for`] in slices of `budget` ([`Configuring`]).
+    async fn from_vec_in(bytes: Vec<u8>, build: Build, budget: &Budget) -> Result<FilterConfig, Rejected> {
         if bytes.is_empty() {
             return Err(Rejected::Empty);
         }
         let text = String::from_utf8(bytes).map_err(|_| Rejected::NotUtf8)?;
-        Engine::from_json_owned(text)
-            .map(FilterConfig::new)
-            .map_err(Rejected::Invalid)?
-            .refuse_for(build)
+        let engine = Engine::from_json_in(text, budget)
+            .await
+            .map_err(Rejected::Invalid)?;
+        let counters = Counters::new_in(&engine, budget).await;
+        FilterConfig { engine, counters }.refuse_for(build)
     }
 
     /// `self`, or what `build` cannot do in it (see [`FilterConfig::from_bytes_for`]).

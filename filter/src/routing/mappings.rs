@@ -26,6 +26,12 @@ pub struct MappingSet {
 }
 
 impl MappingSet {
+    /// Drops the set in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
+        crate::budget::drop_all(self.mappings, budget).await;
+        self.trie.drop_in(budget).await;
+    }
+
     /// Indexes mappings (base paths are unique, validated).
     pub fn build(mappings: Vec<Mapping>) -> MappingSet {
         let mut trie = SegmentTrie::default();

@@ -256,6 +256,14 @@ pub fn entry_order(
 }
 
 impl RouteTable {
+    /// Drops the table in slices of `budget` ([`crate::budget`]); a host group's path index is dropped in
+    /// one piece.
+    pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
+        crate::budget::drop_all(self.routes, budget).await;
+        crate::budget::drop_all(self.entries, budget).await;
+        crate::budget::drop_all(self.groups, budget).await;
+    }
+
     /// Ranks and indexes the routes (`routes` in config order) for `router`: P5 for `specificity`, P6 for
     /// the APISIX routers. `apisix_radixtree_uri` has a single group (hosts are a filter, checked per
     /// candidate); the others group routes by host pattern.
