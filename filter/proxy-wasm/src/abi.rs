@@ -126,6 +126,7 @@ extern "C" {
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_define_metric(metric_type: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period_ms: u32) -> u32;
 }
 
 fn ok(status: u32) -> Result<(), Status> {
@@ -345,4 +346,10 @@ pub fn log_level() -> u32 {
 pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
     // SAFETY: no pointers.
     ok(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// Calls `proxy_on_tick` of the current root context every `period_ms` (0 stops it).
+pub fn set_tick_period(period_ms: u32) -> Result<(), Status> {
+    // SAFETY: no pointers.
+    ok(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
 }

@@ -5,6 +5,14 @@
 //! continue instead of panicking).
 //!
 //! Root contexts hold the configuration ([`Root`]); each HTTP stream's context holds the core's [`Stream`].
+//!
+//! A configuration pushed to a running VM (ECDS, LDS: Envoy reuses the worker's VM and creates a new root
+//! context in it) is built in slices from `proxy_on_tick` ([`Configuring`]), [`UNITS_PER_TICK`] at a time,
+//! while streams keep the VM's previous configuration ([`Contexts::latest`]): built in one piece on the
+//! worker thread, a 100,000-rule config held the worker for 2.6 s (issue 13). The first configuration of a
+//! VM is built in one piece: the VM serves nothing before it, and Envoy's verdict on a push comes from its
+//! main-thread canary VM, a fresh VM, which therefore builds in one piece and rejects what is wrong before
+//! any worker sees it.
 //! Every stream callback hands the stream a [`WasmHost`] and maps the pipeline's [`Next`] to the ABI's
 //! action (`Continue` 0, `Pause` 1).
 
@@ -13,7 +21,7 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
-use routewise_core::pipeline::{Build, CallEnd, FilterConfig, Next, Stream};
+use routewise_core::pipeline::{Build, CallEnd, Configuring, FilterConfig, Next, Rejected, Retiring, Stream};
 
 use crate::abi::{self, buffer};
 use crate::host::{Metrics, WasmHost};
@@ -24,11 +32,27 @@ struct Runtime {
     metrics: Metrics,
 }
 
-/// A root (plugin) context: the current configuration.
+/// A root (plugin) context: its configuration, or the build of it under way.
 #[derive(Default)]
 struct Root {
     runtime: Option<Rc<Runtime>>,
+    building: Option<Building>,
+    /// When the root was configured, in the VM's order: of two pushes built side by side, the later one's
+    /// configuration becomes the VM's latest whichever finishes first.
+    generation: u64,
 }
+
+/// A pushed configuration being built from `proxy_on_tick`.
+struct Building {
+    build: Configuring,
+    ticks: u32,
+}
+
+/// Work units ([`Configuring::step`]) of one tick: ≈ 1 ms of native work, a few ms under V8.
+const UNITS_PER_TICK: u64 = 1_000;
+
+/// Period of the ticks that build a pushed configuration: the worker serves requests between them.
+const BUILD_TICK_MS: u32 = 1;
 
 /// An HTTP stream's context.
 struct StreamContext {
@@ -42,6 +66,34 @@ struct Contexts {
     streams: HashMap<u32, Rc<RefCell<StreamContext>>>,
     /// Calls out, by token: the stream that made each.
     calls: HashMap<u32, u32>,
+    /// The VM's most recent configuration, with its root's generation: streams of a root whose own is
+    /// still being built use it.
+    latest: Option<(u64, Rc<Runtime>)>,
+    /// Roots configured so far.
+    generations: u64,
+    /// Configurations no longer used by anything, freed a slice at a time ([`release`]).
+    retiring: Vec<Retiring>,
+}
+
+/// Work units of freeing a retired configuration at the end of a stream (`proxy_on_delete`).
+const UNITS_PER_DELETE: u64 = 200;
+
+/// Lets go of `runtime`: when it was the last reference, its configuration is retired, to be freed in
+/// slices from ticks and stream ends (freeing 100,000 rules at once held the VM for ≈ 30 ms).
+fn release(c: &mut Contexts, runtime: Option<Rc<Runtime>>) {
+    if let Some(Ok(runtime)) = runtime.map(Rc::try_unwrap) {
+        c.retiring.push(Retiring::start(runtime.config));
+    }
+}
+
+/// Frees retired configurations for about `units` units of work; true when none is left.
+fn retire(c: &mut Contexts, units: u64) -> bool {
+    if let Some(first) = c.retiring.first_mut() {
+        if first.step(units) {
+            c.retiring.remove(0);
+        }
+    }
+    c.retiring.is_empty()
 }
 
 thread_local! {
@@ -122,8 +174,13 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
             c.roots.insert(context_id, Root::default());
             return;
         }
-        // Without a configuration (none taken yet) the stream answers 500.
-        let runtime = c.roots.get(&parent_context_id).and_then(|r| r.runtime.clone());
+        // Without a configuration (none taken yet) the stream answers 500; while its root's is being built,
+        // the VM's previous one serves.
+        let runtime = match c.roots.get(&parent_context_id) {
+            Some(Root { runtime: Some(r), .. }) => Some(Rc::clone(r)),
+            Some(_) => c.latest.as_ref().map(|(_, r)| Rc::clone(r)),
+            None => None,
+        };
         let ctx = StreamContext {
             runtime,
             stream: Stream::default(),
@@ -149,26 +206,135 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
             return false;
         }
     };
+    let serving = CONTEXTS.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        c.generations += 1;
+        let generation = c.generations;
+        c.roots.entry(context_id).or_default().generation = generation;
+        Some(c.latest.is_some())
+    });
+    if serving == Some(true) {
+        return start_building(context_id, bytes);
+    }
     // The bytes are handed over: freed once parsed, before the engine is built (issue 13, memory).
     match FilterConfig::from_vec_for(bytes, Build::ProxyWasm) {
         Ok(config) => {
             log::info!("{}", config.configured_line());
-            let metrics = Metrics::new(&config);
-            let runtime = Some(Rc::new(Runtime { config, metrics }));
-            // A rejected update keeps the previous runtime (Envoy keeps the old config too).
-            CONTEXTS.with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    c.roots.entry(context_id).or_default().runtime = runtime;
-                }
-            });
+            install(context_id, config);
             true
         }
         Err(rejected) => {
-            for line in rejected.log_lines() {
-                log::error!("{line}");
-            }
+            log_rejected(&rejected);
             false
         }
+    }
+}
+
+/// Makes `config` the configuration of root `context_id` and the VM's latest.
+fn install(context_id: u32, config: FilterConfig) {
+    let metrics = Metrics::new(&config);
+    let runtime = Rc::new(Runtime { config, metrics });
+    // A rejected update keeps the previous runtime (Envoy keeps the old config too).
+    CONTEXTS.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else { return };
+        let c = &mut *c;
+        let Some(root) = c.roots.get_mut(&context_id) else {
+            return;
+        };
+        let replaced = root.runtime.replace(Rc::clone(&runtime));
+        let generation = root.generation;
+        release(c, replaced);
+        if c.latest.as_ref().is_none_or(|(g, _)| *g <= generation) {
+            let previous = c.latest.replace((generation, runtime));
+            release(c, previous.map(|(_, r)| r));
+        }
+    });
+}
+
+fn log_rejected(rejected: &Rejected) {
+    for line in rejected.log_lines() {
+        log::error!("{line}");
+    }
+}
+
+/// A configuration pushed to a VM that already serves one: its build starts, and goes on from the root's
+/// ticks; meanwhile the VM's previous configuration serves the root's streams.
+fn start_building(context_id: u32, bytes: Vec<u8>) -> bool {
+    if let Err(status) = abi::set_tick_period(BUILD_TICK_MS) {
+        // Without ticks the build would never go on: build it now, in one piece.
+        log::warn!("routewise: cannot set a tick period ({status}); building the configuration in one piece");
+        return match FilterConfig::from_vec_for(bytes, Build::ProxyWasm) {
+            Ok(config) => {
+                log::info!("{}", config.configured_line());
+                install(context_id, config);
+                true
+            }
+            Err(rejected) => {
+                log_rejected(&rejected);
+                false
+            }
+        };
+    }
+    log::info!(
+        "routewise: building the pushed configuration ({} bytes) from ticks; the previous one serves until it is ready",
+        bytes.len()
+    );
+    let building = Building {
+        build: Configuring::start(bytes, Build::ProxyWasm),
+        ticks: 0,
+    };
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.roots.entry(context_id).or_default().building = Some(building);
+        }
+    });
+    true
+}
+
+/// One slice of the build of a pushed configuration ([`start_building`]), then of freeing the
+/// configuration it replaced; the ticks stop when both are over.
+#[no_mangle]
+pub extern "C" fn proxy_on_tick(context_id: u32) {
+    let building = CONTEXTS.with(|c| {
+        c.try_borrow_mut()
+            .ok()?
+            .roots
+            .get_mut(&context_id)?
+            .building
+            .take()
+    });
+    if let Some(mut building) = building {
+        building.ticks += 1;
+        match building.build.step(UNITS_PER_TICK) {
+            None => {
+                CONTEXTS.with(|c| {
+                    if let Ok(mut c) = c.try_borrow_mut() {
+                        if let Some(root) = c.roots.get_mut(&context_id) {
+                            root.building = Some(building);
+                        }
+                    }
+                });
+                return;
+            }
+            Some(Ok(config)) => {
+                log::info!("{} (built in {} ticks)", config.configured_line(), building.ticks);
+                install(context_id, config);
+            }
+            Some(Err(rejected)) => {
+                // Envoy's canary accepted it, so this is unexpected: say so, and keep serving the previous one.
+                log_rejected(&rejected);
+                log::error!(
+                    "routewise: the pushed configuration was rejected by this worker although Envoy accepted it; \
+                     the previous configuration goes on serving"
+                );
+            }
+        }
+        // The configuration it replaced is freed from the next ticks.
+        return;
+    }
+    let idle = CONTEXTS.with(|c| c.try_borrow_mut().map(|mut c| retire(&mut c, UNITS_PER_TICK)));
+    if idle.unwrap_or(true) {
+        let _ = abi::set_tick_period(0);
     }
 }
 
@@ -271,10 +437,16 @@ pub extern "C" fn proxy_on_done(_context_id: u32) -> bool {
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     CONTEXTS.with(|c| {
         let Ok(mut c) = c.try_borrow_mut() else { return };
-        if c.streams.remove(&context_id).is_some() {
+        let c = &mut *c;
+        if let Some(stream) = c.streams.remove(&context_id) {
             c.calls.retain(|_, stream| *stream != context_id);
-        } else {
-            c.roots.remove(&context_id);
+            let runtime = stream.try_borrow_mut().ok().and_then(|mut s| s.runtime.take());
+            release(c, runtime);
+            // A stream's end also frees a slice of what a config push retired (on a worker whose ticks
+            // stopped first).
+            retire(c, UNITS_PER_DELETE);
+        } else if let Some(root) = c.roots.remove(&context_id) {
+            release(c, root.runtime);
         }
     });
 }
