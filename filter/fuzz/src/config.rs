@@ -262,6 +262,54 @@ fn concrete_path(p: &str) -> String {
     out
 }
 
+/// Issue 13 (config push stall): the proxy-wasm build builds a pushed configuration a slice at a time. The
+/// stepwise reading of the document must give the config `parse_document` gives whenever it reads one, and
+/// the build cut into 3-unit slices must accept and reject exactly what the build in one piece does, with
+/// the same errors; retiring what it built must end.
+fn sliced_build_agrees(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(stepwise) = config::parse_stepwise(text) {
+            let (whole, errors) = config::parse_document(text);
+            assert!(
+                errors.is_empty(),
+                "the stepwise reading accepted a document with errors: {errors}"
+            );
+            assert_eq!(whole.as_ref(), Some(&stepwise), "the stepwise reading differs");
+        }
+    }
+    let whole = FilterConfig::from_vec_for(data.to_vec(), Build::ProxyWasm);
+    let mut building = Configuring::start(data.to_vec(), Build::ProxyWasm);
+    let sliced = loop {
+        if let Some(done) = building.step(3) {
+            break done;
+        }
+    };
+    assert!(
+        building.step(3).is_none(),
+        "a finished build gives its result once"
+    );
+    match (&whole, &sliced) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.engine.summary(), b.engine.summary());
+            assert_eq!(a.counters, b.counters);
+        }
+        (Err(a), Err(b)) => assert_eq!(a.log_lines(), b.log_lines()),
+        (a, b) => panic!(
+            "sliced and whole builds disagree: {:?} / {:?}",
+            a.as_ref().map(|_| "accepted"),
+            b.as_ref().map(|_| "accepted")
+        ),
+    }
+    if let Ok(config) = sliced {
+        let mut retiring = Retiring::start(config);
+        let mut steps = 0;
+        while !retiring.step(3) {
+            steps += 1;
+            assert!(steps < 10_000_000, "retiring never ends");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,47 +332,5 @@ mod tests {
         assert!(fails(Map::Response, ":status", "101"));
         assert!(fails(Map::Request, "x-a", "1\r\nx-b: 2"));
         assert!(fails(Map::Request, "bad name", "1"));
-    }
-}
-
-/// Issue 13 (config push stall): the proxy-wasm build builds a pushed configuration a slice at a time. The
-/// stepwise reading of the document must give the config `parse_document` gives whenever it reads one, and
-/// the build cut into 3-unit slices must accept and reject exactly what the build in one piece does, with
-/// the same errors; retiring what it built must end.
-fn sliced_build_agrees(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Some(stepwise) = config::parse_stepwise(text) {
-            let (whole, errors) = config::parse_document(text);
-            assert!(errors.is_empty(), "the stepwise reading accepted a document with errors: {errors}");
-            assert_eq!(whole.as_ref(), Some(&stepwise), "the stepwise reading differs");
-        }
-    }
-    let whole = FilterConfig::from_vec_for(data.to_vec(), Build::ProxyWasm);
-    let mut building = Configuring::start(data.to_vec(), Build::ProxyWasm);
-    let sliced = loop {
-        if let Some(done) = building.step(3) {
-            break done;
-        }
-    };
-    assert!(building.step(3).is_none(), "a finished build gives its result once");
-    match (&whole, &sliced) {
-        (Ok(a), Ok(b)) => {
-            assert_eq!(a.engine.summary(), b.engine.summary());
-            assert_eq!(a.counters, b.counters);
-        }
-        (Err(a), Err(b)) => assert_eq!(a.log_lines(), b.log_lines()),
-        (a, b) => panic!(
-            "sliced and whole builds disagree: {:?} / {:?}",
-            a.as_ref().map(|_| "accepted"),
-            b.as_ref().map(|_| "accepted")
-        ),
-    }
-    if let Ok(config) = sliced {
-        let mut retiring = Retiring::start(config);
-        let mut steps = 0;
-        while !retiring.step(3) {
-            steps += 1;
-            assert!(steps < 10_000_000, "retiring never ends");
-        }
     }
 }
