@@ -85,60 +85,72 @@ pub(crate) struct Repairing<T> {
 /// Deserializes `raw`, and after each error removes the offending field and tries again, so that one run
 /// lists every error it can (see the module docs). Stops when the error cannot be repaired (the item
 /// itself has the wrong type, a required field is missing) or after a bound on the number of errors.
-pub(crate) fn deserialize_repairing<T: serde::de::DeserializeOwned>(
+pub(crate) fn deserialize_repairing<T: serde::de::DeserializeOwned>(raw: serde_json::Value) -> Repairing<T> {
+    let mut value = None;
+    let (errors, neutral) = repair(
+        raw,
+        &mut |raw| match serde_path_to_error::deserialize::<_, T>(raw) {
+            Ok(v) => {
+                value = Some(v);
+                None
+            }
+            Err(e) => Some(e),
+        },
+    );
+    let neutral = neutral && value.is_some();
+    Repairing {
+        value,
+        errors,
+        neutral,
+    }
+}
+
+/// The loop of [`deserialize_repairing`], written once for every item type (it is the same for each, and
+/// one copy per type cost the `.wasm` tens of KB): `attempt` deserializes, giving the error if any. Returns
+/// the errors and whether every repair was the removal of an unknown field.
+fn repair(
     mut raw: serde_json::Value,
-) -> Repairing<T> {
+    attempt: &mut dyn FnMut(&serde_json::Value) -> Option<serde_path_to_error::Error<serde_json::Error>>,
+) -> (Vec<(String, String)>, bool) {
     const MAX_ERRORS: usize = 64;
     let mut errors: Vec<(String, String)> = Vec::new();
     let mut neutral = true;
     let mut removed: Option<Vec<Segment>> = None;
     while errors.len() < MAX_ERRORS {
-        match serde_path_to_error::deserialize::<_, T>(&raw) {
-            Ok(value) => {
-                return Repairing {
-                    value: Some(value),
-                    errors,
-                    neutral,
-                };
-            }
-            Err(e) => {
-                let segments = segments(e.path());
-                let message = clean_message(e.inner());
-                // Removing a required field only moves the error to its parent ("missing field"): the
-                // error already reported is the one the user made.
-                if let (Some(prev), Some(field)) = (&removed, missing_field(&message)) {
-                    if prev.len() == segments.len() + 1
-                        && prev.starts_with(&segments)
-                        && prev.last() == Some(&Segment::Key(field.to_string()))
-                    {
-                        break;
-                    }
-                }
-                let mut segments = segments;
-                let mut shown = display_path(e.path());
-                let unknown = unknown_field(&message).map(str::to_string);
-                if let Some(field) = &unknown {
-                    // Inside an internally tagged enum (`integration`) serde reports an unknown field at the
-                    // enum's path: point at the field itself, so that only it is removed.
-                    if segments.last() != Some(&Segment::Key(field.clone())) {
-                        segments.push(Segment::Key(field.clone()));
-                        shown = join(&shown, field);
-                    }
-                }
-                errors.push((shown, message));
-                if segments.is_empty() || !remove(&mut raw, &segments) {
-                    break;
-                }
-                neutral &= unknown.is_some();
-                removed = Some(segments);
+        let Some(e) = attempt(&raw) else {
+            return (errors, neutral);
+        };
+        let segments = segments(e.path());
+        let message = clean_message(e.inner());
+        // Removing a required field only moves the error to its parent ("missing field"): the
+        // error already reported is the one the user made.
+        if let (Some(prev), Some(field)) = (&removed, missing_field(&message)) {
+            if prev.len() == segments.len() + 1
+                && prev.starts_with(&segments)
+                && prev.last() == Some(&Segment::Key(field.to_string()))
+            {
+                break;
             }
         }
+        let mut segments = segments;
+        let mut shown = display_path(e.path());
+        let unknown = unknown_field(&message).map(str::to_string);
+        if let Some(field) = &unknown {
+            // Inside an internally tagged enum (`integration`) serde reports an unknown field at the
+            // enum's path: point at the field itself, so that only it is removed.
+            if segments.last() != Some(&Segment::Key(field.clone())) {
+                segments.push(Segment::Key(field.clone()));
+                shown = join(&shown, field);
+            }
+        }
+        errors.push((shown, message));
+        if segments.is_empty() || !remove(&mut raw, &segments) {
+            break;
+        }
+        neutral &= unknown.is_some();
+        removed = Some(segments);
     }
-    Repairing {
-        value: None,
-        errors,
-        neutral: false,
-    }
+    (errors, false)
 }
 
 /// One step of a path into a JSON document.

@@ -21,129 +21,71 @@ const PARSE_BYTES_PER_UNIT: usize = 256;
 
 /// The configuration in `text`, or `None` when it must be read by [`super::parse_document`].
 pub(crate) async fn parse(text: &str, budget: &Budget) -> Option<Config> {
-    let mut w = Walk {
-        text,
-        pos: 0,
-        key_text: "",
-    };
-    let mut reduced = Reduced::default();
-    let mut domains = None;
-    let mut apis = None;
-    let mut consumers = None;
-    w.object_start()?;
-    while let Some(key) = w.next_key(reduced.fields == 0)? {
-        let key_text = w.key_text;
-        match &*key {
-            "domains" if domains.is_none() => domains = Some(w.list(budget, Item::Domain).await?),
-            "apis" if apis.is_none() => apis = Some(w.list(budget, Item::Api).await?),
-            "consumers" if consumers.is_none() => consumers = Some(w.list(budget, Item::Consumer).await?),
-            "domains" | "apis" | "consumers" => return None,
-            _ => {
-                let value = w.value(budget).await?;
-                reduced.push(key_text, value);
-                continue;
-            }
-        }
-        reduced.push_empty_list(key_text);
+    let top = Walk::new(text)
+        .object(budget, &["domains", "apis", "consumers"])
+        .await?;
+    let mut config: Config = serde_json::from_str(&top.reduced).ok()?;
+    let mut lists = top.lists.into_iter();
+    let (domains, apis, consumers) = (lists.next()?, lists.next()?, lists.next()?);
+    for domain in domains.unwrap_or_default() {
+        let w = Walk::new(domain)
+            .object(budget, &["routing_rules", "api_mappings"])
+            .await?;
+        budget
+            .spend(1 + (w.reduced.len() / PARSE_BYTES_PER_UNIT) as u64)
+            .await;
+        let mut d: DomainConfig = serde_json::from_str(&w.reduced).ok()?;
+        let mut lists = w.lists.into_iter();
+        let (rules, mappings) = (lists.next()?, lists.next()?);
+        d.routing_rules = items(rules, budget).await?;
+        d.api_mappings = items(mappings, budget).await?;
+        config.domains.push(Lenient::Ok(d));
     }
-    w.ws();
-    if w.pos != text.len() {
-        return None;
+    for api in apis.unwrap_or_default() {
+        let w = Walk::new(api).object(budget, &["routes", "services"]).await?;
+        budget
+            .spend(1 + (w.reduced.len() / PARSE_BYTES_PER_UNIT) as u64)
+            .await;
+        let mut a: ApiConfig = serde_json::from_str(&w.reduced).ok()?;
+        let mut lists = w.lists.into_iter();
+        let (routes, services) = (lists.next()?, lists.next()?);
+        a.routes = items(routes, budget).await?;
+        a.services = items(services, budget).await?;
+        config.apis.push(Lenient::Ok(a));
     }
-    let mut config: Config = serde_json::from_str(&reduced.finish()).ok()?;
-    config.domains = domains
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(Parsed::domain)
-        .collect();
-    config.apis = apis
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(Parsed::api)
-        .collect();
-    config.consumers = consumers
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(Parsed::consumer)
-        .collect();
+    config.consumers = items(consumers, budget).await?;
     Some(config)
 }
 
-/// What a top-level list holds.
-#[derive(Clone, Copy)]
-enum Item {
-    Domain,
-    Api,
-    Consumer,
+/// Each item of a big list parsed on its own, as [`Lenient`] parses it inside the whole document.
+async fn items<T: DeserializeOwned>(spans: Option<Vec<&str>>, budget: &Budget) -> Option<Vec<Lenient<T>>> {
+    let spans = spans.unwrap_or_default();
+    let mut items = Vec::with_capacity(spans.len());
+    for text in spans {
+        budget.spend(1 + (text.len() / PARSE_BYTES_PER_UNIT) as u64).await;
+        items.push(serde_json::from_str(text).ok()?);
+    }
+    Some(items)
 }
 
-/// A parsed item of a top-level list.
-enum Parsed {
-    Domain(DomainConfig),
-    Api(ApiConfig),
-    Consumer(Lenient<super::ConsumerConfig>),
-}
-
-impl Parsed {
-    fn domain(self) -> Option<Lenient<DomainConfig>> {
-        match self {
-            Parsed::Domain(d) => Some(Lenient::Ok(d)),
-            _ => None,
-        }
-    }
-    fn api(self) -> Option<Lenient<ApiConfig>> {
-        match self {
-            Parsed::Api(a) => Some(Lenient::Ok(a)),
-            _ => None,
-        }
-    }
-    fn consumer(self) -> Option<Lenient<super::ConsumerConfig>> {
-        match self {
-            Parsed::Consumer(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
-/// The text of an object without its big lists: its other fields as written, and `"list": []` for each
-/// big list.
-#[derive(Default)]
-struct Reduced {
-    text: String,
-    fields: usize,
-}
-
-impl Reduced {
-    fn push(&mut self, key: &str, value: &str) {
-        self.text.push(if self.fields == 0 { '{' } else { ',' });
-        self.text.push_str(key);
-        self.text.push(':');
-        self.text.push_str(value);
-        self.fields += 1;
-    }
-
-    fn push_empty_list(&mut self, key: &str) {
-        self.push(key, "[]");
-    }
-
-    fn finish(mut self) -> String {
-        if self.fields == 0 {
-            self.text.push('{');
-        }
-        self.text.push('}');
-        self.text
-    }
+/// An object read by [`Walk::object`]: the text of its fields but the big lists (`"list": []` in place of
+/// each big list present), and the items of each big list as written.
+struct Walked<'t> {
+    reduced: String,
+    lists: Vec<Option<Vec<&'t str>>>,
 }
 
 /// A position in the document.
 struct Walk<'t> {
     text: &'t str,
     pos: usize,
-    /// The text of the last key read, quotes included (valid JSON).
-    key_text: &'t str,
 }
 
 impl<'t> Walk<'t> {
+    fn new(text: &'t str) -> Walk<'t> {
+        Walk { text, pos: 0 }
+    }
+
     fn byte(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -164,33 +106,76 @@ impl<'t> Walk<'t> {
         }
     }
 
-    fn object_start(&mut self) -> Option<()> {
-        self.eat(b'{').then_some(())
-    }
-
-    /// The next key of the object being read (its text is kept in `key_text`), `Some(None)` at its end,
-    /// `None` on a syntax error.
-    fn next_key(&mut self, first: bool) -> Option<Option<Cow<'t, str>>> {
-        if self.eat(b'}') {
-            return Some(None);
-        }
-        if !first && !self.eat(b',') {
+    /// The whole text as one object whose lists named in `big` are taken out; `None` on anything unusual
+    /// (a duplicate big list, a big list that is not a list, a syntax error, text after the object).
+    async fn object(mut self, budget: &Budget, big: &[&str]) -> Option<Walked<'t>> {
+        let mut reduced = String::from("{");
+        let mut lists: Vec<Option<Vec<&'t str>>> = vec![None; big.len()];
+        if !self.eat(b'{') {
             return None;
+        }
+        let mut first = true;
+        while !self.eat(b'}') {
+            if !first && !self.eat(b',') {
+                return None;
+            }
+            self.ws();
+            let start = self.pos;
+            self.skip_string()?;
+            let key_text = self.text.get(start..self.pos)?;
+            if !self.eat(b':') {
+                return None;
+            }
+            let inner = key_text.get(1..key_text.len() - 1)?;
+            let key: Cow<'_, str> = if inner.contains('\\') {
+                Cow::Owned(serde_json::from_str::<String>(key_text).ok()?)
+            } else {
+                Cow::Borrowed(inner)
+            };
+            if !first {
+                reduced.push(',');
+            }
+            first = false;
+            reduced.push_str(key_text);
+            reduced.push(':');
+            match big.iter().position(|b| *b == key) {
+                Some(i) => {
+                    let slot = lists.get_mut(i)?;
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(self.elements(budget).await?);
+                    reduced.push_str("[]");
+                }
+                None => reduced.push_str(self.value(budget).await?),
+            }
         }
         self.ws();
-        let start = self.pos;
-        self.skip_string()?;
-        self.key_text = self.text.get(start..self.pos)?;
-        if !self.eat(b':') {
+        if self.pos != self.text.len() {
             return None;
         }
-        let inner = self.key_text.get(1..self.key_text.len() - 1)?;
-        let key = if inner.contains('\\') {
-            Cow::Owned(serde_json::from_str::<String>(self.key_text).ok()?)
-        } else {
-            Cow::Borrowed(inner)
-        };
-        Some(Some(key))
+        reduced.push('}');
+        Some(Walked { reduced, lists })
+    }
+
+    /// The texts of the elements of the list starting here.
+    async fn elements(&mut self, budget: &Budget) -> Option<Vec<&'t str>> {
+        if !self.eat(b'[') {
+            return None;
+        }
+        let mut items = Vec::new();
+        if self.eat(b']') {
+            return Some(items);
+        }
+        loop {
+            items.push(self.value(budget).await?);
+            if self.eat(b']') {
+                return Some(items);
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
     }
 
     /// Moves past the string starting here.
@@ -266,110 +251,5 @@ impl<'t> Walk<'t> {
         }
         let value = self.text.get(start..self.pos)?;
         (!value.is_empty()).then_some(value)
-    }
-
-    /// The elements of the list starting here, each parsed with its big lists walked.
-    async fn list(&mut self, budget: &Budget, item: Item) -> Option<Vec<Parsed>> {
-        if !self.eat(b'[') {
-            return None;
-        }
-        let mut items = Vec::new();
-        if self.eat(b']') {
-            return Some(items);
-        }
-        loop {
-            items.push(match item {
-                Item::Domain => Parsed::Domain(self.domain(budget).await?),
-                Item::Api => Parsed::Api(self.api(budget).await?),
-                Item::Consumer => Parsed::Consumer(self.item(budget).await?),
-            });
-            if self.eat(b']') {
-                return Some(items);
-            }
-            if !self.eat(b',') {
-                return None;
-            }
-        }
-    }
-
-    /// The elements of a list of [`Lenient`] items.
-    async fn items<T: DeserializeOwned>(&mut self, budget: &Budget) -> Option<Vec<Lenient<T>>> {
-        if !self.eat(b'[') {
-            return None;
-        }
-        let mut items = Vec::new();
-        if self.eat(b']') {
-            return Some(items);
-        }
-        loop {
-            items.push(self.item(budget).await?);
-            if self.eat(b']') {
-                return Some(items);
-            }
-            if !self.eat(b',') {
-                return None;
-            }
-        }
-    }
-
-    /// One [`Lenient`] item, parsed as it is inside the whole document.
-    async fn item<T: DeserializeOwned>(&mut self, budget: &Budget) -> Option<Lenient<T>> {
-        let text = self.value(budget).await?;
-        budget.spend(1 + (text.len() / PARSE_BYTES_PER_UNIT) as u64).await;
-        serde_json::from_str(text).ok()
-    }
-
-    async fn domain(&mut self, budget: &Budget) -> Option<DomainConfig> {
-        let mut reduced = Reduced::default();
-        let (mut rules, mut mappings) = (None, None);
-        self.object_start()?;
-        while let Some(key) = self.next_key(reduced.fields == 0)? {
-            let key_text = self.key_text;
-            match &*key {
-                "routing_rules" if rules.is_none() => rules = Some(self.items(budget).await?),
-                "api_mappings" if mappings.is_none() => mappings = Some(self.items(budget).await?),
-                "routing_rules" | "api_mappings" => return None,
-                _ => {
-                    let value = self.value(budget).await?;
-                    reduced.push(key_text, value);
-                    continue;
-                }
-            }
-            reduced.push_empty_list(key_text);
-        }
-        budget
-            .spend(1 + (reduced.text.len() / PARSE_BYTES_PER_UNIT) as u64)
-            .await;
-        let mut d: DomainConfig = serde_json::from_str(&reduced.finish()).ok()?;
-        d.routing_rules = rules.unwrap_or_default();
-        d.api_mappings = mappings.unwrap_or_default();
-        Some(d)
-    }
-
-    async fn api(&mut self, budget: &Budget) -> Option<ApiConfig> {
-        let mut reduced = Reduced::default();
-        let (mut routes, mut services) = (None, None);
-        self.object_start()?;
-        while let Some(key) = self.next_key(reduced.fields == 0)? {
-            let key_text = self.key_text;
-            match &*key {
-                "routes" if routes.is_none() => routes = Some(self.items(budget).await?),
-                "services" if services.is_none() => services = Some(self.items(budget).await?),
-                "routes" | "services" => return None,
-                _ => {
-                    let value = self.value(budget).await?;
-                    reduced.push(key_text, value);
-                    continue;
-                }
-            }
-            reduced.push_empty_list(key_text);
-        }
-        budget
-            .spend(1 + (reduced.text.len() / PARSE_BYTES_PER_UNIT) as u64)
-            .await;
-        let mut a: ApiConfig = serde_json::from_str(&reduced.finish()).ok()?;
-        a.routes = routes.unwrap_or_default();
-        a.services = services.unwrap_or_default();
-        Some(a)
     }
 }
