@@ -315,7 +315,7 @@ pub fn path_subset(a: &PathPattern, b: &PathPattern) -> bool {
 
 fn host_set(r: &Route) -> Vec<String> {
     let mut v: Vec<String> = r.hosts.iter().map(HostPattern::canonical).collect();
-    v.sort();
+    v.sort_unstable();
     v
 }
 
