@@ -99,7 +99,9 @@ fn unknown_plugin(name: &str) -> ErrorKind {
 
 /// Deserializes a plugin's config, recording a shape error at `path` (with the inner field path).
 fn parse<T: DeserializeOwned>(path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+    // From `&Value`, as the config's own items are repaired (config::lenient): one family of tracked
+    // deserializers in the .wasm, and no copy of the value.
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(t) => Some(t),
         Err(e) => {
             let inner = e.path().to_string();
