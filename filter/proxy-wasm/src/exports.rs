@@ -213,11 +213,24 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
         c.roots.entry(context_id).or_default().generation = generation;
         Some(c.latest.is_some())
     });
+    let mut build = Configuring::start(bytes, Build::ProxyWasm);
     if serving == Some(true) {
-        return start_building(context_id, bytes);
+        match abi::set_tick_period(BUILD_TICK_MS) {
+            Ok(()) => return start_building(context_id, build),
+            // Without ticks the build would never go on: it is built now, in one piece.
+            Err(status) => {
+                log::warn!("routewise: cannot set a tick period ({status}); building in one piece")
+            }
+        }
     }
-    // The bytes are handed over: freed once parsed, before the engine is built (issue 13, memory).
-    match FilterConfig::from_vec_for(bytes, Build::ProxyWasm) {
+    // In one piece (the same build as from ticks); the bytes are handed over: freed once parsed, before
+    // the engine is built (issue 13, memory).
+    let done = loop {
+        if let Some(done) = build.step(u64::MAX) {
+            break done;
+        }
+    };
+    match done {
         Ok(config) => {
             log::info!("{}", config.configured_line());
             install(context_id, config);
@@ -257,35 +270,15 @@ fn log_rejected(rejected: &Rejected) {
     }
 }
 
-/// A configuration pushed to a VM that already serves one: its build starts, and goes on from the root's
-/// ticks; meanwhile the VM's previous configuration serves the root's streams.
-fn start_building(context_id: u32, bytes: Vec<u8>) -> bool {
-    if let Err(status) = abi::set_tick_period(BUILD_TICK_MS) {
-        // Without ticks the build would never go on: build it now, in one piece.
-        log::warn!("routewise: cannot set a tick period ({status}); building the configuration in one piece");
-        return match FilterConfig::from_vec_for(bytes, Build::ProxyWasm) {
-            Ok(config) => {
-                log::info!("{}", config.configured_line());
-                install(context_id, config);
-                true
-            }
-            Err(rejected) => {
-                log_rejected(&rejected);
-                false
-            }
-        };
-    }
+/// A configuration pushed to a VM that already serves one: its build goes on from the root's ticks;
+/// meanwhile the VM's previous configuration serves the root's streams.
+fn start_building(context_id: u32, build: Configuring) -> bool {
     log::info!(
-        "routewise: building the pushed configuration ({} bytes) from ticks; the previous one serves until it is ready",
-        bytes.len()
+        "routewise: building the pushed configuration from ticks; the previous one serves until it is ready"
     );
-    let building = Building {
-        build: Configuring::start(bytes, Build::ProxyWasm),
-        ticks: 0,
-    };
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.roots.entry(context_id).or_default().building = Some(building);
+            c.roots.entry(context_id).or_default().building = Some(Building { build, ticks: 0 });
         }
     });
     true
