@@ -59,8 +59,9 @@ impl Hasher for FxHasher {
         // The multiply leaves the low bits depending only on the low bits of the words, and hashbrown
         // picks the bucket from the low bits: keys that differ only in their last bytes (`svc1` ...
         // `svc25000`, `tenant-7`) shared a handful of buckets, so a 25,000-key table probed hundreds of
-        // groups per insert and per lookup. Rotating brings the well-mixed high bits down (as rustc-hash 2
-        // does).
-        self.hash.rotate_left(26)
+        // groups per insert and per lookup. Folding the well-mixed high half into the low half fixes the
+        // bucket on every target, and keeps hashbrown's 7-bit tag well mixed too: it is taken from bits
+        // 57-63 on 64-bit targets and from bits 25-31 on wasm32, where `usize` is 32 bits.
+        self.hash ^ (self.hash >> 32)
     }
 }
