@@ -8,11 +8,11 @@
 //!
 //! A configuration pushed to a running VM (ECDS, LDS: Envoy reuses the worker's VM and creates a new root
 //! context in it) is built in slices from `proxy_on_tick` ([`Configuring`]), [`UNITS_PER_TICK`] at a time,
-//! while streams keep the VM's previous configuration ([`Contexts::latest`]): built in one piece on the
-//! worker thread, a 100,000-rule config held the worker for 2.6 s (issue 13). The first configuration of a
-//! VM is built in one piece: the VM serves nothing before it, and Envoy's verdict on a push comes from its
-//! main-thread canary VM, a fresh VM, which therefore builds in one piece and rejects what is wrong before
-//! any worker sees it.
+//! while streams keep the plugin's previous configuration in this VM ([`Contexts::latest`], by plugin name
+//! and root id: plugins with the same VM config share one VM): built in one piece on the worker thread, a
+//! 100,000-rule config held the worker for 2.6 s (issue 13). A plugin's first configuration in a VM is built
+//! in one piece: nothing of it serves before. Envoy's verdict on a push comes from its main-thread canary, a
+//! fresh VM, which therefore builds in one piece and rejects what is wrong before any worker sees it.
 //! Every stream callback hands the stream a [`WasmHost`] and maps the pipeline's [`Next`] to the ABI's
 //! action (`Continue` 0, `Pause` 1).
 
@@ -38,8 +38,10 @@ struct Root {
     runtime: Option<Rc<Runtime>>,
     building: Option<Building>,
     /// When the root was configured, in the VM's order: of two pushes built side by side, the later one's
-    /// configuration becomes the VM's latest whichever finishes first.
+    /// configuration becomes the plugin's latest whichever finishes first.
     generation: u64,
+    /// Its plugin ([`plugin_key`]).
+    plugin: Rc<str>,
 }
 
 /// A pushed configuration being built from `proxy_on_tick`.
@@ -54,6 +56,10 @@ const UNITS_PER_TICK: u64 = 1_000;
 /// Period of the ticks that build a pushed configuration: the worker serves requests between them.
 const BUILD_TICK_MS: u32 = 1;
 
+/// Documents smaller than this are built in one piece even when pushed (a few hundred rules: a couple of
+/// ms under V8), so that a small change applies at once, as before.
+const SLICED_FROM_BYTES: usize = 64 * 1024;
+
 /// An HTTP stream's context.
 struct StreamContext {
     runtime: Option<Rc<Runtime>>,
@@ -66,23 +72,58 @@ struct Contexts {
     streams: HashMap<u32, Rc<RefCell<StreamContext>>>,
     /// Calls out, by token: the stream that made each.
     calls: HashMap<u32, u32>,
-    /// The VM's most recent configuration, with its root's generation: streams of a root whose own is
-    /// still being built use it.
-    latest: Option<(u64, Rc<Runtime>)>,
+    /// Each plugin's most recent configuration in this VM ([`plugin_key`]), with its root's generation:
+    /// streams of a root whose own is still being built use it.
+    latest: HashMap<Rc<str>, (u64, Rc<Runtime>)>,
     /// Roots configured so far.
     generations: u64,
     /// Configurations no longer used by anything, freed a slice at a time ([`release`]).
     retiring: Vec<Retiring>,
+    /// The root whose ticks free `retiring`, if any ticks.
+    janitor: Option<u32>,
+}
+
+/// Which plugin a root context configures: Envoy runs every plugin with the same VM config in one VM, so a
+/// pushed configuration replaces the one of the same plugin name and root id only.
+fn plugin_key() -> Rc<str> {
+    let read = |name: &str| {
+        abi::get_property(&[name])
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
+    format!("{}\u{0}{}", read("plugin_name"), read("plugin_root_id")).into()
 }
 
 /// Work units of freeing a retired configuration at the end of a stream (`proxy_on_delete`).
 const UNITS_PER_DELETE: u64 = 200;
 
 /// Lets go of `runtime`: when it was the last reference, its configuration is retired, to be freed in
-/// slices from ticks and stream ends (freeing 100,000 rules at once held the VM for ≈ 30 ms).
+/// slices from ticks and stream ends (freeing 100,000 rules at once held the VM for ≈ 30 ms). Without a
+/// root ticking for that already, the newest live root is made to (an idle worker frees it too).
 fn release(c: &mut Contexts, runtime: Option<Rc<Runtime>>) {
     if let Some(Ok(runtime)) = runtime.map(Rc::try_unwrap) {
         c.retiring.push(Retiring::start(runtime.config));
+    }
+    if c.retiring.is_empty() || c.janitor.is_some_and(|j| c.roots.contains_key(&j)) {
+        return;
+    }
+    let newest = c
+        .roots
+        .iter()
+        .max_by_key(|(_, r)| r.generation)
+        .map(|(id, _)| *id);
+    c.janitor = newest;
+    if let Some(root) = newest {
+        // The tick period is set on the effective context's root; this callback makes no other host call
+        // after it (release is the last thing `install` and `proxy_on_delete` do).
+        if abi::set_effective_context(root)
+            .and_then(|()| abi::set_tick_period(BUILD_TICK_MS))
+            .is_err()
+        {
+            c.janitor = None;
+        }
     }
 }
 
@@ -178,7 +219,7 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
         // the VM's previous one serves.
         let runtime = match c.roots.get(&parent_context_id) {
             Some(Root { runtime: Some(r), .. }) => Some(Rc::clone(r)),
-            Some(_) => c.latest.as_ref().map(|(_, r)| Rc::clone(r)),
+            Some(root) => c.latest.get(&root.plugin).map(|(_, r)| Rc::clone(r)),
             None => None,
         };
         let ctx = StreamContext {
@@ -206,15 +247,20 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
             return false;
         }
     };
+    let plugin = plugin_key();
+    let big = bytes.len() >= SLICED_FROM_BYTES;
     let serving = CONTEXTS.with(|c| {
         let mut c = c.try_borrow_mut().ok()?;
         c.generations += 1;
         let generation = c.generations;
-        c.roots.entry(context_id).or_default().generation = generation;
-        Some(c.latest.is_some())
+        let serving = c.latest.contains_key(&plugin);
+        let root = c.roots.entry(context_id).or_default();
+        root.generation = generation;
+        root.plugin = plugin;
+        Some(serving)
     });
     let mut build = Configuring::start(bytes, Build::ProxyWasm);
-    if serving == Some(true) {
+    if big && serving == Some(true) {
         match abi::set_tick_period(BUILD_TICK_MS) {
             Ok(()) => return start_building(context_id, build),
             // Without ticks the build would never go on: it is built now, in one piece.
@@ -255,10 +301,10 @@ fn install(context_id: u32, config: FilterConfig) {
             return;
         };
         let replaced = root.runtime.replace(Rc::clone(&runtime));
-        let generation = root.generation;
+        let (generation, plugin) = (root.generation, Rc::clone(&root.plugin));
         release(c, replaced);
-        if c.latest.as_ref().is_none_or(|(g, _)| *g <= generation) {
-            let previous = c.latest.replace((generation, runtime));
+        if c.latest.get(&plugin).is_none_or(|(g, _)| *g <= generation) {
+            let previous = c.latest.insert(plugin, (generation, runtime));
             release(c, previous.map(|(_, r)| r));
         }
     });
@@ -284,8 +330,8 @@ fn start_building(context_id: u32, build: Configuring) -> bool {
     true
 }
 
-/// One slice of the build of a pushed configuration ([`start_building`]), then of freeing the
-/// configuration it replaced; the ticks stop when both are over.
+/// One slice of the build of a pushed configuration ([`start_building`]), or of freeing retired
+/// configurations ([`release`]); a root's ticks stop when it has neither to do.
 #[no_mangle]
 pub extern "C" fn proxy_on_tick(context_id: u32) {
     let building = CONTEXTS.with(|c| {
@@ -325,8 +371,17 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
         // The configuration it replaced is freed from the next ticks.
         return;
     }
-    let idle = CONTEXTS.with(|c| c.try_borrow_mut().map(|mut c| retire(&mut c, UNITS_PER_TICK)));
-    if idle.unwrap_or(true) {
+    let idle = CONTEXTS.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return true;
+        };
+        let idle = retire(&mut c, UNITS_PER_TICK);
+        if idle && c.janitor == Some(context_id) {
+            c.janitor = None;
+        }
+        idle
+    });
+    if idle {
         let _ = abi::set_tick_period(0);
     }
 }
@@ -439,7 +494,17 @@ pub extern "C" fn proxy_on_delete(context_id: u32) {
             // stopped first).
             retire(c, UNITS_PER_DELETE);
         } else if let Some(root) = c.roots.remove(&context_id) {
+            // Envoy re-arms a root's tick timer while its period is set, even once the root is gone.
+            let _ = abi::set_tick_period(0);
+            if c.janitor == Some(context_id) {
+                c.janitor = None;
+            }
+            // A build still under way is dropped at once (a push replaced before it was built).
+            drop(root.building);
             release(c, root.runtime);
+            if !c.retiring.is_empty() && c.janitor.is_none() {
+                release(c, None);
+            }
         }
     });
 }
