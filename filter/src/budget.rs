@@ -4,9 +4,14 @@
 //! thread: a build of 100,000 rules in one piece held the worker for 2.6 s, while Envoy builds its own route
 //! table on the main thread. The build is therefore written once as `async` code that awaits
 //! [`Budget::spend`] between bounded pieces of work (an item parsed, a rule compiled, a few KiB of the
-//! document scanned). Run with [`Budget::unlimited`] it never stops, which is how the dynamic module, the
-//! CLI and the main-thread canary build; the proxy-wasm build of a push instead resumes it from `on_tick`
-//! with a few units per tick ([`drive`]), its previous configuration serving meanwhile.
+//! document scanned). Run with [`Budget::unlimited`] (or driven with an unbounded slice) it never stops,
+//! which is how the dynamic module, the CLI and a proxy-wasm VM's first configuration (Envoy's main-thread
+//! canary included) build; the proxy-wasm build of a push instead resumes it from `on_tick` with a few
+//! units per tick ([`drive`]), the plugin's previous configuration serving meanwhile.
+//!
+//! Some pieces are still one piece of work, paid for in advance and bounded by the config's limits: an
+//! API's route table (sorting and grouping its routes), a domain's mapping index, the consumers' compile,
+//! a contains-glob automaton (≤ 256 KiB of literals).
 //!
 //! Nothing here is asynchronous in the I/O sense: there is no executor, no waker and no thread; a
 //! [`Budget`] that is empty makes the next `spend` return `Pending` once, and [`drive`] polls again later.
@@ -24,7 +29,7 @@ pub struct Budget {
 }
 
 /// Bytes of the document scanned per unit of work.
-pub const SCAN_BYTES_PER_UNIT: usize = 2048;
+pub const SCAN_BYTES_PER_UNIT: usize = 512;
 
 impl Budget {
     /// A budget that never runs out: the build runs in one piece.

@@ -79,11 +79,18 @@ struct Walked<'t> {
 struct Walk<'t> {
     text: &'t str,
     pos: usize,
+    /// Where the scanned text was last paid for (one unit per [`SCAN_BYTES_PER_UNIT`] bytes, whatever the
+    /// sizes of the values: 25,000 small rules are 5 MB to scan too).
+    paid: usize,
 }
 
 impl<'t> Walk<'t> {
     fn new(text: &'t str) -> Walk<'t> {
-        Walk { text, pos: 0 }
+        Walk {
+            text,
+            pos: 0,
+            paid: 0,
+        }
     }
 
     fn byte(&self) -> Option<u8> {
@@ -178,6 +185,14 @@ impl<'t> Walk<'t> {
         }
     }
 
+    /// Pays for the text scanned up to the position, a unit per [`SCAN_BYTES_PER_UNIT`] bytes.
+    async fn pay(&mut self, budget: &Budget) {
+        while self.pos.saturating_sub(self.paid) >= SCAN_BYTES_PER_UNIT {
+            self.paid += SCAN_BYTES_PER_UNIT;
+            budget.spend(1).await;
+        }
+    }
+
     /// Moves past the string starting here.
     fn skip_string(&mut self) -> Option<()> {
         let bytes = self.text.as_bytes();
@@ -204,22 +219,19 @@ impl<'t> Walk<'t> {
         let bytes = self.text.as_bytes();
         let start = self.pos;
         match *bytes.get(start)? {
-            b'"' => {
-                self.skip_string()?;
-                budget
-                    .spend(((self.pos - start) / SCAN_BYTES_PER_UNIT) as u64)
-                    .await;
-            }
+            b'"' => self.skip_string()?,
             b'{' | b'[' => {
                 let mut depth = 0usize;
                 let mut i = start;
-                let mut paid = start;
                 loop {
                     match *bytes.get(i)? {
                         b'"' => {
                             self.pos = i;
                             self.skip_string()?;
                             i = self.pos;
+                            if i - self.paid >= SCAN_BYTES_PER_UNIT {
+                                self.pay(budget).await;
+                            }
                             continue;
                         }
                         b'{' | b'[' => depth += 1,
@@ -233,9 +245,9 @@ impl<'t> Walk<'t> {
                         _ => {}
                     }
                     i += 1;
-                    if i - paid >= SCAN_BYTES_PER_UNIT {
-                        paid = i;
-                        budget.spend(1).await;
+                    if i - self.paid >= SCAN_BYTES_PER_UNIT {
+                        self.pos = i;
+                        self.pay(budget).await;
                     }
                 }
                 self.pos = i;
@@ -249,6 +261,7 @@ impl<'t> Walk<'t> {
                 }
             }
         }
+        self.pay(budget).await;
         let value = self.text.get(start..self.pos)?;
         (!value.is_empty()).then_some(value)
     }

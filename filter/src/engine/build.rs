@@ -87,6 +87,7 @@ pub(super) async fn build(config: &Config, budget: &Budget) -> Result<Engine, Co
     let mut api_refs: HashMap<String, ApiRef> = HashMap::new();
     let mut apis = Vec::new();
     for (i, a) in config.apis.iter().enumerate() {
+        budget.spend(UNITS_PER_ITEM).await;
         let path = format!("apis[{i}]");
         match a.report(&path, &mut b.errors) {
             Some(a) => {
@@ -139,6 +140,7 @@ pub(super) async fn build(config: &Config, budget: &Budget) -> Result<Engine, Co
     let mut domain_index = HostIndex::default();
     let mut domain_names: HashMap<String, String> = HashMap::new();
     for (i, d) in config.domains.iter().enumerate() {
+        budget.spend(UNITS_PER_ITEM).await;
         let path = format!("domains[{i}]");
         let Some(d) = d.report(&path, &mut b.errors) else {
             continue;

@@ -151,7 +151,8 @@ impl Engine {
 
     /// The size check and the parse of [`Engine::from_json`]: the document and its shape errors.
     fn parse(text: &str) -> Result<(Config, ConfigErrors), ConfigErrors> {
-        budget::block_on(Engine::parse_in(text, &Budget::unlimited()), &Budget::unlimited())
+        let budget = Budget::unlimited();
+        budget::block_on(Engine::parse_in(text, &budget), &budget)
     }
 
     /// [`Engine::parse`] in slices: a document that is right is read by [`config::stepwise`], item by
