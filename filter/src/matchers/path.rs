@@ -574,6 +574,13 @@ impl<T> Default for PathIndex<T> {
 }
 
 impl<T: Copy> PathIndex<T> {
+    /// Drops the index in slices of `budget` ([`crate::budget`]).
+    pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
+        crate::budget::drop_all(self.exact, budget).await;
+        self.prefix.drop_in(budget).await;
+        crate::budget::drop_all(self.templates, budget).await;
+    }
+
     /// Adds a pattern.
     pub fn insert(&mut self, pattern: &PathPattern, item: T) {
         self.len += 1;

@@ -223,6 +223,15 @@ fn rank_key<'r>(route: &'r Route, path: &'r RoutePath) -> RankKey<'r> {
     )
 }
 
+/// An entry's ordering key, of whichever router; a missing entry (never: indexes come from the routes) sorts
+/// first, as before.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum EntryKey<'r> {
+    Missing,
+    Rank(RankKey<'r>),
+    Apisix(ApisixKey),
+}
+
 /// The P6 ordering key of the APISIX routers (lua-resty-radixtree): exact paths before prefixes, longer
 /// prefixes first, then priority descending, then configuration order (`index`, the route's position in the
 /// API). Only exact and prefix paths reach these routers (validated).
@@ -256,18 +265,32 @@ pub fn entry_order(
 }
 
 impl RouteTable {
-    /// Drops the table in slices of `budget` ([`crate::budget`]); a host group's path index is dropped in
-    /// one piece.
+    /// Drops the table in slices of `budget` ([`crate::budget`]).
     pub(crate) async fn drop_in(self, budget: &crate::budget::Budget) {
         crate::budget::drop_all(self.routes, budget).await;
         crate::budget::drop_all(self.entries, budget).await;
-        crate::budget::drop_all(self.groups, budget).await;
+        for group in self.groups {
+            group.drop_in(budget).await;
+        }
     }
 
     /// Ranks and indexes the routes (`routes` in config order) for `router`: P5 for `specificity`, P6 for
     /// the APISIX routers. `apisix_radixtree_uri` has a single group (hosts are a filter, checked per
     /// candidate); the others group routes by host pattern.
     pub fn build(routes: Vec<Route>, router: RouterKind) -> RouteTable {
+        let budget = crate::budget::Budget::unlimited();
+        crate::budget::block_on(RouteTable::build_in(routes, router, &budget), &budget)
+    }
+
+    /// [`RouteTable::build`] in slices of `budget` ([`crate::budget`]): a unit per entry keyed and filed,
+    /// and the sort in slices too ([`crate::budget::sort_by`]). Each entry's ordering key is computed once (it holds the pattern
+    /// as written: computed in the comparator, 50,000 routes cost 1.6 million allocations and 0.3 s under
+    /// Wasm).
+    pub(crate) async fn build_in(
+        routes: Vec<Route>,
+        router: RouterKind,
+        budget: &crate::budget::Budget,
+    ) -> RouteTable {
         let mut entries: Vec<Entry> = Vec::new();
         for (r, route) in routes.iter().enumerate() {
             for p in 0..route.paths.len() {
@@ -277,15 +300,23 @@ impl RouteTable {
                 });
             }
         }
-        let of = |e: &Entry| {
-            let route = routes.get(e.route as usize)?;
-            let path = route.paths.get(e.path as usize)?;
-            Some((route, e.route as usize, path))
-        };
-        entries.sort_by(|a, b| match (of(a), of(b)) {
-            (Some(x), Some(y)) => entry_order(router, x, y),
-            (x, y) => x.is_some().cmp(&y.is_some()),
-        });
+        let mut keyed: Vec<(EntryKey<'_>, Entry)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            budget.spend(1).await;
+            let key = routes
+                .get(e.route as usize)
+                .and_then(|route| Some((route, route.paths.get(e.path as usize)?)))
+                .map(|(route, path)| match router {
+                    RouterKind::Specificity => EntryKey::Rank(rank_key(route, path)),
+                    RouterKind::ApisixRadixtreeUri | RouterKind::ApisixRadixtreeHostUri => {
+                        EntryKey::Apisix(apisix_key(route, e.route as usize, path))
+                    }
+                });
+            keyed.push((key.unwrap_or(EntryKey::Missing), e));
+        }
+        // Stable, so equal keys (none are: ids and patterns end them) keep the config order.
+        let keyed = crate::budget::sort_by(keyed, budget, |a, b| a.0.cmp(&b.0)).await;
+        let entries: Vec<Entry> = keyed.into_iter().map(|(_, e)| e).collect();
 
         let mut hosts = HostIndex::default();
         let mut groups: Vec<PathIndex<u32>> = Vec::new();
@@ -303,6 +334,7 @@ impl RouteTable {
                 })
             };
         for (rank, e) in entries.iter().enumerate() {
+            budget.spend(1).await;
             let Some(route) = routes.get(e.route as usize) else {
                 continue;
             };
