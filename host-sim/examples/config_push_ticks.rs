@@ -4,7 +4,8 @@
 //! configuration built in one piece (`proxy_on_configure` of a fresh VM), and the ticks that free it when
 //! a 10-rule configuration replaces it.
 //!
-//! `cargo run --release -p host-sim --example config_push_ticks [-- N...]` (default 10000 100000)
+//! `cargo run --release -p host-sim --example config_push_ticks [-- [routes] N...]` (default 10000 100000;
+//! `routes`: N routes in one API instead of N routing rules)
 
 use std::time::{Duration, Instant};
 
@@ -61,11 +62,32 @@ fn config(n: usize) -> Value {
     })
 }
 
+/// One API with `n` routes (`GET /r<k>/{id}`, `paths` `/p<k>/*` for odd k) behind a `*` mapping: a
+/// route-heavy config, whose route table is one piece of the build.
+fn routes_config(n: usize) -> Value {
+    let routes: Vec<Value> = (0..n)
+        .map(|k| {
+            if k % 2 == 0 {
+                json!({"id": format!("r{k}"), "key": format!("GET /r{k}/{{id}}")})
+            } else {
+                json!({"id": format!("r{k}"), "paths": [format!("/p{k}/*")], "methods": ["GET", "POST"]})
+            }
+        })
+        .collect();
+    json!({
+        "domains": [{"name": "*", "api_mappings": [{"api": "svc", "stage": "prod"}]}],
+        "apis": [{"id": "svc", "stages": {"prod": {"integration": {"type": "http", "cluster": "svc"}}},
+                  "routes": routes}]
+    })
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 fn main() {
+    // `routes:N` pushes a route-heavy config of N routes in one API instead of N routing rules.
+    let routes = std::env::args().any(|a| a == "routes");
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![10_000, 100_000]
@@ -74,7 +96,8 @@ fn main() {
     };
     let plugin = Plugin::routewise().expect("routewise.wasm");
     for n in sizes {
-        let doc = serde_json::to_vec(&config(n)).expect("json");
+        let doc = if routes { routes_config(n) } else { config(n) };
+        let doc = serde_json::to_vec(&doc).expect("json");
         let started = Instant::now();
         let one_piece = plugin
             .sim()
