@@ -276,6 +276,72 @@ fn routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_
     );
 }
 
+/// [`config`] with `rules` more routing rules that no request matches (they test a header no client sends):
+/// a document of several hundred KiB, which the `.wasm` builds from `proxy_on_tick` on each worker.
+fn big_config(cluster: &str, route: &str, rules: usize) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(&config(cluster, route)).expect("config");
+    let rules: Vec<serde_json::Value> = (0..rules)
+        .map(|k| {
+            serde_json::json!({"id": format!("never-{k}"), "priority": k + 1,
+                "conditions": {"base_path": format!("svc{k}"),
+                               "headers": [{"header": "x-never", "value_glob": format!("t{k}-*")}]},
+                "action": {"invoke_api": {"api": "shop", "stage": "prod"}}})
+        })
+        .collect();
+    doc["domains"][0]["routing_mode"] = "ROUTING_RULE_THEN_API_MAPPING".into();
+    doc["domains"][0]["routing_rules"] = rules.into();
+    doc.to_string()
+}
+
+/// Issue 13 (config push stall): a large pushed config is built while the previous one serves. The `.wasm`
+/// builds it from `proxy_on_tick` on each worker (its log says so, and how many ticks it took); the `.so`
+/// builds it once on the main thread. Either way no request fails and each client goes from the old
+/// config to the new one, never back.
+fn a_large_push_is_built_while_the_old_config_serves(build: Build) {
+    let (old, big) = (EchoUpstream::start("old"), EchoUpstream::start("big"));
+    let envoy = Envoy::start_ecds(build, &config("old", "v1"), &[&old, &big]);
+    let load_owned = Load::start(envoy.port(), 1, 1);
+    let load = &load_owned;
+    envoy.wait_until("10 answers per client from the first config", || {
+        load.each_beyond(&[0, 0], 10)
+    });
+    let pushed = big_config("big", "vbig", 3_000);
+    assert!(pushed.len() > 256 * 1024, "{} bytes", pushed.len());
+    envoy.push_config(&pushed);
+    envoy.wait_until("every client answered by the large config", || {
+        load.all_latest_are("big")
+    });
+    let switched = load.counts();
+    envoy.wait_until("10 more answers per client", || load.each_beyond(&switched, 10));
+    for (c, answers) in load_owned.stop().iter().enumerate() {
+        let runs = runs(answers);
+        let order: Vec<&str> = runs.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(order, ["old", "big"], "client {c}: {runs:?}");
+    }
+    let log = envoy.wait_log("1 domains, 3000 rules");
+    if build == Build::Wasm {
+        assert!(
+            log.contains("routewise: building the pushed configuration from ticks"),
+            "{}",
+            routewise_tests::envoy::log_excerpt(&log)
+        );
+        // The worker's VM (and the main thread's, which serves nothing) built it over several ticks.
+        let ticks: Vec<u32> = log
+            .split("(built in ")
+            .skip(1)
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect();
+        assert!(
+            ticks.iter().any(|n| *n > 1),
+            "built over several ticks: {ticks:?}\n{}",
+            routewise_tests::envoy::log_excerpt(&log)
+        );
+    } else {
+        assert!(!log.contains("from ticks"), "the .so builds on the main thread");
+    }
+}
+
 routewise_tests::both_builds!(
     routes_change_under_load_without_a_failed_request_and_a_bad_config_keeps_the_old_one,
+    a_large_push_is_built_while_the_old_config_serves,
 );
