@@ -194,6 +194,8 @@ pub(crate) struct StreamData {
     pub http_calls: Vec<HttpCall>,
     /// Dynamic metadata (namespace → key → value) as the request brought it ([`crate::Request`]).
     pub dynamic_metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// The module's callbacks entered for this stream, in order ([`crate::Exchange::callbacks`]).
+    pub entered: Vec<&'static str>,
 }
 
 impl StreamData {

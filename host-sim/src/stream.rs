@@ -57,6 +57,10 @@ pub struct Exchange {
     pub logs: Vec<LogEntry>,
     /// HTTP callouts made while this exchange ran.
     pub http_calls: Vec<HttpCall>,
+    /// The module's callbacks Envoy entered for this stream, in order (`proxy_on_context_create`,
+    /// `proxy_on_request_headers`, ...). A callback the module does not export is not entered: cpp-host skips
+    /// it (`ContextBase::onLog` and the like), and every entry into the VM is a cost per stream.
+    pub callbacks: Vec<&'static str>,
 }
 
 impl Exchange {
@@ -201,6 +205,7 @@ impl Sim {
                 upstream_called: false,
                 http_calls: Vec::new(),
                 dynamic_metadata: req.dynamic_metadata.clone(),
+                entered: Vec::new(),
             },
         );
         self.invoke(
@@ -336,6 +341,7 @@ impl Sim {
             .map(<[LogEntry]>::to_vec)
             .unwrap_or_default();
         let http_calls = std::mem::take(&mut s.http_calls);
+        let callbacks = std::mem::take(&mut s.entered);
         let response = (!s.reset).then(|| {
             let h = s.response.out_headers.clone().unwrap_or_default();
             Response {
@@ -362,6 +368,7 @@ impl Sim {
             route_cache_clears: s.route_cache_clears,
             logs,
             http_calls,
+            callbacks,
         };
         if root != self.store.data().ctx.root_id {
             self.release_root(root)?;

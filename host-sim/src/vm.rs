@@ -338,7 +338,7 @@ impl Sim {
     /// `Ok(None)` (Envoy skips callbacks a module does not define).
     pub(crate) fn invoke<P: WasmParams, R: WasmResults>(
         &mut self,
-        name: &str,
+        name: &'static str,
         ctx: u32,
         f: Option<TypedFunc<P, R>>,
         params: P,
@@ -349,6 +349,11 @@ impl Sim {
                 None => Ok(None),
             };
         };
+        if self.failed.is_none() {
+            if let Some(stream) = self.store.data_mut().ctx.streams.get_mut(&ctx) {
+                stream.entered.push(name);
+            }
+        }
         self.guarded(name, ctx, |store| f.call(store, params)).map(Some)
     }
 

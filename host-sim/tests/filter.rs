@@ -51,6 +51,19 @@ fn lifecycle_runs_in_envoy_order() {
     let r = ex.response.unwrap();
     assert_eq!((r.status, r.text()), (200, "hi".to_string()));
     assert_eq!(ex.stream_id, 2, "root context is 1, streams count from 2");
+    // The SDK exports every callback, so Envoy enters the VM for each.
+    assert_eq!(
+        ex.callbacks,
+        vec![
+            "proxy_on_context_create",
+            "proxy_on_request_headers",
+            "proxy_on_response_headers",
+            "proxy_on_response_body",
+            "proxy_on_log",
+            "proxy_on_done",
+            "proxy_on_delete"
+        ]
+    );
 }
 
 #[test]
