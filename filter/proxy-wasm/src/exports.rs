@@ -428,15 +428,10 @@ pub extern "C" fn proxy_on_response_headers(
     .unwrap_or(CONTINUE)
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_body(_context_id: u32, _body_size: usize, _end_of_stream: bool) -> u32 {
-    CONTINUE
-}
-
-#[no_mangle]
-pub extern "C" fn proxy_on_response_trailers(_context_id: u32, _num_trailers: usize) -> u32 {
-    CONTINUE
-}
+// Not exported, on purpose: `proxy_on_response_body`, `proxy_on_response_trailers`, `proxy_on_log` and
+// `proxy_on_done`. The host skips a callback the module does not export (cpp-host `ContextBase::onResponseBody`,
+// `onLog`, `onDone`: continue / true), and each one exported is an entry into V8 for every stream (issue 13:
+// the per-stream floor); routewise has nothing to do in them.
 
 /// Envoy delivers a call's answer to the root context (cpp-host `http_call`): the stream that made the call
 /// is found by its token and made the effective context, so that the reply goes to its client.
@@ -471,14 +466,6 @@ pub extern "C" fn proxy_on_http_call_response(
         let config = ctx.runtime.as_deref().map(|r| &r.config);
         ctx.stream.on_call_response(config, host, u64::from(token), end);
     });
-}
-
-#[no_mangle]
-pub extern "C" fn proxy_on_log(_context_id: u32) {}
-
-#[no_mangle]
-pub extern "C" fn proxy_on_done(_context_id: u32) -> bool {
-    true
 }
 
 #[no_mangle]

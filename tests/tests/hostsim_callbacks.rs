@@ -1,0 +1,79 @@
+//! What Envoy enters the VM for, per stream, through the real filter `.wasm` in host-sim.
+//! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` first (or $ROUTEWISE_WASM).
+//!
+//! Issue 13: every callback the module exports is an entry into V8 for every stream, even when it does
+//! nothing (cpp-host skips only the ones not exported), so routewise exports none it has no work for.
+
+use host_sim::{Plugin, Request, Response};
+use serde_json::json;
+
+#[test]
+fn a_routed_request_enters_the_vm_four_times() {
+    let cfg = json!({
+        "domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
+        "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "pets"}}}}],
+    });
+    let mut sim = Plugin::routewise()
+        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
+        .sim()
+        .config_json(&cfg)
+        .start()
+        .expect("configured");
+    // A response with a body and trailers: no entry for either, nor for the access log and done phases.
+    let ex = sim
+        .send(
+            Request::get("/pets/1").authority("api.example.com"),
+            Response::ok()
+                .body("{\"id\": 1}")
+                .trailers([("grpc-status", "0")].into_iter().collect()),
+        )
+        .expect("exchange");
+    assert_eq!(ex.status(), 200);
+    assert_eq!(
+        ex.upstream_request
+            .as_ref()
+            .and_then(|u| u.header("x-routewise-cluster")),
+        Some("pets")
+    );
+    assert_eq!(
+        ex.callbacks,
+        vec![
+            "proxy_on_context_create",
+            "proxy_on_request_headers",
+            "proxy_on_response_headers",
+            "proxy_on_delete"
+        ]
+    );
+}
+
+#[test]
+fn a_request_body_is_still_seen() {
+    // The request body is read by Lambda integrations and body-reading plugins: proxy_on_request_body stays.
+    let cfg = json!({
+        "domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
+        "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "pets"}}}}],
+    });
+    let mut sim = Plugin::routewise()
+        .expect("routewise.wasm")
+        .sim()
+        .config_json(&cfg)
+        .start()
+        .expect("configured");
+    let ex = sim
+        .send(
+            Request::post("/pets").authority("api.example.com").body("{}"),
+            Response::ok(),
+        )
+        .expect("exchange");
+    assert_eq!(ex.status(), 200);
+    assert_eq!(
+        ex.callbacks,
+        vec![
+            "proxy_on_context_create",
+            "proxy_on_request_headers",
+            "proxy_on_request_body",
+            "proxy_on_response_headers",
+            "proxy_on_delete"
+        ]
+    );
+}
