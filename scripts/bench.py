@@ -791,7 +791,8 @@ def main():
     ap.add_argument("--candidate-filter-state", default=None, metavar="KEYS",
                     help="run modcandidate-N as the same dynamic module with the routewise config's filter_state set "
                          "to these comma-separated keys ('' = none besides rule_id and mapping_id, which R11 always "
-                         "writes): the cost of the filter-state writes, same run")
+                         "writes): the cost of the filter-state writes, same run; with --candidate X.wasm, that "
+                         "candidate runs with this filter_state instead (X may be routewise.wasm itself)")
     ap.add_argument("--load-sizes", default="",
                     help="N of a load-and-memory-only pass after the throughput rounds (e.g. 100000): per arm (not bare) "
                          "start Envoy, time /ready and the `routewise: configured` lines, read RSS, check the 100 "
@@ -813,11 +814,15 @@ def main():
         kinds.append("candidate")
     cand_state = None
     if args.candidate_filter_state is not None:
-        if args.candidate_module_dir:
-            ap.error("--candidate-filter-state runs the module itself as the candidate: drop --candidate-module-dir")
         cand_state = [k for k in args.candidate_filter_state.split(",") if k]
-        args.candidate_module_dir = args.module_dir
-        args.candidate_note = args.candidate_note or f"the same .so, config filter_state {cand_state}"
+        if args.candidate:
+            # A .wasm candidate (it may be routewise.wasm itself) runs with this filter_state.
+            args.candidate_note = args.candidate_note or f"config filter_state {cand_state}"
+        else:
+            if args.candidate_module_dir:
+                ap.error("--candidate-filter-state runs the module itself as the candidate: drop --candidate-module-dir")
+            args.candidate_module_dir = args.module_dir
+            args.candidate_note = args.candidate_note or f"the same .so, config filter_state {cand_state}"
     if args.candidate_module_dir:
         if not (args.candidate_module_dir / "libroutewise_module.so").is_file():
             ap.error(f"--candidate-module-dir needs {args.candidate_module_dir}/libroutewise_module.so")
@@ -872,7 +877,7 @@ def main():
         module = args.candidate if kind == "candidate" else args.wasm
         boot_kind = {"candidate": "routewise", "modcandidate": "module"}.get(kind, kind)
         cfg.write_text(json.dumps(bootstrap(boot_kind, n, module, port, admin, up,
-                                            filter_state=cand_state if kind == "modcandidate" else None)))
+                                            filter_state=cand_state if kind in ("modcandidate", "candidate") else None)))
         mdir = {"module": module_dir, "modcandidate": args.candidate_module_dir and args.candidate_module_dir.resolve()}.get(kind)
         return Envoy(args.envoy, cfg, work / f"{c}.log", admin, module_dir=mdir, workers=args.workers, cpus=envoy_cpus,
                      timeout=timeout)
