@@ -106,7 +106,7 @@ pub async fn sort_by<T>(
             break;
         }
         budget.spend(SORT_RUN as u64 / 4).await;
-        run.sort_by(cmp);
+        crate::sort::sort_by(&mut run, cmp);
         runs.push(run);
     }
     while runs.len() > 1 {

@@ -33,4 +33,5 @@ pub mod pipeline;
 pub mod plugins;
 pub mod request;
 pub mod routing;
+pub(crate) mod sort;
 pub mod trace;

@@ -990,8 +990,7 @@ impl Builder {
         let mut sig = String::new();
         if !hosts.is_empty() {
             let mut h: Vec<String> = hosts.iter().map(HostPattern::canonical).collect();
-            // Equal strings are indistinguishable: the unstable sort gives the same list, with less code.
-            h.sort_unstable();
+            crate::sort::sort(&mut h);
             sig.push_str(&format!("\nhosts {}", h.join(",")));
         }
         if let Some(v) = &vars {
@@ -999,7 +998,7 @@ impl Builder {
         }
         if !remote_addrs.is_empty() {
             let mut a: Vec<String> = remote_addrs.iter().map(Cidr::canonical).collect();
-            a.sort_unstable();
+            crate::sort::sort(&mut a);
             sig.push_str(&format!("\nremote_addrs {}", a.join(",")));
         }
 
@@ -1056,7 +1055,7 @@ impl Builder {
                     format!("key {}", paths.first().map_or("", |p| &*p.key))
                 } else {
                     let mut ps: Vec<String> = patterns.iter().map(|(p, _)| p.as_written()).collect();
-                    ps.sort_unstable();
+                    crate::sort::sort(&mut ps);
                     format!("paths {} methods {}", ps.join(","), methods_display)
                 };
                 (derived_id("route", &format!("{content}{sig}")), false)

@@ -427,7 +427,7 @@ fn event_headers<'a>(
 /// Groups `(name, value)` pairs by name: names in byte order, each name's values in input order.
 fn group<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)>) -> Vec<(&'s str, Vec<&'s str>)> {
     let mut pairs: Vec<(&str, &str)> = pairs.collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0)); // stable: values keep their order
+    crate::sort::sort_by(&mut pairs, |a, b| a.0.cmp(b.0)); // stable: values keep their order
     let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
     for (name, value) in pairs {
         match out.last_mut() {

@@ -229,7 +229,7 @@ pub fn claims_from_object(map: &Map<String, Value>) -> JwtClaims {
         .iter()
         .filter_map(|(k, v)| render_claim(v).map(|s| (k.clone(), s)))
         .collect();
-    claims.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut claims, |a, b| a.0.cmp(&b.0));
     JwtClaims {
         claims,
         scopes: scopes_of(map),

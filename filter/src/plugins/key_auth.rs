@@ -144,7 +144,7 @@ impl KeyAuth {
             // makes it, and it is consulted on every request that presents a valid key.
             allowed: c.allowed_consumers.map(|names| {
                 let mut names: Vec<Box<str>> = names.into_iter().map(String::into_boxed_str).collect();
-                names.sort_unstable();
+                crate::sort::sort(&mut names);
                 names.dedup();
                 names.into()
             }),

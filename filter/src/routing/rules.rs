@@ -137,9 +137,8 @@ impl RuleSet {
         budget: &Budget,
     ) -> Result<RuleSet, aho_corasick::BuildError> {
         budget.spend(1 + rules.len() as u64 / 64).await;
-        // Priorities are unique in a domain (a duplicate is a config error), so the unstable sort gives
-        // the one order.
-        rules.sort_unstable_by_key(|r| r.priority);
+        // Priorities are unique in a domain (a duplicate is a config error): one order.
+        crate::sort::sort_by_key(&mut rules, |r| r.priority);
         let mut anchors: Vec<Vec<Anchor>> = Vec::with_capacity(rules.len());
         for r in &rules {
             budget.spend(1).await;

@@ -338,7 +338,7 @@ impl<'a> Builder<'a> {
             }
         }
         self.reset(&visited);
-        out.sort_unstable();
+        crate::sort::sort(&mut out);
         out.dedup();
         Some(out.into_boxed_slice())
     }
