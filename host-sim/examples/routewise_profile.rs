@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sizes
     };
     let plugin = Plugin::routewise()?;
-    println!("| N | target | request headers (create + on_request_headers) | response + log/done/delete | whole exchange |");
+    println!("| N | target | request headers (create + on_request_headers) | response + stream end (on_delete; log/done only if exported) | whole exchange |");
     println!("|--:|---|--:|--:|--:|");
     for n in sizes {
         let t = Instant::now();
