@@ -139,7 +139,7 @@ fn main() {
         let done = sim
             .logs_at(LogLevel::Info)
             .iter()
-            .any(|l| l.contains("ticks)") && l.starts_with("routewise: configured"));
+            .any(|l| l.contains("(built in ") && l.starts_with("routewise: configured"));
         assert!(done, "built: {:?}", sim.logs_at(LogLevel::Error));
         let mut sorted = ticks.clone();
         sorted.sort_by(f64::total_cmp);

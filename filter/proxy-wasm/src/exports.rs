@@ -48,6 +48,9 @@ struct Root {
 struct Building {
     build: Configuring,
     ticks: u32,
+    /// The longest tick so far, in ns of the host's clock: what a request waited at most behind the build,
+    /// logged with the result (issue 13, config push stall).
+    longest_ns: u64,
 }
 
 /// Work units ([`Configuring::step`]) of one tick: ≈ 1 ms of native work, a few ms under V8.
@@ -324,7 +327,11 @@ fn start_building(context_id: u32, build: Configuring) -> bool {
     );
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.roots.entry(context_id).or_default().building = Some(Building { build, ticks: 0 });
+            c.roots.entry(context_id).or_default().building = Some(Building {
+                build,
+                ticks: 0,
+                longest_ns: 0,
+            });
         }
     });
     true
@@ -344,7 +351,10 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
     });
     if let Some(mut building) = building {
         building.ticks += 1;
-        match building.build.step(UNITS_PER_TICK) {
+        let started = abi::now_nanos();
+        let step = building.build.step(UNITS_PER_TICK);
+        building.longest_ns = building.longest_ns.max(abi::now_nanos().saturating_sub(started));
+        match step {
             None => {
                 CONTEXTS.with(|c| {
                     if let Ok(mut c) = c.try_borrow_mut() {
@@ -356,7 +366,13 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
                 return;
             }
             Some(Ok(config)) => {
-                log::info!("{} (built in {} ticks)", config.configured_line(), building.ticks);
+                log::info!(
+                    "{} (built in {} ticks, the longest {}.{} ms)",
+                    config.configured_line(),
+                    building.ticks,
+                    building.longest_ns / 1_000_000,
+                    building.longest_ns / 100_000 % 10
+                );
                 install(context_id, config);
             }
             Some(Err(rejected)) => {
