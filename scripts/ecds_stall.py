@@ -237,7 +237,7 @@ def markdown(meta, results):
            "0.5 s after the push's work is over (the update's stat is up and every `routewise: configured` line "
            "is logged); max / p50 before and after = the same client before the push and from then to the end "
            "of the run (at least {after} s): this machine's noise. Applied = push → Envoy's update_success stat (ECDS or RDS). Configured = push → each "
-           "`routewise: configured` line (.wasm: main thread, then each worker's VM; .so: one, config_new on the "
+           "`routewise: configured` line (.wasm: Envoy's canary on the main thread, then each worker's VM; the main thread's own VM keeps a push unbuilt, running no stream; .so: one, config_new on the "
            "main thread).".format(**meta), "",
            "| arm | N | stall (max latency) | starts after push | requests > 10 ms | max / p50 before | max / p50 after | applied after | configured after | RSS after | load avg |",
            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use host_sim::{LogLevel, Plugin};
+use host_sim::{LogLevel, Plugin, Request, Response};
 use serde_json::{json, Value};
 
 const SHARD: usize = 25_000;
@@ -114,6 +114,9 @@ fn main() {
             .config_json(&config(10))
             .start()
             .expect("configured");
+        // A worker's VM: it has served a stream (a VM that has not keeps a push unbuilt until it does).
+        sim.send(Request::get("/").authority("t0.bench.test"), Response::ok())
+            .expect("a request");
         let started = Instant::now();
         let root = sim.push_config(doc.clone()).expect("push");
         let configure = started.elapsed();

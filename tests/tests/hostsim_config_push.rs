@@ -104,6 +104,7 @@ fn a_pushed_config_is_built_from_ticks_while_the_previous_one_serves() {
 #[test]
 fn the_replaced_config_is_freed_from_ticks_in_slices() {
     let mut sim = sim(&config("small", 0));
+    assert_eq!(cluster(&mut sim), "small", "a worker: it has had a stream");
     let big = sim
         .push_config(serde_json::to_vec(&config("big", 20_000)).expect("json"))
         .expect("push");
@@ -136,6 +137,7 @@ fn a_push_the_worker_rejects_leaves_the_previous_config_serving() {
     // Envoy's canary VM rejects a bad config before any worker sees it; a worker that still finds it bad
     // (pushed here straight into the worker's VM) logs every error and keeps its configuration.
     let mut sim = sim(&config("old", 0));
+    assert_eq!(cluster(&mut sim), "old", "a worker: it has had a stream");
     let mut bad = config("new", 3_000);
     bad["domains"][0]["routing_rules"][1]["priority"] = json!(1);
     let root = sim
@@ -162,6 +164,7 @@ fn a_push_the_worker_rejects_leaves_the_previous_config_serving() {
 #[test]
 fn two_pushes_built_side_by_side_end_on_the_later_one() {
     let mut sim = sim(&config("v1", 0));
+    assert_eq!(cluster(&mut sim), "v1", "a worker: it has had a stream");
     let big = sim
         .push_config(serde_json::to_vec(&config("v2", 3_000)).expect("json"))
         .expect("push");
@@ -180,4 +183,38 @@ fn two_pushes_built_side_by_side_end_on_the_later_one() {
         assert!(ticks < 10_000);
     }
     assert_eq!(cluster(&mut sim), "v3");
+}
+
+#[test]
+fn a_vm_without_streams_keeps_a_push_unbuilt_until_its_first_stream() {
+    // Envoy's main-thread VM runs no stream: building there was a second engine and ticks competing with
+    // the worker's. A VM that has had no stream keeps the pushed document and starts no ticks...
+    let mut sim = sim(&config("old", 0));
+    let root = sim
+        .push_config(serde_json::to_vec(&config("new", 3_000)).expect("json"))
+        .expect("push accepted");
+    assert!(sim.tick_period_of(root).is_zero(), "no ticks before a stream");
+    assert!(
+        sim.logs_at(LogLevel::Info)
+            .iter()
+            .any(|l| l.contains("kept unbuilt until this VM's first stream")),
+        "{:?}",
+        sim.logs()
+    );
+    assert_eq!(configured_lines(&sim).len(), 1, "nothing built");
+    // ...until one comes: it is served by the previous configuration, and the build starts from ticks.
+    assert_eq!(cluster(&mut sim), "old");
+    assert!(
+        !sim.tick_period_of(root).is_zero(),
+        "the first stream starts the ticks"
+    );
+    let mut ticks = 0;
+    while configured_lines(&sim).len() < 2 {
+        assert_eq!(cluster(&mut sim), "old", "served between ticks");
+        sim.tick().expect("tick");
+        ticks += 1;
+        assert!(ticks < 10_000, "the build never ended");
+    }
+    assert!(ticks > 3, "built in slices ({ticks} ticks)");
+    assert_eq!(cluster(&mut sim), "new");
 }

@@ -84,6 +84,10 @@ struct Contexts {
     retiring: Vec<Retiring>,
     /// The root whose ticks free `retiring`, if any ticks.
     janitor: Option<u32>,
+    /// A stream has been created in this VM. Until then a pushed configuration is kept unbuilt (its root's
+    /// `building`, no ticks): Envoy's main-thread VM never gets a stream, and building every push there
+    /// cost a second engine and ticks competing with the worker's ([`start_building`]).
+    had_stream: bool,
 }
 
 /// Which plugin a root context configures: Envoy runs every plugin with the same VM config in one VM, so a
@@ -230,7 +234,27 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
             stream: Stream::default(),
         };
         c.streams.insert(context_id, Rc::new(RefCell::new(ctx)));
+        if !c.had_stream {
+            c.had_stream = true;
+            start_pending_ticks(&c);
+        }
     });
+}
+
+/// The VM's first stream: the pushed configurations kept unbuilt until now start building from their
+/// roots' ticks. The tick period belongs to the effective context's root, so each root is made effective in
+/// turn; this is the last thing the callback does (Envoy sets the effective context again for the next one).
+fn start_pending_ticks(c: &Contexts) {
+    for (id, _) in c.roots.iter().filter(|(_, r)| r.building.is_some()) {
+        if abi::set_effective_context(*id)
+            .and_then(|()| abi::set_tick_period(BUILD_TICK_MS))
+            .is_err()
+        {
+            log::warn!(
+                "routewise: cannot start building a pushed configuration; the previous one goes on serving"
+            );
+        }
+    }
 }
 
 #[no_mangle]
@@ -264,8 +288,12 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
     });
     let mut build = Configuring::start(bytes, Build::ProxyWasm);
     if big && serving == Some(true) {
+        let had_stream = CONTEXTS.with(|c| c.try_borrow().map(|c| c.had_stream).unwrap_or(true));
+        if !had_stream {
+            return start_building(context_id, build, false);
+        }
         match abi::set_tick_period(BUILD_TICK_MS) {
-            Ok(()) => return start_building(context_id, build),
+            Ok(()) => return start_building(context_id, build, true),
             // Without ticks the build would never go on: it is built now, in one piece.
             Err(status) => {
                 log::warn!("routewise: cannot set a tick period ({status}); building in one piece")
@@ -320,11 +348,19 @@ fn log_rejected(rejected: &Rejected) {
 }
 
 /// A configuration pushed to a VM that already serves one: its build goes on from the root's ticks;
-/// meanwhile the VM's previous configuration serves the root's streams.
-fn start_building(context_id: u32, build: Configuring) -> bool {
-    log::info!(
-        "routewise: building the pushed configuration from ticks; the previous one serves until it is ready"
-    );
+/// meanwhile the VM's previous configuration serves the root's streams. In a VM that has had no stream yet
+/// (`ticking` false) the build waits for the first one ([`start_pending_ticks`]).
+fn start_building(context_id: u32, build: Configuring, ticking: bool) -> bool {
+    if ticking {
+        log::info!(
+            "routewise: building the pushed configuration from ticks; the previous one serves until it is ready"
+        );
+    } else {
+        log::info!(
+            "routewise: the pushed configuration is kept unbuilt until this VM's first stream (no stream has \
+             run here: Envoy's main thread runs none)"
+        );
+    }
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             c.roots.entry(context_id).or_default().building = Some(Building {
