@@ -4,7 +4,9 @@
 //! Issue 13: every callback the module exports is an entry into V8 for every stream, even when it does
 //! nothing (cpp-host skips only the ones not exported), so routewise exports none it has no work for.
 
-use host_sim::{Exchange, Plugin, Request, Response};
+mod common;
+
+use host_sim::{Exchange, Request, Response};
 use serde_json::json;
 
 /// Sends `request` through routewise configured with one API mapping to the `pets` cluster.
@@ -13,12 +15,7 @@ fn send(request: Request, response: Response) -> Exchange {
         "domains": [{"name": "*", "api_mappings": [{"api": "a", "stage": "prod"}]}],
         "apis": [{"id": "a", "stages": {"prod": {"integration": {"type": "http", "cluster": "pets"}}}}],
     });
-    let mut sim = Plugin::routewise()
-        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
-        .sim()
-        .config_json(&cfg)
-        .start()
-        .expect("configured");
+    let mut sim = common::routewise_sim(&cfg);
     let ex = sim.send(request, response).expect("exchange");
     assert_eq!(ex.status(), 200);
     assert_eq!(

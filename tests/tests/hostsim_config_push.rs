@@ -5,7 +5,9 @@
 //! Issue 13: a worker builds a pushed configuration from `proxy_on_tick`, a slice per tick, while its
 //! previous configuration serves; built in one piece, 100,000 rules held the worker for seconds.
 
-use host_sim::{Exchange, LogLevel, Plugin, Request, Response, Sim};
+mod common;
+
+use host_sim::{Exchange, LogLevel, Request, Response, Sim};
 use serde_json::{json, Value};
 
 /// Every request to `cluster` through an API mapping; `rules` more routing rules (never matched: they
@@ -27,12 +29,7 @@ fn config(cluster: &str, rules: usize) -> Value {
 }
 
 fn sim(cfg: &Value) -> Sim {
-    Plugin::routewise()
-        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
-        .sim()
-        .config_json(cfg)
-        .start()
-        .expect("configured")
+    common::routewise_sim(cfg)
 }
 
 fn cluster(sim: &mut Sim) -> String {

@@ -1,6 +1,8 @@
 //! Plugins (routing.md G1, G2) through the real filter `.wasm` in host-sim.
 //! Needs `cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm` first (or $ROUTEWISE_WASM).
 
+mod common;
+
 use host_sim::{Error, Exchange, Plugin, Request, Response, Sim};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -34,12 +36,7 @@ fn config(
 }
 
 fn sim(cfg: &Value) -> Sim {
-    Plugin::routewise()
-        .expect("routewise.wasm (cargo build --profile wasm --target wasm32-wasip1 -p routewise-proxy-wasm)")
-        .sim()
-        .config_json(cfg)
-        .start()
-        .expect("configured")
+    common::routewise_sim(cfg)
 }
 
 fn send(sim: &mut Sim, req: Request) -> Exchange {
