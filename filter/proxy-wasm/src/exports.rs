@@ -267,12 +267,19 @@ pub extern "C" fn proxy_on_vm_start(_context_id: u32, _vm_configuration_size: us
 
 #[no_mangle]
 pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size: usize) -> bool {
+    let read_from = abi::now_nanos();
     let bytes = match abi::get_buffer(buffer::PLUGIN_CONFIGURATION, 0, usize::MAX) {
         Ok(bytes) => bytes,
         Err(status) => {
             log::error!("routewise: configuration rejected: cannot read it ({status})");
             return false;
         }
+    };
+    // Envoy lets a VM read its configuration only inside this callback, so a pushed document is copied
+    // into the VM in one piece, on the worker: the part of a push that cannot be sliced (issue 13).
+    let read = Read {
+        bytes: bytes.len(),
+        ns: abi::now_nanos().saturating_sub(read_from),
     };
     let plugin = plugin_key();
     let big = bytes.len() >= SLICED_FROM_BYTES;
@@ -290,10 +297,10 @@ pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size
     if big && serving == Some(true) {
         let had_stream = CONTEXTS.with(|c| c.try_borrow().map(|c| c.had_stream).unwrap_or(true));
         if !had_stream {
-            return start_building(context_id, build, false);
+            return start_building(context_id, build, false, read);
         }
         match abi::set_tick_period(BUILD_TICK_MS) {
-            Ok(()) => return start_building(context_id, build, true),
+            Ok(()) => return start_building(context_id, build, true, read),
             // Without ticks the build would never go on: it is built now, in one piece.
             Err(status) => {
                 log::warn!("routewise: cannot set a tick period ({status}); building in one piece")
@@ -350,15 +357,16 @@ fn log_rejected(rejected: &Rejected) {
 /// A configuration pushed to a VM that already serves one: its build goes on from the root's ticks;
 /// meanwhile the VM's previous configuration serves the root's streams. In a VM that has had no stream yet
 /// (`ticking` false) the build waits for the first one ([`start_pending_ticks`]).
-fn start_building(context_id: u32, build: Configuring, ticking: bool) -> bool {
+fn start_building(context_id: u32, build: Configuring, ticking: bool, read: Read) -> bool {
     if ticking {
         log::info!(
-            "routewise: building the pushed configuration from ticks; the previous one serves until it is ready"
+            "routewise: building the pushed configuration from ticks ({read}); the previous one serves until it \
+             is ready"
         );
     } else {
         log::info!(
-            "routewise: the pushed configuration is kept unbuilt until this VM's first stream (no stream has \
-             run here: Envoy's main thread runs none)"
+            "routewise: the pushed configuration is kept unbuilt until this VM's first stream ({read}; no stream \
+             has run here: Envoy's main thread runs none)"
         );
     }
     CONTEXTS.with(|c| {
@@ -371,6 +379,24 @@ fn start_building(context_id: u32, build: Configuring, ticking: bool) -> bool {
         }
     });
     true
+}
+
+/// How long reading a pushed document took, for the log line that starts its build.
+struct Read {
+    bytes: usize,
+    ns: u64,
+}
+
+impl std::fmt::Display for Read {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes read in {}.{} ms",
+            self.bytes,
+            self.ns / 1_000_000,
+            self.ns / 100_000 % 10
+        )
+    }
 }
 
 /// One slice of the build of a pushed configuration ([`start_building`]), or of freeing retired
