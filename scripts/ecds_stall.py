@@ -140,19 +140,20 @@ def stat(admin, name):
     return 0
 
 
-def run_one(args, kind, n, work):
+def run_one(args, kind, n, work, rd):
     watch = work / f"watch-{kind}-{n}"
     watch.mkdir(parents=True, exist_ok=True)
     for f in watch.iterdir():
         f.unlink()
     watched = watch / (RDS_FILE if kind == "native" else ECDS_FILE)
-    write_atomically(watched, resources(kind, 10, args.wasm, "n10"))
+    write_atomically(watched, resources(kind, args.start, args.wasm, f"n{args.start}"))
     # The N-rule resource is rendered before Envoy starts (rendering 100,000 rules takes seconds of Python).
     pushed = resources(kind, n, args.wasm, f"n{n}")
     port, admin, up = bench.free_port(), bench.free_port(), bench.free_port()
     cfg = work / f"stall-{kind}-{n}.json"
     cfg.write_text(json.dumps(stall_bootstrap(kind, args.wasm, port, admin, up, watch)))
-    log = work / f"stall-{kind}-{n}.log"
+    # One log per round: the .wasm's tick and read lines of every round stay to be read.
+    log = work / f"stall-{kind}-{n}-r{rd + 1}.log"
     envoy = bench.Envoy(args.envoy, cfg, log, admin, module_dir=args.module_dir if kind == "module" else None,
                         timeout=120)
     prefix = "http.front.rds.front" if kind == "native" else "extension_config_discovery.http_filter.routewise"
@@ -199,6 +200,8 @@ def run_one(args, kind, n, work):
         envoy.stop()
     rec = json.loads(out.read_text())
     configured = [s - t_push_wall for s in bench.wasm_log_times(log) if s >= t_push_wall - 0.01]
+    # The .wasm logs how long each VM took to read the pushed document (on_configure: it cannot be sliced).
+    reads = [float(m) for m in re.findall(r"\d+ bytes read in ([\d.]+) ms", log.read_text(errors="replace"))]
     # The push's work is over when the update's stat is up and every VM has logged its configure; the window
     # of the stall runs SETTLE s beyond that; what follows is the same noise measure as before the push.
     t_settled = max([t_applied] + [t_push + c for c in configured]) + SETTLE
@@ -216,8 +219,8 @@ def run_one(args, kind, n, work):
         "over_10ms_during": sum(1 for _, lat in during if lat > 0.010),
         "settled_after_s": t_settled - t_push, "max_after_ms": max(after) * 1e3 if after else None,
         "p50_after_ms": statistics.median(after) * 1e3 if after else None,
-        "configured_after_push_s": configured, "statuses": statuses,
-        "rss_after_mib": rss, "peak_rss_mib": peak, "loadavg": bench.loadavg_now(),
+        "configured_after_push_s": configured, "document_read_ms": reads, "statuses": statuses, "from": args.start,
+        "log": str(log.relative_to(ROOT)), "rss_after_mib": rss, "peak_rss_mib": peak, "loadavg": bench.loadavg_now(),
     }
 
 
@@ -232,20 +235,22 @@ def markdown(meta, results):
     out = [f"# Config push stall — {meta['started']}", "",
            f"`{meta['command']}` · Envoy {meta['envoy_version']} `--concurrency 1` (CPU 1), client on CPU 0 · "
            f"{meta['rounds']} round(s) · load average at start {meta['loadavg']} · git {meta['git']}", "",
+           "Envoy starts with the {start}-rule config. "
            "One client, one connection, sequential requests (the catch-all of every config); the N-rule config is "
            "pushed after {before} s of requests. Stall = the largest request latency from the push until "
            "0.5 s after the push's work is over (the update's stat is up and every `routewise: configured` line "
            "is logged); max / p50 before and after = the same client before the push and from then to the end "
            "of the run (at least {after} s): this machine's noise. Applied = push → Envoy's update_success stat (ECDS or RDS). Configured = push → each "
            "`routewise: configured` line (.wasm: Envoy's canary on the main thread, then each worker's VM; the main thread's own VM keeps a push unbuilt, running no stream; .so: one, config_new on the "
-           "main thread).".format(**meta), "",
-           "| arm | N | stall (max latency) | starts after push | requests > 10 ms | max / p50 before | max / p50 after | applied after | configured after | RSS after | load avg |",
-           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+           "main thread). Read = each VM's copy of the pushed document in `on_configure` (.wasm; logged by the VM).".format(**meta), "",
+           "| arm | N | stall (max latency) | starts after push | requests > 10 ms | max / p50 before | max / p50 after | applied after | configured after | read | RSS after | load avg |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in results:
         out.append(f"| {NAMES[r['arm']]} | {r['n']:,} | **{r['stall_ms']:.1f} ms** | {r['stall_starts_after_push_s']:.2f} s | "
                    f"{r['over_10ms_during']} | {r['max_before_ms']:.1f} / {r['p50_before_ms']:.2f} ms | "
                    f"{fmt(r['max_after_ms'])} / {fmt(r['p50_after_ms'], '{:.2f}')} ms | "
                    f"{r['applied_after_s']:.2f} s | " + (", ".join(f"{x:.2f} s" for x in r["configured_after_push_s"]) or "–")
+                   + " | " + (", ".join(f"{x:.1f} ms" for x in r.get("document_read_ms") or []) or "–")
                    + f" | {r['rss_after_mib']:.0f} MiB | {r['loadavg']:.2f} |")
     return "\n".join(out) + "\n"
 
@@ -260,6 +265,9 @@ def main():
     ap.add_argument("--module-dir", type=pathlib.Path, help="directory of libroutewise_module.so (arm module)")
     ap.add_argument("--arms", default="native,module,routewise")
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--from", dest="start", type=int, default=10,
+                    help="rules of the config Envoy starts with (default 10); e.g. 99990 before a 100000 push is "
+                         "an edit of a large config (6 rules added), where the VM reuses memory the last document freed")
     ap.add_argument("--before", type=float, default=2.0, help="seconds of requests before the push")
     ap.add_argument("--after", type=float, default=3.0, help="seconds of requests after the update is applied (at least)")
     ap.add_argument("--rounds", type=int, default=1)
@@ -280,7 +288,7 @@ def main():
     meta = {
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": args.command, "envoy_version": (re.search(r"/(\d+\.\d+\.\d+)/", version) or [None, "?"])[1],
-        "rounds": args.rounds, "before": args.before, "after": args.after, "arms": arms,
+        "rounds": args.rounds, "start": args.start, "before": args.before, "after": args.after, "arms": arms,
         "loadavg": pathlib.Path("/proc/loadavg").read_text().split()[0],
         "git": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip(),
         "wasm_bytes": args.wasm.stat().st_size if args.wasm and args.wasm.is_file() else None,
@@ -289,7 +297,7 @@ def main():
     for rd in range(args.rounds):
         for n in [int(x) for x in args.sizes.split(",")]:
             for kind in arms:
-                r = run_one(args, kind, n, work)
+                r = run_one(args, kind, n, work, rd)
                 r["round"] = rd
                 results.append(r)
                 print(f"round {rd + 1} {kind:>9}-{n}: stall {r['stall_ms']:.1f} ms at +{r['stall_starts_after_push_s']:.2f} s; "
