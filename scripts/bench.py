@@ -783,8 +783,8 @@ def main():
     ap.add_argument("--candidate", type=pathlib.Path, help="another routewise.wasm, run as candidate-N beside routewise-N")
     ap.add_argument("--candidate-note", default="", help="what the candidate module is")
     ap.add_argument("--candidate-unchecked", action="store_true",
-                    help="do not check that the candidate answers each request with its rule (ablation builds that "
-                         "do less than routewise); its answers must still be 200")
+                    help="do not check that the candidate (.wasm or module) answers each request with its rule "
+                         "(ablation builds that do less than routewise); its answers must still be 200")
     ap.add_argument("--candidate-module-dir", type=pathlib.Path,
                     help="another build of the dynamic module (a directory holding libroutewise_module.so), run as "
                          "modcandidate-N beside module-N (ratios modcandidate/module)")
@@ -899,7 +899,7 @@ def main():
             try:
                 pid = envoy.proc.pid
                 rss_ready = proc_status_kib(pid, "VmRSS") / 1024
-                bad = verify(port, mix, check_rule=not (kind == "candidate" and args.candidate_unchecked))
+                bad = verify(port, mix, check_rule=not (kind in ("candidate", "modcandidate") and args.candidate_unchecked))
                 if bad:
                     raise SystemExit(f"{c}: {len(bad)} requests did not hit their rule, e.g.\n  " + "\n  ".join(bad[:5]))
                 url = f"http://127.0.0.1:{port}"
@@ -940,7 +940,7 @@ def main():
             try:
                 pid = envoy.proc.pid
                 rss_ready = proc_status_kib(pid, "VmRSS") / 1024
-                bad = verify(port, mix, check_rule=not (kind == "candidate" and args.candidate_unchecked))
+                bad = verify(port, mix, check_rule=not (kind in ("candidate", "modcandidate") and args.candidate_unchecked))
                 if bad:
                     raise SystemExit(f"{c}: {len(bad)} requests did not hit their rule, e.g.\n  " + "\n  ".join(bad[:5]))
                 rss_after = proc_status_kib(pid, "VmRSS") / 1024
