@@ -389,13 +389,16 @@ struct Read {
 
 impl std::fmt::Display for Read {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} bytes read in {}.{} ms",
-            self.bytes,
-            self.ns / 1_000_000,
-            self.ns / 100_000 % 10
-        )
+        write!(f, "{} bytes read in {}", self.bytes, Millis(self.ns))
+    }
+}
+
+/// Nanoseconds of the host's clock, shown in ms to a tenth (`18.8 ms`) in the push path's log lines.
+struct Millis(u64);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} ms", self.0 / 1_000_000, self.0 / 100_000 % 10)
     }
 }
 
@@ -429,11 +432,10 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
             }
             Some(Ok(config)) => {
                 log::info!(
-                    "{} (built in {} ticks, the longest {}.{} ms)",
+                    "{} (built in {} ticks, the longest {})",
                     config.configured_line(),
                     building.ticks,
-                    building.longest_ns / 1_000_000,
-                    building.longest_ns / 100_000 % 10
+                    Millis(building.longest_ns)
                 );
                 install(context_id, config);
             }
